@@ -1,0 +1,29 @@
+namespace Fadump.Formats.IO;
+
+/// <summary>
+/// Where a random-access writer (kdump-compressed) puts its bytes: a regular file, or a flattened
+/// stream that records each write as an (offset, size) record so that it can go through a pipe.
+/// </summary>
+public interface IPositionedSink : IDisposable
+{
+    void Write(long offset, ReadOnlySpan<byte> data);
+
+    /// <summary>Makes everything durable (fsync for files, end marker for flattened streams).</summary>
+    void Flush();
+}
+
+/// <summary>A regular file written with pwrite.</summary>
+public sealed class FileSink : IPositionedSink
+{
+    private readonly Microsoft.Win32.SafeHandles.SafeFileHandle _handle;
+
+    public FileSink(Microsoft.Win32.SafeHandles.SafeFileHandle handle) => _handle = handle;
+
+    public void Write(long offset, ReadOnlySpan<byte> data) => RandomAccess.Write(_handle, data, offset);
+
+    public void Flush() => RandomAccess.FlushToDisk(_handle);
+
+    public void Dispose()
+    {
+    }
+}
