@@ -85,3 +85,20 @@ public static class DumpExtensions
         [.. dump.Notes.Where(n => n.Type == ElfNote.NT_PRSTATUS && n.Name == "CORE")
             .Select(n => PrStatus.Parse(n.Desc, dump.Machine, dump.Path, -1))];
 }
+
+/// <summary>Implemented by formats that know their dumped-page count without a scan (kdump: popcount of bitmap 2).</summary>
+public interface IPageCounts
+{
+    ulong DumpedPageCount { get; }
+}
+
+/// <summary>Implemented by formats whose header carries the utsname and a timestamp (kdump-compressed).</summary>
+public interface IUtsInfo
+{
+    string? Release { get; }
+
+    string? NodeName { get; }
+
+    /// <summary>Seconds since the epoch, or null.</summary>
+    long? Timestamp { get; }
+}

@@ -97,6 +97,7 @@ public sealed class ElfCoreFile : IDisposable
         };
 
         uint flags = Endian.U32(eh[ElfLayout.EFlags..], be);
+        bool incomplete = !be && (flags & ElfLayout.DumpElfIncomplete) != 0;
         ulong phoff = Endian.U64(eh[ElfLayout.EPhoff..], be);
         ushort phentsize = Endian.U16(eh[ElfLayout.EPhentsize..], be);
         long phnum = Endian.U16(eh[ElfLayout.EPhnum..], be);
@@ -174,8 +175,14 @@ public sealed class ElfCoreFile : IDisposable
 
                 if (filesz > (ulong)src.Length || off > (ulong)src.Length - filesz)
                 {
-                    throw new DumpFormatException(path, at,
-                        FormattableString.Invariant($"PT_LOAD [0x{off:x}, +0x{filesz:x}) of physical 0x{paddr:x}: expected it inside the {src.Length}-byte file"));
+                    if (!incomplete)
+                    {
+                        throw new DumpFormatException(path, at,
+                            FormattableString.Invariant($"PT_LOAD [0x{off:x}, +0x{filesz:x}) of physical 0x{paddr:x}: expected it inside the {src.Length}-byte file"));
+                    }
+
+                    // A dump flagged incomplete was cut short by its writer: what is missing reads as zeros.
+                    filesz = off >= (ulong)src.Length ? 0 : (ulong)src.Length - off;
                 }
 
                 if (memsz > ulong.MaxValue - paddr || memsz > ulong.MaxValue - vaddr)

@@ -1,0 +1,134 @@
+using System.CommandLine;
+using System.Globalization;
+using Fadump.Formats;
+using Fadump.Tools.Inspect;
+
+namespace Fadump.Cli;
+
+/// <summary>
+/// The `fadump` command line (shared/DESIGN.md §5). Exit codes: 0 ok, 1 failure, 2 usage error.
+/// </summary>
+public static class FadumpCommand
+{
+    public const int ExitOk = 0;
+    public const int ExitFailure = 1;
+    public const int ExitUsage = 2;
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        var root = Build(stdout, stderr);
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var e in parse.Errors)
+            {
+                stderr.WriteLine($"fadump: {e.Message}");
+            }
+
+            stderr.WriteLine("Try 'fadump --help' for more information.");
+            return ExitUsage;
+        }
+
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+        }
+        catch (UsageException e)
+        {
+            stderr.WriteLine($"fadump: {e.Message}");
+            return ExitUsage;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or NotSupportedException)
+        {
+            stderr.WriteLine($"fadump: {e.Message}");
+            return ExitFailure;
+        }
+    }
+
+    private static RootCommand Build(TextWriter stdout, TextWriter stderr)
+    {
+        var root = new RootCommand("Fadump: firmware-assisted crash dump for Linux, simulated platform and real tools");
+        root.Subcommands.Add(InfoCommand(stdout));
+        root.Subcommands.Add(RegsCommand(stdout));
+        root.Subcommands.Add(ReadCommand(stdout));
+        foreach (var c in ExtraCommands.All(stdout, stderr))
+        {
+            root.Subcommands.Add(c);
+        }
+
+        return root;
+    }
+
+    internal static Argument<string> DumpArgument() => new("DUMP") { Description = "a vmcore: ELF, kdump-compressed or flattened" };
+
+    private static Command InfoCommand(TextWriter stdout)
+    {
+        var dumpArg = DumpArgument();
+        var json = new Option<bool>("--json") { Description = "print as JSON" };
+        var cmd = new Command("info", "Summarise a dump: format, architecture, release, CPUs, crash time, dump level, pages") { dumpArg, json };
+        cmd.SetAction(p =>
+        {
+            using var dump = DumpFile.Open(p.GetRequiredValue(dumpArg));
+            var summary = DumpSummary.Of(dump, PanicFinder.Find(dump));
+            stdout.Write(p.GetValue(json) ? summary.ToJson() : summary.ToText());
+            return ExitOk;
+        });
+        return cmd;
+    }
+
+    private static Command RegsCommand(TextWriter stdout)
+    {
+        var dumpArg = DumpArgument();
+        var json = new Option<bool>("--json") { Description = "print as JSON" };
+        var cmd = new Command("regs", "Print every CPU's registers (NT_PRSTATUS notes)") { dumpArg, json };
+        cmd.SetAction(p =>
+        {
+            using var dump = DumpFile.Open(p.GetRequiredValue(dumpArg));
+            stdout.Write(p.GetValue(json) ? RegisterReport.ToJson(dump) : RegisterReport.ToText(dump));
+            return ExitOk;
+        });
+        return cmd;
+    }
+
+    private static Command ReadCommand(TextWriter stdout)
+    {
+        var dumpArg = DumpArgument();
+        var addrArg = new Argument<string>("ADDRESS") { Description = "kernel virtual address (hex, 0x optional), or physical with --physical" };
+        var lenArg = new Argument<string>("LENGTH") { Description = "bytes to read (default 64; K/M suffixes)", Arity = ArgumentArity.ZeroOrOne };
+        var physical = new Option<bool>("--physical", "-p") { Description = "ADDRESS is a physical address" };
+        var cmd = new Command("read", "Hex-dump memory from a dump at a kernel virtual or physical address") { dumpArg, addrArg, lenArg, physical };
+        cmd.SetAction(p =>
+        {
+            ulong address = ParseHex(p.GetRequiredValue(addrArg));
+            long length = p.GetValue(lenArg) is { } l ? Sizes.Parse(l) : 64;
+            if (length is <= 0 or > (64L << 20))
+            {
+                throw new UsageException("LENGTH must be between 1 and 64M");
+            }
+
+            using var dump = DumpFile.Open(p.GetRequiredValue(dumpArg));
+            var buf = new byte[length];
+            int n = MemoryReader.Read(dump, address, buf, p.GetValue(physical));
+            stdout.Write(HexDump.Format(address, buf.AsSpan(0, n)));
+            if (n < length)
+            {
+                throw new IOException(string.Create(CultureInfo.InvariantCulture,
+                    $"{dump.Path}: {(p.GetValue(physical) ? "physical" : "virtual")} address 0x{address + (ulong)n:x} is not in the dump"));
+            }
+
+            return ExitOk;
+        });
+        return cmd;
+    }
+
+    internal static ulong ParseHex(string s)
+    {
+        var t = s.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? s[2..] : s;
+        return ulong.TryParse(t, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ulong v)
+            ? v
+            : throw new UsageException($"'{s}' is not a hexadecimal address");
+    }
+}
+
+/// <summary>A command-line mistake: exit status 2.</summary>
+public sealed class UsageException(string message) : Exception(message);

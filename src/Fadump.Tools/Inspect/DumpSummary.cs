@@ -1,0 +1,150 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Fadump.Formats;
+
+namespace Fadump.Tools.Inspect;
+
+/// <summary>What `fadump info` reports about a dump.</summary>
+public sealed record DumpSummary(
+    string Path,
+    string Format,
+    bool Flattened,
+    string Arch,
+    string ByteOrder,
+    string? OsRelease,
+    int PageSize,
+    int Cpus,
+    long? CrashTime,
+    int? DumpLevel,
+    ulong MaxPfn,
+    ulong DumpedPages,
+    ulong MemoryBytes,
+    bool Incomplete,
+    string? Panic)
+{
+    public static DumpSummary Of(IDump dump, string? panic = null)
+    {
+        ulong memory = 0;
+        foreach (var r in dump.MemoryRanges())
+        {
+            memory += r.Size;
+        }
+
+        ulong dumped = dump is IPageCounts counts ? counts.DumpedPageCount : CountPages(dump);
+        return new DumpSummary(
+            dump.Path,
+            dump.Format == DumpFormat.Elf ? "elf" : "kdump",
+            dump.IsFlattened,
+            dump.Machine.UtsMachine,
+            dump.Machine.BigEndian ? "big-endian" : "little-endian",
+            dump.VmcoreInfo?.OsRelease ?? (dump as IUtsInfo)?.Release,
+            dump.PageSize,
+            dump.CpuStates().Count,
+            dump.VmcoreInfo?.CrashTime ?? (dump as IUtsInfo)?.Timestamp,
+            dump.DumpLevel,
+            dump.MaxPfn,
+            dumped,
+            memory,
+            dump.IsIncomplete,
+            panic);
+    }
+
+    private static ulong CountPages(IDump dump)
+    {
+        ulong ps = (ulong)dump.PageSize, n = 0;
+        foreach (var r in dump.MemoryRanges())
+        {
+            n += ((r.End + ps - 1) / ps) - (r.Start / ps);
+        }
+
+        return n;
+    }
+
+    public string ToText()
+    {
+        var sb = new StringBuilder();
+        void Line(string k, string v) => sb.Append(CultureInfo.InvariantCulture, $"{k + ":",-14}{v}\n");
+        Line("File", Path);
+        Line("Format", Format == "elf" ? "ELF core" : "kdump-compressed" + (Flattened ? " (flattened)" : string.Empty));
+        if (Format == "elf" && Flattened)
+        {
+            sb.Length--;
+            sb.Append(" (flattened)\n");
+        }
+
+        Line("Architecture", $"{Arch} ({ByteOrder})");
+        Line("OS release", OsRelease ?? "unknown (no VMCOREINFO)");
+        Line("Page size", PageSize.ToString(CultureInfo.InvariantCulture));
+        Line("CPUs", Cpus.ToString(CultureInfo.InvariantCulture));
+        Line("Crash time", CrashTime is { } t
+            ? DateTimeOffset.FromUnixTimeSeconds(t).ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture) + $" ({t})"
+            : "unknown");
+        Line("Dump level", DumpLevel?.ToString(CultureInfo.InvariantCulture) ?? "none (unfiltered)");
+        Line("Memory", $"{MemoryBytes} bytes ({MemoryBytes / (1024.0 * 1024.0):F1} MiB)");
+        Line("Max PFN", MaxPfn.ToString(CultureInfo.InvariantCulture));
+        Line("Dumped pages", DumpedPages.ToString(CultureInfo.InvariantCulture));
+        Line("Complete", Incomplete ? "no (the dump is flagged incomplete)" : "yes");
+        if (Panic is not null)
+        {
+            Line("Panic", Panic);
+        }
+
+        return sb.ToString();
+    }
+
+    public string ToJson()
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteString("path", Path);
+            w.WriteString("format", Format);
+            w.WriteBoolean("flattened", Flattened);
+            w.WriteString("arch", Arch);
+            w.WriteString("byte_order", ByteOrder);
+            WriteNullable(w, "osrelease", OsRelease);
+            w.WriteNumber("page_size", PageSize);
+            w.WriteNumber("cpus", Cpus);
+            if (CrashTime is { } t)
+            {
+                w.WriteNumber("crash_time", t);
+            }
+            else
+            {
+                w.WriteNull("crash_time");
+            }
+
+            if (DumpLevel is { } d)
+            {
+                w.WriteNumber("dump_level", d);
+            }
+            else
+            {
+                w.WriteNull("dump_level");
+            }
+
+            w.WriteNumber("max_pfn", MaxPfn);
+            w.WriteNumber("dumped_pages", DumpedPages);
+            w.WriteNumber("memory_bytes", MemoryBytes);
+            w.WriteBoolean("incomplete", Incomplete);
+            WriteNullable(w, "panic", Panic);
+            w.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(ms.ToArray()) + "\n";
+    }
+
+    private static void WriteNullable(Utf8JsonWriter w, string name, string? value)
+    {
+        if (value is null)
+        {
+            w.WriteNull(name);
+        }
+        else
+        {
+            w.WriteString(name, value);
+        }
+    }
+}

@@ -1,0 +1,72 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Fadump.Formats;
+using Fadump.Formats.Elf;
+
+namespace Fadump.Tools.Inspect;
+
+/// <summary>`fadump regs`: every CPU's registers from the NT_PRSTATUS notes.</summary>
+public static class RegisterReport
+{
+    public static string ToText(IDump dump)
+    {
+        var cpus = dump.CpuStates();
+        var names = PrStatus.RegisterNames(dump.Machine.Arch);
+        var sb = new StringBuilder();
+        if (cpus.Count == 0)
+        {
+            sb.Append("no NT_PRSTATUS notes in this dump\n");
+            return sb.ToString();
+        }
+
+        for (int c = 0; c < cpus.Count; c++)
+        {
+            var st = cpus[c];
+            sb.Append(CultureInfo.InvariantCulture, $"CPU {c}: pid {st.Pid}, signal {st.CurSig}\n");
+            for (int i = 0; i < names.Length; i++)
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"  {names[i],-9} 0x{st.Registers[i]:x16}");
+                if (i % 3 == 2 || i == names.Length - 1)
+                {
+                    sb.Append('\n');
+                }
+            }
+        }
+
+        return sb.ToString();
+    }
+
+    public static string ToJson(IDump dump)
+    {
+        var cpus = dump.CpuStates();
+        var names = PrStatus.RegisterNames(dump.Machine.Arch);
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteString("arch", dump.Machine.UtsMachine);
+            w.WriteStartArray("cpus");
+            for (int c = 0; c < cpus.Count; c++)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("cpu", c);
+                w.WriteNumber("pid", cpus[c].Pid);
+                w.WriteNumber("signal", cpus[c].CurSig);
+                w.WriteStartObject("registers");
+                for (int i = 0; i < names.Length; i++)
+                {
+                    w.WriteString(names[i], "0x" + cpus[c].Registers[i].ToString("x16", CultureInfo.InvariantCulture));
+                }
+
+                w.WriteEndObject();
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(ms.ToArray()) + "\n";
+    }
+}
