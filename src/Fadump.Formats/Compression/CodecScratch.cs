@@ -1,0 +1,23 @@
+namespace Fadump.Formats.Compression;
+
+/// <summary>
+/// Per-thread scratch output for codecs that need a worst-case sized output buffer (lzo, snappy) when the
+/// caller's dst is smaller. Grows to the largest size asked for on the thread and is then reused.
+/// </summary>
+internal static class CodecScratch
+{
+    [ThreadStatic]
+    private static byte[]? t_buffer;
+
+    public static Span<byte> Get(int size)
+    {
+        byte[]? b = t_buffer;
+        if (b is null || b.Length < size)
+        {
+            b = new byte[Math.Max(size, 8192)];
+            t_buffer = b;
+        }
+
+        return b.AsSpan(0, size);
+    }
+}
