@@ -1,0 +1,284 @@
+using System.Buffers.Binary;
+using Fadump.Kernel.Workload;
+using Fadump.Machine;
+
+namespace Fadump.Kernel.Structures;
+
+/// <summary>A vmemmap mapping: struct pages for PFNs from VirtualAddress live at PhysicalAddress.</summary>
+public readonly record struct VmemmapBacking(ulong VirtualAddress, ulong PhysicalAddress, ulong Size);
+
+/// <summary>
+/// The procedural content of the first kernel's RAM at the crash (shared/DESIGN.md §3): every page
+/// is a pure function of the seed, its PFN and its class; the struct page array (vmemmap) is
+/// generated from the same classes, so page contents and struct pages always agree.
+/// </summary>
+public sealed class KernelMemoryImage : IMemoryContent
+{
+    private readonly WorkloadModel _workload;
+    private readonly PhysicalMemory _memory;
+    private readonly List<(MemoryRange Range, PageClass Class)> _reserved = [];
+    private readonly List<VmemmapBacking> _vmemmap = [];
+    private readonly bool _bigEndian;
+    private MemoryRange[] _reservedSorted = [];
+
+    public KernelMemoryImage(WorkloadModel workload, PhysicalMemory memory, bool bigEndian)
+    {
+        _workload = workload;
+        _memory = memory;
+        _bigEndian = bigEndian;
+    }
+
+    public WorkloadModel Workload => _workload;
+
+    public IReadOnlyList<VmemmapBacking> Vmemmap => _vmemmap;
+
+    /// <summary>Marks memory the kernel owns (image, boot allocations): PG_reserved in struct page.</summary>
+    public void Reserve(MemoryRange range, PageClass cls)
+    {
+        _reserved.Add((range, cls));
+        _reservedSorted = [.. _reserved.Select(r => r.Range).OrderBy(r => r.Start)];
+    }
+
+    public void AddVmemmap(VmemmapBacking backing) => _vmemmap.Add(backing);
+
+    /// <summary>The class of a PFN at the crash.</summary>
+    public PageClass ClassOf(ulong pfn)
+    {
+        ulong addr = pfn << Ppc64KernelLayout.PageShift;
+        foreach (var (range, cls) in _reserved)
+        {
+            if (range.Contains(addr))
+            {
+                return cls;
+            }
+        }
+
+        foreach (var v in _vmemmap)
+        {
+            if (addr - v.PhysicalAddress < v.Size)
+            {
+                return PageClass.KernelData;
+            }
+        }
+
+        return _workload.ClassOf(pfn);
+    }
+
+    public bool IsKernelReserved(ulong pfn)
+    {
+        var c = ClassOf(pfn);
+        return c is PageClass.KernelText || (c is PageClass.KernelData && IsInReservedList(pfn << Ppc64KernelLayout.PageShift));
+    }
+
+    private bool IsInReservedList(ulong addr)
+    {
+        foreach (var r in _reservedSorted)
+        {
+            if (r.Contains(addr))
+            {
+                return true;
+            }
+        }
+
+        foreach (var v in _vmemmap)
+        {
+            if (addr - v.PhysicalAddress < v.Size)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    public void Fill(ulong frameAddress, Span<byte> frame)
+    {
+        foreach (var v in _vmemmap)
+        {
+            if (frameAddress - v.PhysicalAddress < v.Size)
+            {
+                FillStructPages(v.VirtualAddress + (frameAddress - v.PhysicalAddress), frame);
+                return;
+            }
+        }
+
+        ulong pfn = frameAddress >> Ppc64KernelLayout.PageShift;
+        FillPage(ClassOf(pfn), _workload.Seed ^ (frameAddress * 0x9E3779B97F4A7C15), frame);
+    }
+
+    /// <summary>Content by class: compressible roughly as real memory of that kind is.</summary>
+    public static void FillPage(PageClass cls, ulong seed, Span<byte> frame)
+    {
+        ulong s = seed;
+        switch (cls)
+        {
+            case PageClass.Zero:
+                frame.Clear();
+                return;
+            case PageClass.KernelText:
+                // Instruction words from a small repertoire: code compresses about 2-3x.
+                for (int i = 0; i < frame.Length; i += 8)
+                {
+                    ulong r = WorkloadModel.Mix64(s++);
+                    BinaryPrimitives.WriteUInt64LittleEndian(frame[i..], Opcodes[(int)(r & 31)] | ((ulong)Opcodes[(int)((r >> 8) & 31)] << 32));
+                }
+
+                return;
+            case PageClass.KernelData:
+            case PageClass.Slab:
+                // Pointers into the linear map, small counters and zeros.
+                for (int i = 0; i < frame.Length; i += 8)
+                {
+                    ulong r = WorkloadModel.Mix64(s++);
+                    ulong v = (r & 3) switch
+                    {
+                        0 => 0,
+                        1 => 0xc000000000000000 | (r >> 20 & 0x3fffffff8),
+                        2 => r >> 56,
+                        _ => 0xc000000000000000 | (r >> 24 & 0xffff00),
+                    };
+                    BinaryPrimitives.WriteUInt64LittleEndian(frame[i..], v);
+                }
+
+                return;
+            case PageClass.PageCache:
+            case PageClass.PageCachePrivate:
+                // Text: file data as it often is.
+                int pos = 0;
+                while (pos < frame.Length)
+                {
+                    ulong r = WorkloadModel.Mix64(s++);
+                    var w = Words[(int)(r % (ulong)Words.Length)];
+                    int n = Math.Min(w.Length, frame.Length - pos);
+                    w.AsSpan(0, n).CopyTo(frame[pos..]);
+                    pos += n;
+                }
+
+                return;
+            default:
+                // Anonymous memory and stale free pages: random bytes with runs of zeros.
+                for (int i = 0; i < frame.Length; i += 8)
+                {
+                    ulong r = WorkloadModel.Mix64(s++);
+                    BinaryPrimitives.WriteUInt64LittleEndian(frame[i..], (r & 0x300) == 0 ? 0 : r);
+                }
+
+                return;
+        }
+    }
+
+    private void FillStructPages(ulong vaddr, Span<byte> frame)
+    {
+        const int Size = Ppc64KernelLayout.PageStructSize;
+        ulong firstPfn = (vaddr - Ppc64KernelLayout.VmemmapBase) / Size;
+        for (int i = 0; i < frame.Length / Size; i++)
+        {
+            EncodeStructPage(firstPfn + (ulong)i, frame.Slice(i * Size, Size));
+        }
+    }
+
+    /// <summary>struct page for a PFN (6.1 layout): what makedumpfile's page classification reads.</summary>
+    public void EncodeStructPage(ulong pfn, Span<byte> page)
+    {
+        page.Clear();
+        ulong addr = pfn << Ppc64KernelLayout.PageShift;
+        if (!_memory.IsRam(addr))
+        {
+            return;
+        }
+
+        ulong flags = 0, mapping = 0, priv = 0, lru = 0xc000000000000000 | ((pfn * 64) & 0xffffff0);
+        int mapcount = -1, refcount = 1;
+        ulong h = WorkloadModel.Mix64(_workload.Seed ^ pfn);
+        switch (ClassOf(pfn))
+        {
+            case PageClass.KernelText:
+            case PageClass.KernelData:
+                flags = 1UL << Ppc64KernelLayout.PgReserved;
+                if (!IsInReservedList(addr))
+                {
+                    flags = 0; // an ordinary kernel allocation (vmalloc, page tables)
+                }
+
+                break;
+            case PageClass.Zero:
+                break;
+            case PageClass.Slab:
+                flags = 1UL << Ppc64KernelLayout.PgSlab;
+                mapping = 0;
+                break;
+            case PageClass.PageCache:
+                flags = (1UL << Ppc64KernelLayout.PgLru) | (1UL << Ppc64KernelLayout.PgUptodate);
+                mapping = 0xc000000010000000 | ((h >> 16) & 0xffffc0);
+                mapcount = (int)(h & 1) - 1;
+                break;
+            case PageClass.PageCachePrivate:
+                flags = (1UL << Ppc64KernelLayout.PgLru) | (1UL << Ppc64KernelLayout.PgUptodate) | (1UL << Ppc64KernelLayout.PgPrivate);
+                mapping = 0xc000000010000000 | ((h >> 16) & 0xffffc0);
+                priv = 0xc000000020000000 | ((h >> 20) & 0xffff80);
+                break;
+            case PageClass.Anon:
+                flags = (1UL << Ppc64KernelLayout.PgLru) | (1UL << Ppc64KernelLayout.PgSwapbacked) | (1UL << Ppc64KernelLayout.PgUptodate) | (1UL << Ppc64KernelLayout.PgActive);
+                mapping = 0xc000000030000000 | ((h >> 16) & 0xffffc0) | 1; // PAGE_MAPPING_ANON
+                mapcount = 0;
+                break;
+            case PageClass.Free:
+                refcount = 0;
+                if ((pfn & (WorkloadModel.BlockPages - 1)) == 0)
+                {
+                    // Buddy head: PageBuddy via the page_type in _mapcount, order in private.
+                    mapcount = Ppc64KernelLayout.PageBuddyMapcountValue;
+                    priv = WorkloadModel.FreeOrder;
+                }
+
+                break;
+        }
+
+        Write64(page[Ppc64KernelLayout.PageFlags..], flags);
+        Write64(page[Ppc64KernelLayout.PageLru..], lru);
+        Write64(page[(Ppc64KernelLayout.PageLru + 8)..], lru + 8);
+        Write64(page[Ppc64KernelLayout.PageMapping..], mapping);
+        Write64(page[Ppc64KernelLayout.PagePrivate..], priv);
+        Write32(page[Ppc64KernelLayout.PageMapcount..], mapcount);
+        Write32(page[Ppc64KernelLayout.PageRefcount..], refcount);
+    }
+
+    private void Write64(Span<byte> d, ulong v)
+    {
+        if (_bigEndian)
+        {
+            BinaryPrimitives.WriteUInt64BigEndian(d, v);
+        }
+        else
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(d, v);
+        }
+    }
+
+    private void Write32(Span<byte> d, int v)
+    {
+        if (_bigEndian)
+        {
+            BinaryPrimitives.WriteInt32BigEndian(d, v);
+        }
+        else
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(d, v);
+        }
+    }
+
+    private static readonly uint[] Opcodes =
+    [
+        0x7c0802a6, 0xf8010010, 0xf821ff91, 0x38210070, 0xe8010010, 0x7c0803a6, 0x4e800020, 0x60000000,
+        0x3c4c0000, 0x38420000, 0x7c7f1b78, 0x7fe3fb78, 0x48000001, 0x2c230000, 0x41820010, 0x40820008,
+        0xe9230000, 0xf9230008, 0x39400000, 0x7d2a4b78, 0x81230000, 0x91230004, 0x7c631a14, 0x3863ffff,
+        0xebe1fff8, 0xfbe1fff8, 0x7c691b78, 0x5463063e, 0x28030000, 0x4bfffff0, 0x7d4903a6, 0x4e800420,
+    ];
+
+    private static readonly byte[][] Words = [.. new[]
+    {
+        "the ", "of ", "and ", "to ", "in ", "is ", "that ", "for ", "it ", "as ", "with ", "was ", "on ", "be ",
+        "at ", "by ", "this ", "from ", "or ", "which ", "an ", "are ", "not ", "have ", "but ", "SELECT ", "row ",
+        "INSERT ", "value ", "page ", "memory ", "kernel ", "dump ", "firmware ", "\n", "0", "1", "2024-", "{\"id\": ",
+    }.Select(System.Text.Encoding.ASCII.GetBytes)];
+}
