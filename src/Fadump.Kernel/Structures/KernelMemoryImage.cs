@@ -20,6 +20,7 @@ public sealed class KernelMemoryImage : IMemoryContent
     private readonly List<VmemmapBacking> _vmemmap = [];
     private readonly bool _bigEndian;
     private MemoryRange[] _reservedSorted = [];
+    private readonly List<MemoryRange> _movableOnly = [];
 
     public KernelMemoryImage(WorkloadModel workload, PhysicalMemory memory, bool bigEndian)
     {
@@ -41,15 +42,18 @@ public sealed class KernelMemoryImage : IMemoryContent
 
     public void AddVmemmap(VmemmapBacking backing) => _vmemmap.Add(backing);
 
+    /// <summary>A CMA area: only movable pages (user memory, page cache) or free pages live there.</summary>
+    public void SetMovableOnly(MemoryRange range) => _movableOnly.Add(range);
+
     /// <summary>The class of a PFN at the crash.</summary>
     public PageClass ClassOf(ulong pfn)
     {
         ulong addr = pfn << Ppc64KernelLayout.PageShift;
-        foreach (var (range, cls) in _reserved)
+        foreach (var (range, reservedClass) in _reserved)
         {
             if (range.Contains(addr))
             {
-                return cls;
+                return reservedClass;
             }
         }
 
@@ -61,13 +65,16 @@ public sealed class KernelMemoryImage : IMemoryContent
             }
         }
 
-        return _workload.ClassOf(pfn);
-    }
+        var cls = _workload.ClassOf(pfn);
+        foreach (var m in _movableOnly)
+        {
+            if (m.Contains(addr) && cls is not (PageClass.Anon or PageClass.PageCache or PageClass.Free))
+            {
+                return PageClass.Free;
+            }
+        }
 
-    public bool IsKernelReserved(ulong pfn)
-    {
-        var c = ClassOf(pfn);
-        return c is PageClass.KernelText || (c is PageClass.KernelData && IsInReservedList(pfn << Ppc64KernelLayout.PageShift));
+        return cls;
     }
 
     private bool IsInReservedList(ulong addr)
@@ -194,12 +201,6 @@ public sealed class KernelMemoryImage : IMemoryContent
         {
             case PageClass.KernelText:
             case PageClass.KernelData:
-                flags = 1UL << Ppc64KernelLayout.PgReserved;
-                if (!IsInReservedList(addr))
-                {
-                    flags = 0; // an ordinary kernel allocation (vmalloc, page tables)
-                }
-
                 break;
             case PageClass.Zero:
                 break;
@@ -232,6 +233,15 @@ public sealed class KernelMemoryImage : IMemoryContent
                 }
 
                 break;
+        }
+
+        if (IsInReservedList(addr))
+        {
+            // memblock-reserved at boot: PG_reserved, never freed to the buddy allocator.
+            flags = 1UL << Ppc64KernelLayout.PgReserved;
+            mapping = priv = 0;
+            mapcount = -1;
+            refcount = 1;
         }
 
         Write64(page[Ppc64KernelLayout.PageFlags..], flags);

@@ -1,0 +1,35 @@
+using Fadump.Kernel.Workload;
+
+namespace Fadump.Kernel;
+
+/// <summary>How the simulated Linux is built and booted.</summary>
+public sealed record KernelOptions
+{
+    public string CommandLine { get; init; } = "root=/dev/sda2 fadump=on";
+
+    public string Release { get; init; } = "6.1.0-50-powerpc64le";
+
+    public string Version { get; init; } = "#1 SMP Debian 6.1.153-1 (2025-09-20)";
+
+    public string BuildId { get; init; } = "e04703597006cc36ab4eb3e421c377f39b50aecc";
+
+    public string NodeName { get; init; } = "lpar1";
+
+    public WorkloadModel? Workload { get; init; }
+}
+
+/// <summary>How the first kernel dies.</summary>
+public enum CrashKind
+{
+    /// <summary>panic(): "Kernel panic - not syncing: ...", then the panic notifier calls crash_fadump.</summary>
+    Panic,
+
+    /// <summary>An oops: die() calls crash_fadump(regs, "die oops") with the faulting registers.</summary>
+    Oops,
+
+    /// <summary>echo c &gt; /proc/sysrq-trigger.</summary>
+    Sysrq,
+
+    /// <summary>The LPAR is terminated from the HMC: no OS trigger, the firmware dumps on its own.</summary>
+    FirmwareTerminate,
+}

@@ -1,0 +1,147 @@
+using System.Text;
+using Fadump.Kernel.Structures;
+using Fadump.Kernel.Workload;
+using Fadump.Machine;
+using L = Fadump.Kernel.Structures.Ppc64KernelLayout;
+
+namespace Fadump.Kernel;
+
+public sealed partial class PseriesKernel
+{
+    public const ulong VmcoreInfoNotePhys = L.VmcoreInfoNoteOffset;
+
+    public Formats.VmcoreInfo.VmcoreInfo VmcoreInfo { get; private set; } = null!;
+
+    /// <summary>
+    /// The first kernel's memory image: procedural page contents and struct pages (vmemmap), the
+    /// mem_section roots and the vmemmap_list, at boot-time allocations made top-down like memblock's.
+    /// The capture kernel lays out only what it writes (its log and notes): the rest of RAM is the
+    /// crashed kernel's.
+    /// </summary>
+    private void LayoutKernelStructures(bool first)
+    {
+        ulong memSectionRoots = L.Sym(L.MemSectionRootsOffset);
+        if (first)
+        {
+            var workload = Options.Workload ?? WorkloadModel.Default(42);
+            _image = new KernelMemoryImage(workload, _machine.Memory, bigEndian: false);
+            _image.Reserve(new MemoryRange(0, L.TextEnd), PageClass.KernelText);
+            _image.Reserve(MemoryRange.FromBounds(L.TextEnd, L.KernelImageSize), PageClass.KernelData);
+            foreach (var r in ReservedRanges)
+            {
+                _image.Reserve(r, PageClass.Zero);
+            }
+
+            if (Dump.ReserveSize > 0)
+            {
+                _image.Reserve(new MemoryRange(Dump.ReserveStart, Align(Dump.ReserveSize, L.PageSize)), PageClass.Zero);
+            }
+
+            if (CrashKernelReservation is { } ck)
+            {
+                _image.Reserve(ck, PageClass.Zero);
+            }
+
+            _machine.Memory.Content = _image;
+            BuildVmemmapAndSections(memSectionRoots);
+        }
+    }
+
+    private void BuildVmemmapAndSections(ulong memSectionRootsVirt)
+    {
+        const ulong Block = 1UL << L.VmemmapBlockShift;
+        ulong pagesPerSection = 1UL << (L.SectionSizeBits - L.PageShift);
+        var presentSections = new SortedSet<ulong>();
+        foreach (var r in Memory)
+        {
+            for (ulong s = r.Start >> L.SectionSizeBits; s <= (r.End - 1) >> L.SectionSizeBits; s++)
+            {
+                presentSections.Add(s);
+            }
+        }
+
+        // vmemmap: one 2 MiB block of struct pages per 32768 PFNs with a present section.
+        var blocks = new SortedSet<ulong>();
+        foreach (var s in presentSections)
+        {
+            ulong firstPfn = s * pagesPerSection;
+            ulong v0 = L.VmemmapBase + (firstPfn * L.PageStructSize);
+            ulong v1 = v0 + (pagesPerSection * L.PageStructSize) - 1;
+            for (ulong b = v0 & ~(Block - 1); b <= v1; b += Block)
+            {
+                blocks.Add(b);
+            }
+        }
+
+        var backings = new List<VmemmapBacking>();
+        foreach (var b in blocks)
+        {
+            ulong phys = AllocTopDown(Block, Block);
+            var backing = new VmemmapBacking(b, phys, Block);
+            backings.Add(backing);
+            _image!.AddVmemmap(backing);
+        }
+
+        // vmemmap_list: newest first, nodes carved from pages allocated for them.
+        ulong listBytes = Align((ulong)backings.Count * L.VmemmapBackingSize, L.PageSize);
+        ulong listPhys = AllocTopDown(listBytes, L.PageSize);
+        ulong next = 0;
+        for (int i = 0; i < backings.Count; i++)
+        {
+            ulong node = L.Virt(listPhys + ((ulong)i * L.VmemmapBackingSize));
+            _w.U64(node + 0, next);
+            _w.U64(node + 8, backings[i].PhysicalAddress);
+            _w.U64(node + 16, backings[i].VirtualAddress);
+            next = node;
+        }
+
+        _w.U64(L.Sym(L.VmemmapListOffset), next);
+        // mmu_vmemmap_psize = MMU_PAGE_2M (index 4 here); mmu_psize_defs[4].shift = 21.
+        _w.U32(L.Sym(L.MmuVmemmapPsizeOffset), 4);
+        _w.U32(L.Sym(L.MmuPsizeDefsOffset) + (4 * 96), L.VmemmapBlockShift);
+
+        // SPARSEMEM_EXTREME: the root array of pointers, one page of mem_section per present root.
+        var roots = new SortedSet<ulong>(presentSections.Select(s => s / L.SectionsPerRoot));
+        foreach (var root in roots)
+        {
+            ulong page = AllocTopDown(L.PageSize, L.PageSize);
+            _w.U64(memSectionRootsVirt + (root * 8), L.Virt(page));
+            foreach (var s in presentSections.Where(s => s / L.SectionsPerRoot == root))
+            {
+                // sparse_encode_mem_map: mem_map − section_nr_to_pfn(nr), i.e. the vmemmap base, with
+                // SECTION_MARKED_PRESENT | SECTION_HAS_MEM_MAP (the flags every makedumpfile masks).
+                ulong encoded = L.VmemmapBase | L.SectionMarkedPresent | L.SectionHasMemMap;
+                _w.U64(L.Virt(page) + ((s % L.SectionsPerRoot) * L.MemSectionSize), encoded);
+            }
+        }
+
+        _memblockReserved.Add(new MemoryRange(L.MemSectionRootsOffset, L.NrSectionRoots * 8UL));
+    }
+
+    private void WriteUtsname()
+    {
+        // struct new_utsname: six 65-byte fields.
+        var b = new byte[6 * 65];
+        void Put(int i, string s) => Encoding.ASCII.GetBytes(s.Length > 64 ? s[..64] : s).CopyTo(b, i * 65);
+        Put(0, "Linux");
+        Put(1, Options.NodeName);
+        Put(2, Options.Release);
+        Put(3, Options.Version);
+        Put(4, "ppc64le");
+        Put(5, "(none)");
+        _w.Bytes(L.Sym(L.InitUtsNsOffset), b);
+    }
+
+    private void WriteVmcoreInfo()
+    {
+        VmcoreInfo = KernelVmcoreInfo.Build(Options.Release, Options.BuildId, L.Sym(L.MemSectionRootsOffset));
+        _w.Bytes(L.Virt(VmcoreInfoNotePhys), KernelVmcoreInfo.EncodeNote(VmcoreInfo, bigEndian: false));
+    }
+
+    /// <summary>crash_save_vmcoreinfo: appends CRASHTIME and rewrites the note.</summary>
+    private void AppendCrashTime()
+    {
+        VmcoreInfo.Add("CRASHTIME", _machine.Clock.WallSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        _w.Bytes(L.Virt(VmcoreInfoNotePhys), KernelVmcoreInfo.EncodeNote(VmcoreInfo, bigEndian: false));
+    }
+}

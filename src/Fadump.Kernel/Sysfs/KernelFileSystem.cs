@@ -1,0 +1,125 @@
+using System.Text;
+using Fadump.Formats.IO;
+
+namespace Fadump.Kernel.Sysfs;
+
+/// <summary>Linux errno values the virtual files return.</summary>
+public enum Errno
+{
+    None = 0,
+    EPERM = 1,
+    ENOENT = 2,
+    EIO = 5,
+    EACCES = 13,
+    EEXIST = 17,
+    ENODEV = 19,
+    EINVAL = 22,
+    ENOSPC = 28,
+}
+
+/// <summary>A failed read or write on a virtual file, carrying the errno a real kernel would return.</summary>
+public sealed class KernelFileException(string path, Errno errno)
+    : IOException($"{path}: {Describe(errno)}")
+{
+    public Errno Errno { get; } = errno;
+
+    public string Path { get; } = path;
+
+    public static string Describe(Errno e) => e switch
+    {
+        Errno.EPERM => "Operation not permitted",
+        Errno.ENOENT => "No such file or directory",
+        Errno.EIO => "Input/output error",
+        Errno.EACCES => "Permission denied",
+        Errno.EEXIST => "File exists",
+        Errno.ENODEV => "No such device",
+        Errno.EINVAL => "Invalid argument",
+        Errno.ENOSPC => "No space left on device",
+        _ => e.ToString(),
+    };
+}
+
+/// <summary>One virtual file: a mode, a text read handler, a write handler returning an errno.</summary>
+public sealed class VirtualFile
+{
+    public required string Path { get; init; }
+
+    /// <summary>Permission bits as sysfs shows them (0444, 0200, 0600 ...).</summary>
+    public required int Mode { get; init; }
+
+    public Func<string>? Read { get; init; }
+
+    public Func<string, Errno>? Write { get; init; }
+
+    /// <summary>Large binary files (/proc/vmcore) are served as random-access sources.</summary>
+    public Func<IRandomAccessSource>? Open { get; init; }
+}
+
+/// <summary>
+/// The kernel's virtual files (/proc, /sys, /sys/kernel/debug), as a running Linux serves them. A
+/// root-directory adapter (in-process or FUSE) exposes them to the real tools.
+/// </summary>
+public sealed class KernelFileSystem
+{
+    private readonly SortedDictionary<string, VirtualFile> _files = new(StringComparer.Ordinal);
+
+    public IEnumerable<VirtualFile> Files => _files.Values;
+
+    public void Add(VirtualFile f) => _files[f.Path] = f;
+
+    public void Remove(string path) => _files.Remove(path);
+
+    public bool Exists(string path) => _files.ContainsKey(path);
+
+    public VirtualFile? Get(string path) => _files.TryGetValue(path, out var f) ? f : null;
+
+    public string ReadText(string path)
+    {
+        var f = Get(path) ?? throw new KernelFileException(path, Errno.ENOENT);
+        if (f.Read is null)
+        {
+            throw new KernelFileException(path, Errno.EACCES);
+        }
+
+        return f.Read();
+    }
+
+    /// <summary>Writes as `echo TEXT > path` would (the text normally ends with a newline).</summary>
+    public void WriteText(string path, string text)
+    {
+        var f = Get(path) ?? throw new KernelFileException(path, Errno.ENOENT);
+        if (f.Write is null)
+        {
+            throw new KernelFileException(path, Errno.EACCES);
+        }
+
+        var e = f.Write(text);
+        if (e != Errno.None)
+        {
+            throw new KernelFileException(path, e);
+        }
+    }
+
+    public IRandomAccessSource OpenRead(string path)
+    {
+        var f = Get(path) ?? throw new KernelFileException(path, Errno.ENOENT);
+        if (f.Open is not null)
+        {
+            return f.Open();
+        }
+
+        if (f.Read is null)
+        {
+            throw new KernelFileException(path, Errno.EACCES);
+        }
+
+        return new MemorySource(Encoding.ASCII.GetBytes(f.Read()), path);
+    }
+
+    /// <summary>Directory entries under a path, for listings.</summary>
+    public IEnumerable<string> List(string dir)
+    {
+        string prefix = dir.TrimEnd('/') + "/";
+        return _files.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)).Select(k => k[prefix.Length..].Split('/')[0]).Distinct();
+    }
+}
