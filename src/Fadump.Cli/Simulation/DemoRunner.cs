@@ -1,0 +1,278 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Fadump.Kernel;
+using Fadump.Machine;
+using Fadump.Tools.Sysroot;
+
+namespace Fadump.Cli.Simulation;
+
+/// <summary>What a demo or `sim run` does: the machine, the crash, where the dump goes.</summary>
+public sealed record DemoOptions
+{
+    public LparSpec Lpar { get; init; } = new();
+
+    public CrashKind Crash { get; init; } = CrashKind.Panic;
+
+    /// <summary>Directory for the saved dump and the SVG pictures (null: a temporary directory, removed afterwards).</summary>
+    public string? OutDir { get; init; }
+
+    /// <summary>Write /proc/vmcore as-is to this file.</summary>
+    public string? VmcoreOut { get; init; }
+
+    /// <summary>Save the dump (the collector) and release the memory.</summary>
+    public bool Save { get; init; } = true;
+}
+
+/// <summary>The result of a run: the timeline, fadump_region before and after, the layout pictures, the dump files.</summary>
+public sealed class DemoResult
+{
+    public required DemoOptions Options { get; init; }
+
+    public Timeline Timeline { get; } = new();
+
+    public string RegionBefore { get; set; } = string.Empty;
+
+    public string RegionAfter { get; set; } = string.Empty;
+
+    public List<LayoutBand> LayoutFirst { get; set; } = [];
+
+    public List<LayoutBand> LayoutCapture { get; set; } = [];
+
+    public List<string> Files { get; } = [];
+
+    public ulong ReleasedBytes { get; set; }
+
+    public bool Reregistered { get; set; }
+
+    public bool Dumped { get; set; }
+
+    public string? VmcoreError { get; set; }
+
+    public TimeSpan BackInProduction { get; set; }
+
+    /// <summary>What the same crash costs with kdump: the same save, plus a second reboot.</summary>
+    public TimeSpan KdumpEquivalent { get; set; }
+
+    public List<string> CaptureLog { get; } = [];
+}
+
+/// <summary>Runs the FADump lifecycle on a simulated LPAR and reports it.</summary>
+public static class DemoRunner
+{
+    /// <summary>How the saved dump is produced: (root, output directory) → file written.</summary>
+    public static Func<ISysroot, string, string> SaveDump { get; set; } = CopyVmcore;
+
+    public static DemoResult Run(DemoOptions options)
+    {
+        var result = new DemoResult { Options = options };
+        var lpar = new PseriesLpar(options.Lpar);
+        var clock = lpar.Machine.Clock;
+        var cost = lpar.Machine.Cost;
+
+        var k1 = lpar.Boot();
+        result.Timeline.Add(new TimelinePhase("boot first kernel, reserve and register", clock.Now, false,
+            FormattableString.Invariant($"KernelBootSeconds {cost.KernelBootSeconds} + {cost.KernelBootSecondsPerGiB} s/GiB")), clock.Now);
+        result.RegionBefore = k1.Files.Exists("/sys/kernel/debug/powerpc/fadump_region") ? k1.Files.ReadText("/sys/kernel/debug/powerpc/fadump_region") : string.Empty;
+        result.LayoutFirst = MemoryLayoutPicture.FirstKernel(k1, lpar.Machine.Memory.Top);
+
+        var crashAt = clock.Now;
+        result.Dumped = lpar.Crash(options.Crash);
+        var k2 = lpar.Kernel!;
+        TimeSpan fw = cost.FirmwareCopy(k1.Dump.BootMemorySize);
+        result.Timeline.Add(new TimelinePhase(FormattableString.Invariant($"crash ({options.Crash.ToString().ToLowerInvariant()}); firmware copies {MemoryLayoutPicture.Human(k1.Dump.BootMemorySize)} of boot memory"), fw, false,
+            FormattableString.Invariant($"FirmwareCopyGBps {cost.FirmwareCopyGBps}")), crashAt + fw);
+        result.Timeline.Add(new TimelinePhase("reset without clearing RAM, IPL", TimeSpan.FromSeconds(cost.ResetAndIplSeconds), false, "ResetAndIplSeconds"), crashAt + fw + TimeSpan.FromSeconds(cost.ResetAndIplSeconds));
+        result.Timeline.Add(new TimelinePhase(FormattableString.Invariant($"capture kernel boots in {MemoryLayoutPicture.Human(k2.Dump.BootMemTop)}"), clock.Now - (crashAt + fw + TimeSpan.FromSeconds(cost.ResetAndIplSeconds)), false, "KernelBootSeconds + s/GiB of boot memory"), clock.Now);
+        result.CaptureLog.AddRange(k2.VmcoreLog);
+        result.RegionAfter = k2.Files.Exists("/sys/kernel/debug/powerpc/fadump_region") ? k2.Files.ReadText("/sys/kernel/debug/powerpc/fadump_region") : string.Empty;
+        result.LayoutCapture = MemoryLayoutPicture.CaptureKernel(k2, lpar.Machine.Memory.Top);
+
+        var root = new SimulatedSysroot(lpar);
+        if (!root.Exists("/proc/vmcore"))
+        {
+            result.VmcoreError = k2.VmcoreLog.Count > 0 ? k2.VmcoreLog[^1] : "no /proc/vmcore (the dump was not taken)";
+            return result;
+        }
+
+        string outDir = options.OutDir ?? Directory.CreateTempSubdirectory("fadump-demo-").FullName;
+        Directory.CreateDirectory(outDir);
+        if (options.VmcoreOut is not null)
+        {
+            var sw = Stopwatch.StartNew();
+            CopyTo(root, options.VmcoreOut);
+            result.Files.Add(options.VmcoreOut);
+            result.Timeline.Add(new TimelinePhase("copy /proc/vmcore to " + options.VmcoreOut, sw.Elapsed, true, "wall time"), clock.Now + sw.Elapsed);
+            clock.Advance(sw.Elapsed);
+        }
+
+        TimeSpan saveTime = TimeSpan.Zero;
+        if (options.Save)
+        {
+            var sw = Stopwatch.StartNew();
+            string file = SaveDump(root, outDir);
+            saveTime = sw.Elapsed;
+            clock.Advance(saveTime);
+            result.Files.Add(file);
+            result.Timeline.Add(new TimelinePhase("save the dump (" + Path.GetFileName(file) + ")", saveTime, true, "wall time of the real save"), clock.Now);
+
+            var before = clock.Now;
+            root.WriteText("/sys/kernel/fadump/release_mem", "1\n");
+            result.ReleasedBytes = k2.Dump.ReleasedBytes;
+            result.Timeline.Add(new TimelinePhase(FormattableString.Invariant($"release_mem: {MemoryLayoutPicture.Human(result.ReleasedBytes)} back to production"), clock.Now - before, false, "ReleaseGiBps"), clock.Now);
+            root.WriteText("/sys/kernel/fadump/registered", "1\n");
+            result.Reregistered = root.ReadText("/sys/kernel/fadump/registered") == "1\n";
+            result.Timeline.Add(new TimelinePhase("re-register FADump", TimeSpan.Zero, false, "RTAS call"), clock.Now);
+        }
+
+        result.BackInProduction = clock.Now - crashAt;
+        result.KdumpEquivalent = result.BackInProduction + TimeSpan.FromSeconds(cost.RebootSeconds);
+        return result;
+    }
+
+    /// <summary>Until the collector saves filtered dumps: the ELF of /proc/vmcore as it is.</summary>
+    public static string CopyVmcore(ISysroot root, string outDir)
+    {
+        string path = Path.Combine(outDir, "vmcore");
+        CopyTo(root, path);
+        return path;
+    }
+
+    private static void CopyTo(ISysroot root, string path)
+    {
+        using var src = root.OpenRead("/proc/vmcore");
+        using var dst = new Tools.Output.PrivateOutputFile(path);
+        var buf = new byte[4 << 20];
+        for (long off = 0; off < src.Length;)
+        {
+            int n = src.Read(off, buf);
+            if (n <= 0)
+            {
+                break;
+            }
+
+            RandomAccess.Write(dst.Handle, buf.AsSpan(0, n), off);
+            off += n;
+        }
+
+        dst.Commit();
+    }
+
+    public static string ToText(DemoResult r)
+    {
+        var sb = new StringBuilder();
+        var spec = r.Options.Lpar;
+        sb.Append(CultureInfo.InvariantCulture, $"Fadump demo: pseries LPAR, {MemoryLayoutPicture.Human(spec.MemoryBytes)} RAM, {spec.Cpus} CPUs, workload {spec.Workload}, \"{spec.CommandLine}\"\n\n");
+        sb.Append("Timeline (simulated clock; each phase modelled from the cost model or measured for real)\n");
+        foreach (var (p, at) in r.Timeline.Phases)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"  {Timeline.Seconds(at),10}  {Timeline.Seconds(p.Duration),10}  {p.Kind,-8}  {p.Name}\n");
+        }
+
+        if (r.VmcoreError is not null)
+        {
+            sb.Append("\nNo dump: ").Append(r.VmcoreError).Append('\n');
+        }
+        else
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"\nBack in production with all memory {Timeline.Seconds(r.BackInProduction)} after the crash");
+            sb.Append(CultureInfo.InvariantCulture, $" (kdump would need a second reboot: about {Timeline.Seconds(r.KdumpEquivalent)}).\n");
+        }
+
+        sb.Append("\n/sys/kernel/debug/powerpc/fadump_region in the first kernel:\n").Append(Indent(r.RegionBefore));
+        sb.Append("\n/sys/kernel/debug/powerpc/fadump_region in the capture kernel:\n").Append(Indent(r.RegionAfter));
+        sb.Append('\n').Append(MemoryLayoutPicture.ToText("Fig. 1: memory reservation in the first kernel", r.LayoutFirst));
+        sb.Append('\n').Append(MemoryLayoutPicture.ToText("Fig. 2: the capture kernel's view after the crash", r.LayoutCapture));
+        if (r.Files.Count > 0)
+        {
+            sb.Append("\nFiles:\n");
+            foreach (var f in r.Files)
+            {
+                sb.Append("  ").Append(f).Append('\n');
+            }
+        }
+
+        return sb.ToString();
+    }
+
+    private static string Indent(string s) => string.Concat(s.Split('\n').Where(l => l.Length > 0 || true).Select(l => "  " + l + "\n")).TrimEnd(' ', '\n') + "\n";
+
+    public static string ToJson(DemoResult r)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        {
+            var spec = r.Options.Lpar;
+            w.WriteStartObject();
+            w.WriteString("platform", "pseries");
+            w.WriteNumber("memory_bytes", spec.MemoryBytes);
+            w.WriteNumber("cpus", spec.Cpus);
+            w.WriteString("cmdline", spec.CommandLine);
+            w.WriteString("workload", spec.Workload);
+            w.WriteString("crash", r.Options.Crash.ToString().ToLowerInvariant());
+            w.WriteBoolean("dumped", r.Dumped);
+            if (r.VmcoreError is not null)
+            {
+                w.WriteString("vmcore_error", r.VmcoreError);
+            }
+
+            w.WriteStartArray("timeline");
+            foreach (var (p, at) in r.Timeline.Phases)
+            {
+                w.WriteStartObject();
+                w.WriteString("phase", p.Name);
+                w.WriteNumber("seconds", p.Duration.TotalSeconds);
+                w.WriteNumber("at_seconds", at.TotalSeconds);
+                w.WriteString("kind", p.Kind);
+                w.WriteString("basis", p.Detail);
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteNumber("back_in_production_seconds", r.BackInProduction.TotalSeconds);
+            w.WriteNumber("kdump_equivalent_seconds", r.KdumpEquivalent.TotalSeconds);
+            w.WriteNumber("released_bytes", r.ReleasedBytes);
+            w.WriteBoolean("reregistered", r.Reregistered);
+            w.WriteString("fadump_region_before", r.RegionBefore);
+            w.WriteString("fadump_region_after", r.RegionAfter);
+            WriteBands(w, "layout_first_kernel", r.LayoutFirst);
+            WriteBands(w, "layout_capture_kernel", r.LayoutCapture);
+            w.WriteStartArray("files");
+            foreach (var f in r.Files)
+            {
+                w.WriteStringValue(f);
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(ms.ToArray()) + "\n";
+    }
+
+    private static void WriteBands(Utf8JsonWriter w, string name, List<LayoutBand> bands)
+    {
+        w.WriteStartArray(name);
+        foreach (var b in bands)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("start", b.Start);
+            w.WriteNumber("end", b.End);
+            w.WriteString("label", b.Label);
+            w.WriteString("kind", b.Kind);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+    }
+
+    public static void WriteSvgs(DemoResult r, string dir)
+    {
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "fig1-first-kernel.svg"), MemoryLayoutPicture.ToSvg("Fig. 1: memory reservation in the first kernel", r.LayoutFirst));
+        File.WriteAllText(Path.Combine(dir, "fig2-capture-kernel.svg"), MemoryLayoutPicture.ToSvg("Fig. 2: the capture kernel's view after the crash", r.LayoutCapture));
+        r.Files.Add(Path.Combine(dir, "fig1-first-kernel.svg"));
+        r.Files.Add(Path.Combine(dir, "fig2-capture-kernel.svg"));
+    }
+}

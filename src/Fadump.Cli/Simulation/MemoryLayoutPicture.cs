@@ -1,0 +1,155 @@
+using System.Globalization;
+using System.Text;
+using Fadump.Kernel;
+using Fadump.Machine;
+
+namespace Fadump.Cli.Simulation;
+
+/// <summary>A band of physical memory in a layout picture.</summary>
+public sealed record LayoutBand(ulong Start, ulong End, string Label, string Kind);
+
+/// <summary>
+/// The memory-layout pictures of the FADump documentation (Fig. 1: reservation in the first kernel;
+/// Fig. 2: the capture kernel's view), drawn from the simulated kernel's real addresses, in the
+/// terminal and as SVG.
+/// </summary>
+public static class MemoryLayoutPicture
+{
+    public static List<LayoutBand> FirstKernel(PseriesKernel k, ulong top)
+    {
+        var d = k.Dump;
+        var bands = new List<LayoutBand>();
+        foreach (var r in d.BootRegions)
+        {
+            bands.Add(new LayoutBand(r.Start, r.End, "boot memory", "boot"));
+        }
+
+        ulong cpuHpte = d.BootMemDestAddr - d.ReserveStart;
+        bands.Add(new LayoutBand(d.ReserveStart, d.ReserveStart + cpuHpte, "CPU+HPTE", "meta"));
+        bands.Add(new LayoutBand(d.BootMemDestAddr, d.BootMemDestAddr + d.BootMemorySize, d.Cma is null ? "DUMP (reserved)" : "DUMP (CMA: user pages)", "dump"));
+        bands.Add(new LayoutBand(d.HeaderAddress, d.ReserveStart + d.ReserveSize, "HDR", "meta"));
+        foreach (var r in k.ReservedRanges)
+        {
+            bands.Add(new LayoutBand(r.Start, r.End, "reserved-range", "fw"));
+        }
+
+        return Fill(bands, k.Memory, top, "in use by the kernel");
+    }
+
+    public static List<LayoutBand> CaptureKernel(PseriesKernel k, ulong top)
+    {
+        var d = k.Dump;
+        var bands = new List<LayoutBand>
+        {
+            new(0, d.BootMemTop, "capture kernel", "boot"),
+            new(d.ReserveStart, d.BootMemDestAddr, "CPU+HPTE", "meta"),
+            new(d.BootMemDestAddr, d.BootMemDestAddr + d.BootMemorySize, "boot memory copy", "dump"),
+            new(d.HeaderAddress, d.ReserveStart + d.ReserveSize, "HDR", "meta"),
+        };
+        foreach (var r in k.ReservedRanges)
+        {
+            bands.Add(new LayoutBand(r.Start, r.End, "reserved-range", "fw"));
+        }
+
+        return Fill(bands, k.Memory, top, d.Released ? "released to the kernel" : "preserved: /proc/vmcore");
+    }
+
+    private static List<LayoutBand> Fill(List<LayoutBand> bands, IReadOnlyList<MemoryRange> ram, ulong top, string rest)
+    {
+        bands.Sort((a, b) => a.Start.CompareTo(b.Start));
+        var all = new List<LayoutBand>();
+        ulong cursor = 0;
+        foreach (var b in bands)
+        {
+            if (b.Start > cursor)
+            {
+                AddGap(all, ram, cursor, b.Start, rest);
+            }
+
+            all.Add(b);
+            cursor = Math.Max(cursor, b.End);
+        }
+
+        if (cursor < top)
+        {
+            AddGap(all, ram, cursor, top, rest);
+        }
+
+        return all;
+    }
+
+    private static void AddGap(List<LayoutBand> all, IReadOnlyList<MemoryRange> ram, ulong start, ulong end, string label)
+    {
+        ulong c = start;
+        foreach (var r in ram)
+        {
+            ulong a = Math.Max(r.Start, start), b = Math.Min(r.End, end);
+            if (a >= b)
+            {
+                continue;
+            }
+
+            if (a > c)
+            {
+                all.Add(new LayoutBand(c, a, "hole", "hole"));
+            }
+
+            all.Add(new LayoutBand(a, b, label, "rest"));
+            c = b;
+        }
+
+        if (c < end)
+        {
+            all.Add(new LayoutBand(c, end, "hole", "hole"));
+        }
+    }
+
+    /// <summary>A text picture: one line per band with its addresses and size, and a proportional bar.</summary>
+    public static string ToText(string title, List<LayoutBand> bands)
+    {
+        var sb = new StringBuilder();
+        sb.Append(title).Append('\n');
+        ulong top = bands.Count == 0 ? 1 : bands[^1].End;
+        foreach (var b in bands)
+        {
+            int width = (int)Math.Max(1, Math.Round(40.0 * (b.End - b.Start) / top));
+            char fill = b.Kind switch { "boot" => '#', "dump" => '=', "meta" => '*', "fw" => 'x', "hole" => ' ', _ => '.' };
+            sb.Append(CultureInfo.InvariantCulture, $"  0x{b.Start:x12}-0x{b.End - 1:x12} {Human(b.End - b.Start),9} |{new string(fill, width).PadRight(40)}| {b.Label}\n");
+        }
+
+        return sb.ToString();
+    }
+
+    public static string ToSvg(string title, List<LayoutBand> bands)
+    {
+        const int W = 1000, BarY = 60, BarH = 60;
+        ulong top = bands.Count == 0 ? 1 : bands[^1].End;
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W + 40}\" height=\"{BarY + BarH + 40 + (bands.Count * 18)}\" font-family=\"monospace\" font-size=\"12\">\n");
+        sb.Append(CultureInfo.InvariantCulture, $"  <text x=\"20\" y=\"30\" font-size=\"16\">{Escape(title)}</text>\n");
+        // Small bands get a minimum width so they stay visible; the scale is otherwise linear.
+        double x = 20;
+        int i = 0;
+        foreach (var b in bands)
+        {
+            double w = Math.Max(4, W * (double)(b.End - b.Start) / top);
+            string color = b.Kind switch { "boot" => "#4e79a7", "dump" => "#f28e2b", "meta" => "#e15759", "fw" => "#76b7b2", "hole" => "#ffffff", _ => "#bab0ac" };
+            sb.Append(CultureInfo.InvariantCulture, $"  <rect x=\"{x:F1}\" y=\"{BarY}\" width=\"{w:F1}\" height=\"{BarH}\" fill=\"{color}\" stroke=\"#333\"><title>{Escape(b.Label)} 0x{b.Start:x}-0x{b.End - 1:x}</title></rect>\n");
+            sb.Append(CultureInfo.InvariantCulture, $"  <rect x=\"20\" y=\"{BarY + BarH + 22 + (i * 18) - 10}\" width=\"10\" height=\"10\" fill=\"{color}\" stroke=\"#333\"/>\n");
+            sb.Append(CultureInfo.InvariantCulture, $"  <text x=\"36\" y=\"{BarY + BarH + 22 + (i * 18)}\">0x{b.Start:x12}-0x{b.End - 1:x12} {Escape(Human(b.End - b.Start))} {Escape(b.Label)}</text>\n");
+            x += w;
+            i++;
+        }
+
+        sb.Append(CultureInfo.InvariantCulture, $"  <text x=\"20\" y=\"{BarY - 6}\">0</text><text x=\"{W - 60}\" y=\"{BarY - 6}\">0x{top:x}</text>\n");
+        sb.Append("</svg>\n");
+        return sb.ToString();
+    }
+
+    public static string Human(ulong bytes) => bytes >= 1UL << 30 && bytes % (1UL << 30) == 0
+        ? (bytes >> 30).ToString(CultureInfo.InvariantCulture) + " GiB"
+        : bytes >= 1UL << 20 ? (bytes / (double)(1UL << 20)).ToString("0.#", CultureInfo.InvariantCulture) + " MiB"
+        : bytes.ToString(CultureInfo.InvariantCulture) + " B";
+
+    private static string Escape(string s) => s.Replace("&", "&amp;", StringComparison.Ordinal).Replace("<", "&lt;", StringComparison.Ordinal).Replace(">", "&gt;", StringComparison.Ordinal);
+}

@@ -1,0 +1,21 @@
+using System.Globalization;
+
+namespace Fadump.Cli.Simulation;
+
+/// <summary>One phase of the lifecycle: how long it took, and whether that figure is modelled or measured.</summary>
+public sealed record TimelinePhase(string Name, TimeSpan Duration, bool Measured, string Detail)
+{
+    public string Kind => Measured ? "measured" : "modelled";
+}
+
+/// <summary>The phases of a demo run in order, with the simulated clock at the end of each.</summary>
+public sealed class Timeline
+{
+    public List<(TimelinePhase Phase, TimeSpan At)> Phases { get; } = [];
+
+    public TimeSpan Total => Phases.Count == 0 ? TimeSpan.Zero : Phases[^1].At;
+
+    public void Add(TimelinePhase phase, TimeSpan at) => Phases.Add((phase, at));
+
+    public static string Seconds(TimeSpan t) => t.TotalSeconds.ToString(t.TotalSeconds < 10 ? "0.000" : "0.0", CultureInfo.InvariantCulture) + " s";
+}
