@@ -5,7 +5,7 @@ namespace Fadump.Interop.Tests;
 
 /// <summary>
 /// Debian's real 6.1 kernel dumped by QEMU (tests/fixtures/qemu/make-dumps.sh): our dmesg from the
-/// ELF dump against makedumpfile's from the kdump copy. Skipped when the fixtures were not built.
+/// ELF dump against makedumpfile's from the kdump copy. Fails when the fixtures were not built.
 /// </summary>
 [Trait("Category", "Interop")]
 public sealed class RealKernelDmesgTests
@@ -13,10 +13,7 @@ public sealed class RealKernelDmesgTests
     [Fact]
     public void Dmesg_of_the_qemu_elf_dump_is_what_makedumpfile_printed()
     {
-        string dir = Environment.GetEnvironmentVariable("FADUMP_FIXTURES")
-            ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "fadump", "fixtures");
-        string vmcore = Path.Combine(dir, "vmcore.elf"), reference = Path.Combine(dir, "makedumpfile-dmesg.txt");
-        Assert.SkipUnless(File.Exists(vmcore) && File.Exists(reference), $"no real-kernel fixtures in {dir} (run tests/fixtures/qemu/make-dumps.sh)");
+        string vmcore = Fixtures.Require("vmcore.elf"), reference = Fixtures.Require("makedumpfile-dmesg.txt");
 
         using var dump = DumpFile.Open(vmcore);
         var kernel = Assert.IsType<X86_64KernelAddressSpace>(KernelAddressSpace.Create(dump));

@@ -5,13 +5,7 @@ namespace Fadump.Tools.Inspect;
 /// <summary>Reads dump memory by physical or kernel virtual address.</summary>
 public static class MemoryReader
 {
-    public static int Read(IDump dump, ulong address, Span<byte> buffer, bool physical)
-    {
-        if (physical)
-        {
-            return dump.ReadPhysical(address, buffer);
-        }
-
-        throw new NotSupportedException("virtual addresses are not supported yet");
-    }
+    /// <summary>Returns the count of bytes read before the first unreadable one.</summary>
+    public static int Read(IDump dump, ulong address, Span<byte> buffer, bool physical) =>
+        physical ? dump.ReadPhysical(address, buffer) : KernelAddressSpace.Create(dump).ReadVirtual(address, buffer);
 }
