@@ -212,6 +212,7 @@ public sealed class PhysicalMemory
         return false;
     }
 
+    [System.Runtime.CompilerServices.SkipLocalsInit]
     private void ReadUnchecked(ulong address, Span<byte> buffer, Alias[] aliases)
     {
         Span<byte> frame = stackalloc byte[FrameSize];

@@ -40,7 +40,38 @@ public sealed class KernelMemoryImage : IMemoryContent
         _reservedSorted = [.. _reserved.Select(r => r.Range).OrderBy(r => r.Start)];
     }
 
-    public void AddVmemmap(VmemmapBacking backing) => _vmemmap.Add(backing);
+    public void AddVmemmap(VmemmapBacking backing)
+    {
+        _vmemmap.Add(backing);
+        _vmemmapByPhys = [.. _vmemmap.OrderBy(v => v.PhysicalAddress)];
+    }
+
+    private VmemmapBacking[] _vmemmapByPhys = [];
+
+    /// <summary>The backing whose physical block holds addr, or -1 (binary search: a 1 TiB machine has 512).</summary>
+    private int FindVmemmap(ulong addr)
+    {
+        var a = _vmemmapByPhys;
+        int lo = 0, hi = a.Length - 1;
+        while (lo <= hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (addr < a[mid].PhysicalAddress)
+            {
+                hi = mid - 1;
+            }
+            else if (addr - a[mid].PhysicalAddress >= a[mid].Size)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                return mid;
+            }
+        }
+
+        return -1;
+    }
 
     /// <summary>A CMA area: only movable pages (user memory, page cache) or free pages live there.</summary>
     public void SetMovableOnly(MemoryRange range) => _movableOnly.Add(range);
@@ -57,12 +88,9 @@ public sealed class KernelMemoryImage : IMemoryContent
             }
         }
 
-        foreach (var v in _vmemmap)
+        if (FindVmemmap(addr) >= 0)
         {
-            if (addr - v.PhysicalAddress < v.Size)
-            {
-                return PageClass.KernelData;
-            }
+            return PageClass.KernelData;
         }
 
         var cls = _workload.ClassOf(pfn);
@@ -87,26 +115,17 @@ public sealed class KernelMemoryImage : IMemoryContent
             }
         }
 
-        foreach (var v in _vmemmap)
-        {
-            if (addr - v.PhysicalAddress < v.Size)
-            {
-                return true;
-            }
-        }
-
-        return false;
+        return FindVmemmap(addr) >= 0;
     }
 
     public void Fill(ulong frameAddress, Span<byte> frame)
     {
-        foreach (var v in _vmemmap)
+        int vi = FindVmemmap(frameAddress);
+        if (vi >= 0)
         {
-            if (frameAddress - v.PhysicalAddress < v.Size)
-            {
-                FillStructPages(v.VirtualAddress + (frameAddress - v.PhysicalAddress), frame);
-                return;
-            }
+            var v = _vmemmapByPhys[vi];
+            FillStructPages(v.VirtualAddress + (frameAddress - v.PhysicalAddress), frame);
+            return;
         }
 
         ulong pfn = frameAddress >> Ppc64KernelLayout.PageShift;
@@ -150,17 +169,9 @@ public sealed class KernelMemoryImage : IMemoryContent
                 return;
             case PageClass.PageCache:
             case PageClass.PageCachePrivate:
-                // Text: file data as it often is.
-                int pos = 0;
-                while (pos < frame.Length)
-                {
-                    ulong r = WorkloadModel.Mix64(s++);
-                    var w = Words[(int)(r % (ulong)Words.Length)];
-                    int n = Math.Min(w.Length, frame.Length - pos);
-                    w.AsSpan(0, n).CopyTo(frame[pos..]);
-                    pos += n;
-                }
-
+                // Text: file data as it often is; a window of a generated corpus, chosen per frame.
+                int start = (int)(WorkloadModel.Mix64(s) % (ulong)(TextCorpus.Length - frame.Length));
+                TextCorpus.AsSpan(start, frame.Length).CopyTo(frame);
                 return;
             default:
                 // Anonymous memory and stale free pages: random bytes with runs of zeros.
@@ -291,4 +302,22 @@ public sealed class KernelMemoryImage : IMemoryContent
         "at ", "by ", "this ", "from ", "or ", "which ", "an ", "are ", "not ", "have ", "but ", "SELECT ", "row ",
         "INSERT ", "value ", "page ", "memory ", "kernel ", "dump ", "firmware ", "\n", "0", "1", "2024-", "{\"id\": ",
     }.Select(System.Text.Encoding.ASCII.GetBytes)];
+
+    private static readonly byte[] TextCorpus = BuildCorpus();
+
+    private static byte[] BuildCorpus()
+    {
+        var corpus = new byte[1 << 20];
+        int pos = 0;
+        ulong s = 0x5eed;
+        while (pos < corpus.Length)
+        {
+            var w = Words[(int)(WorkloadModel.Mix64(s++) % (ulong)Words.Length)];
+            int n = Math.Min(w.Length, corpus.Length - pos);
+            w.AsSpan(0, n).CopyTo(corpus.AsSpan(pos));
+            pos += n;
+        }
+
+        return corpus;
+    }
 }
