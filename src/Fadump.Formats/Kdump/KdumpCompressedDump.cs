@@ -155,50 +155,7 @@ public sealed partial class KdumpCompressedDump : IDump
         return dumped ? PageState.Dumped : ram ? PageState.Excluded : PageState.NotPresent;
     }
 
-    public int ReadPhysical(ulong address, Span<byte> buffer)
-    {
-        int ps = PageSize;
-        byte[]? tmp = null;
-        int done = 0;
-        try
-        {
-            while (done < buffer.Length)
-            {
-                ulong a = address + (ulong)done;
-                ulong pfn = a / (ulong)ps;
-                int inPage = (int)(a % (ulong)ps);
-                int n = Math.Min(ps - inPage, buffer.Length - done);
-                if (inPage == 0 && n == ps)
-                {
-                    if (ReadPage(pfn, buffer.Slice(done, ps)) != PageState.Dumped)
-                    {
-                        break;
-                    }
-                }
-                else
-                {
-                    tmp ??= System.Buffers.ArrayPool<byte>.Shared.Rent(ps);
-                    if (ReadPage(pfn, tmp.AsSpan(0, ps)) != PageState.Dumped)
-                    {
-                        break;
-                    }
-
-                    tmp.AsSpan(inPage, n).CopyTo(buffer[done..]);
-                }
-
-                done += n;
-            }
-        }
-        finally
-        {
-            if (tmp is not null)
-            {
-                System.Buffers.ArrayPool<byte>.Shared.Return(tmp);
-            }
-        }
-
-        return done;
-    }
+    public int ReadPhysical(ulong address, Span<byte> buffer) => PhysicalReader.Read(this, address, buffer);
 
     public void Dispose() => _src.Dispose();
 }
