@@ -291,10 +291,14 @@ public sealed class KdumpCompressedWriter : IDisposable
         _sink.Write(0, h);
     }
 
-    /// <summary>Writes both bitmaps a window at a time and counts the dumped PFNs of this file's range.</summary>
+    /// <summary>
+    /// Writes both bitmaps a window at a time, zero padding included so that the file holds whole bitmap
+    /// blocks even if nothing follows (a disk full at the first page), and counts the dumped PFNs of this
+    /// file's range.
+    /// </summary>
     private ulong WriteBitmaps()
     {
-        long bytes = (long)((_options.MaxPfn + 7) / 8);
+        long bytes = _header.BitmapBytes;
         var w1 = new byte[(int)Math.Min(BitmapWindowBytes, Math.Max(bytes, 1))];
         var w2 = new byte[w1.Length];
         ulong count = 0;

@@ -158,7 +158,8 @@ public sealed partial record KdumpHeader
 
         if (size > cap)
         {
-            throw new DumpFormatException(path, fieldOffset,
+            // The size field follows the offset field in each pair.
+            throw new DumpFormatException(path, fieldOffset + 8,
                 Invariant($"{what} of {size} bytes: expected at most {cap}"));
         }
 
