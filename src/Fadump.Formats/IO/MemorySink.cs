@@ -12,6 +12,11 @@ public sealed class MemorySink : IPositionedSink
     public void Write(long offset, ReadOnlySpan<byte> data)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        if (data.IsEmpty)
+        {
+            return;
+        }
+
         long end = offset + data.Length;
         if (end > Array.MaxLength)
         {

@@ -402,19 +402,33 @@ public sealed class KdumpCompressedWriter : IDisposable
             }
 
             ulong windowEnd = Math.Min(windowStart + ((ulong)CursorWindowBytes * 8), _rangeEnd);
-            for (ulong p = from; p < windowEnd; p++)
+            ulong p = from;
+            while (p < windowEnd)
             {
                 ulong rel = p - windowStart;
-                if ((rel & 7) == 0 && _cursorBits[(int)(rel >> 3)] == 0 && p + 8 <= windowEnd)
+                if ((rel & 7) == 0)
                 {
-                    p += 7;
-                    continue;
+                    // Whole empty bytes are skipped at once: excluded stretches cost one scan.
+                    int nonzero = _cursorBits.AsSpan((int)(rel >> 3)).IndexOfAnyExcept((byte)0);
+                    if (nonzero < 0)
+                    {
+                        break;
+                    }
+
+                    p += (ulong)nonzero * 8;
+                    rel = p - windowStart;
+                    if (p >= windowEnd)
+                    {
+                        break;
+                    }
                 }
 
                 if (PfnBits.Test(_cursorBits, rel))
                 {
                     return p;
                 }
+
+                p++;
             }
 
             from = windowEnd;

@@ -1,5 +1,3 @@
-using Fadump.Formats.Compression;
-
 namespace Fadump.Formats.Kdump;
 
 /// <summary>disk_dump_header.status (makedumpfile diskdump_mod.h: DUMP_DH_*).</summary>
@@ -25,12 +23,4 @@ public enum KdumpStatus : uint
 
     /// <summary>DUMP_DH_COMPRESSED_ZSTD.</summary>
     CompressedZstd = 0x20,
-}
-
-internal static class KdumpStatusExtensions
-{
-    public const uint CompressionMask = (uint)(KdumpStatus.CompressedZlib | KdumpStatus.CompressedLzo | KdumpStatus.CompressedSnappy | KdumpStatus.CompressedZstd);
-
-    /// <summary>The status bit makedumpfile sets for a compression method (none for <see cref="PageCompression.None"/>).</summary>
-    public static KdumpStatus ToStatus(this PageCompression method) => (KdumpStatus)(uint)method;
 }
