@@ -212,10 +212,12 @@ public sealed class PhysicalMemory
         return false;
     }
 
-    [System.Runtime.CompilerServices.SkipLocalsInit]
+    [ThreadStatic]
+    private static byte[]? t_frame;
+
     private void ReadUnchecked(ulong address, Span<byte> buffer, Alias[] aliases)
     {
-        Span<byte> frame = stackalloc byte[FrameSize];
+        Span<byte> frame = t_frame ??= new byte[FrameSize];
         while (!buffer.IsEmpty)
         {
             ulong fa = address & ~(ulong)(FrameSize - 1);

@@ -27,33 +27,3 @@ public sealed class FileSink : IPositionedSink
     {
     }
 }
-
-/// <summary>A growable in-memory sink, for tests and small outputs.</summary>
-public sealed class MemorySink : IPositionedSink
-{
-    private byte[] _data = [];
-
-    public long Length { get; private set; }
-
-    public void Write(long offset, ReadOnlySpan<byte> data)
-    {
-        long end = offset + data.Length;
-        if (end > _data.Length)
-        {
-            Array.Resize(ref _data, (int)Math.Max(end, Math.Min(int.MaxValue, (long)_data.Length * 2)));
-        }
-
-        data.CopyTo(_data.AsSpan((int)offset));
-        Length = Math.Max(Length, end);
-    }
-
-    public void Flush()
-    {
-    }
-
-    public byte[] ToArray() => _data.AsSpan(0, (int)Length).ToArray();
-
-    public void Dispose()
-    {
-    }
-}
