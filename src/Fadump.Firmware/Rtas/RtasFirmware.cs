@@ -70,6 +70,9 @@ public sealed class RtasFirmware
     /// <summary>Count of ibm,configure-kernel-dump calls, busy answers included.</summary>
     public int Calls { get; private set; }
 
+    /// <summary>Raised at the termination, before the firmware copies anything: memory as the crashed OS left it.</summary>
+    public event Action? DumpStarting;
+
     public ulong CpuStateSize => RegisterSaveArea.SizeFor(Options.MaxCpus ?? _machine.Cpus.Count);
 
     /// <summary>Builds the device tree the firmware hands to the OS at IPL.</summary>
@@ -253,6 +256,7 @@ public sealed class RtasFirmware
 
     private void TakeDumpAndReset()
     {
+        DumpStarting?.Invoke();
         var s = _registered!;
         var mem = _machine.Memory;
         ulong copied = 0;
