@@ -44,6 +44,9 @@ public sealed partial class PseriesKernel
 
             _machine.Memory.Content = _image;
             BuildVmemmapAndSections(memSectionRoots);
+
+            // Static data starts zeroed (bss): the param area and the registration structure.
+            _machine.Memory.Clear(L.FadumpParamAreaOffset, L.FadumpRegistrationOffset + 0x1000 - L.FadumpParamAreaOffset);
         }
     }
 
