@@ -70,7 +70,14 @@ public sealed partial class PseriesKernel
         }
 
         CrashFadump(crashingCpu);
-        return _rtas.OsTerm(CrashMessage);
+        if (_rtas.OsTerm(CrashMessage))
+        {
+            return true;
+        }
+
+        // ibm,os-term returned (no ibm,extended-os-term): panic() carries on without a dump.
+        Printk("---[ end Kernel panic - not syncing: " + msg + " ]---", 0, crashingCpu);
+        return false;
     }
 
     /// <summary>crash_fadump: header crashing_cpu, CRASHTIME, the crashing CPU's pt_regs, online CPUs.</summary>
