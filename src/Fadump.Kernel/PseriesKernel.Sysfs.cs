@@ -293,7 +293,7 @@ public sealed partial class PseriesKernel
         _machine.Clock.Advance(_machine.Cost.Release(released));
         // The area stays reserved; the next registration uses it (and the capture kernel's layout).
         Dump.BootMemDestAddr = Dump.ReserveStart + Align(Dump.CpuStateDataSize + Dump.HpteRegionSize, Structures.Ppc64KernelLayout.PageSize);
-        Dump.HeaderAddress = Dump.BootMemDestAddr + Dump.BootMemorySize;
+        Dump.HeaderAddress = Dump.BootMemDestAddr + Dump.BootRegions.Aggregate(0UL, (a, r) => a + r.Size);
         Dump.ParamArea = Structures.Ppc64KernelLayout.FadumpParamAreaOffset;
         Dump.Structure = BuildStructure();
     }

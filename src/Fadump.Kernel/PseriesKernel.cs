@@ -267,7 +267,9 @@ public sealed partial class PseriesKernel
         Dump.ReserveStart = start.Value;
         Dump.ReserveSize = total;
         Dump.BootMemDestAddr = start.Value + cpuHpte;
-        Dump.HeaderAddress = Dump.BootMemDestAddr + Dump.BootMemorySize;
+        // rtas_fadump_init_mem_struct returns dest + the regions' sizes: the header follows the last
+        // copy, which with the region quirk can be short of boot_memory_size.
+        Dump.HeaderAddress = Dump.BootMemDestAddr + Dump.BootRegions.Aggregate(0UL, (a, r) => a + r.Size);
         Dump.ParamArea = L.FadumpParamAreaOffset;
         _memblockReserved.Add(new MemoryRange(start.Value, Align(total, page)));
         _early.Add(FormattableString.Invariant($"fadump: Reserved {total >> 20}MB of memory at {CFormat.Hex016(start.Value)} (System RAM: {SystemRam >> 20}MB)"));
