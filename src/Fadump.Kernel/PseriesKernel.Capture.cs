@@ -232,7 +232,9 @@ public sealed partial class PseriesKernel
                 regs = [.. fdh.Regs];
             }
 
-            notes.Add(new PrStatus(0, 0, regs).ToNote(machine));
+            // Linux leaves pr_pid 0 in every FADump note, so gdb folds all CPUs into one thread.
+            // The simulation departs from that on purpose: pr_pid = CPU + 1 keeps them apart.
+            notes.Add(new PrStatus(cpu + 1, 0, regs).ToNote(machine));
         }
 
         var buf = ElfNote.EncodeAll(notes, bigEndian: false);
