@@ -334,41 +334,19 @@ public sealed partial class PseriesKernel
         Dump.ElfcorehdrAddress = ElfcorehdrPhys;
         Dump.ElfcorehdrSize = size;
         var b = new byte[size];
-        var eh = b.AsSpan();
-        eh[0] = 0x7f;
-        eh[1] = (byte)'E';
-        eh[2] = (byte)'L';
-        eh[3] = (byte)'F';
-        eh[4] = 2;
-        eh[5] = 1;
-        eh[6] = 1;
-        BinaryPrimitives.WriteUInt16LittleEndian(eh[16..], 4);
-        BinaryPrimitives.WriteUInt16LittleEndian(eh[18..], 21);
-        BinaryPrimitives.WriteUInt32LittleEndian(eh[20..], 1);
-        BinaryPrimitives.WriteUInt64LittleEndian(eh[32..], 64);
-        BinaryPrimitives.WriteUInt32LittleEndian(eh[48..], DumpMachine.Ppc64le.ElfFlags);
-        BinaryPrimitives.WriteUInt16LittleEndian(eh[52..], 64);
-        BinaryPrimitives.WriteUInt16LittleEndian(eh[54..], 56);
-        BinaryPrimitives.WriteUInt16LittleEndian(eh[56..], (ushort)phnum);
-        int p = 64;
+        ElfHeaders.WriteCoreHeader(b, DumpMachine.Ppc64le, phnum);
+        int p = ElfHeaders.EhdrSize;
         void Phdr(uint type, uint flags, ulong off, ulong vaddr, ulong paddr, ulong len)
         {
-            var ph = b.AsSpan(p, 56);
-            BinaryPrimitives.WriteUInt32LittleEndian(ph, type);
-            BinaryPrimitives.WriteUInt32LittleEndian(ph[4..], flags);
-            BinaryPrimitives.WriteUInt64LittleEndian(ph[8..], off);
-            BinaryPrimitives.WriteUInt64LittleEndian(ph[16..], vaddr);
-            BinaryPrimitives.WriteUInt64LittleEndian(ph[24..], paddr);
-            BinaryPrimitives.WriteUInt64LittleEndian(ph[32..], len);
-            BinaryPrimitives.WriteUInt64LittleEndian(ph[40..], len);
-            p += 56;
+            ElfHeaders.WriteProgramHeader(b.AsSpan(p), bigEndian: false, new(type, flags, off, vaddr, paddr, len, len, 0));
+            p += ElfHeaders.PhdrSize;
         }
 
-        Phdr(4, 0, notes.Address, 0, notes.Address, notes.Size);
-        Phdr(4, 0, fdh.VmcoreInfoAddress, 0, fdh.VmcoreInfoAddress, fdh.VmcoreInfoSize);
+        Phdr(ElfProgramHeader.PtNote, 0, notes.Address, 0, notes.Address, notes.Size);
+        Phdr(ElfProgramHeader.PtNote, 0, fdh.VmcoreInfoAddress, 0, fdh.VmcoreInfoAddress, fdh.VmcoreInfoSize);
         foreach (var (off, paddr, len) in loads)
         {
-            Phdr(1, 7, off, L.KernelBase + paddr, paddr, len);
+            Phdr(ElfProgramHeader.PtLoad, 7, off, L.KernelBase + paddr, paddr, len);
         }
 
         _machine.Memory.Write(ElfcorehdrPhys, b);

@@ -54,13 +54,13 @@ public sealed class ElfCoreWriter : IDisposable
 
         TotalSize = off;
         var head = new byte[dataOffset];
-        WriteEhdr(head, (ushort)phnum, incomplete: false);
+        ElfHeaders.WriteCoreHeader(head, machine, phnum);
         var ph = head.AsSpan(ElfLayout.EhdrSize);
-        WritePhdr(ph, ElfLayout.PtNote, 0, notesOffset, 0, 0, (ulong)noteBytes.Length, (ulong)noteBytes.Length, 4);
+        ElfHeaders.WriteProgramHeader(ph, be, new(ElfLayout.PtNote, 0, (ulong)notesOffset, 0, 0, (ulong)noteBytes.Length, (ulong)noteBytes.Length, 4));
         for (int i = 0; i < _loads.Length; i++)
         {
             var l = _loads[i];
-            WritePhdr(ph[((i + 1) * ElfLayout.PhdrSize)..], ElfLayout.PtLoad, 7, _offsets[i], l.VirtualAddress, l.PhysicalAddress, l.FileSize, l.MemorySize, 0);
+            ElfHeaders.WriteProgramHeader(ph[((i + 1) * ElfLayout.PhdrSize)..], be, new(ElfLayout.PtLoad, 7, (ulong)_offsets[i], l.VirtualAddress, l.PhysicalAddress, l.FileSize, l.MemorySize, 0));
         }
 
         noteBytes.CopyTo(head, notesOffset);
@@ -123,7 +123,7 @@ public sealed class ElfCoreWriter : IDisposable
         }
 
         var eh = new byte[ElfLayout.EhdrSize];
-        WriteEhdr(eh, (ushort)(1 + _loads.Length), incomplete: true);
+        ElfHeaders.WriteCoreHeader(eh, _machine, 1 + _loads.Length, ElfLayout.DumpElfIncomplete);
         _sink.Write(0, eh);
         _sink.Flush();
     }
@@ -149,40 +149,6 @@ public sealed class ElfCoreWriter : IDisposable
             _bufferStart += _buffered;
             _buffered = 0;
         }
-    }
-
-    private void WriteEhdr(Span<byte> eh, ushort phnum, bool incomplete)
-    {
-        bool be = _machine.BigEndian;
-        eh.Clear();
-        eh[0] = 0x7f;
-        eh[1] = (byte)'E';
-        eh[2] = (byte)'L';
-        eh[3] = (byte)'F';
-        eh[ElfLayout.EiClass] = ElfLayout.ElfClass64;
-        eh[ElfLayout.EiData] = be ? ElfLayout.ElfData2Msb : ElfLayout.ElfData2Lsb;
-        eh[ElfLayout.EiVersion] = ElfLayout.EvCurrent;
-        Endian.Write(eh[ElfLayout.EType..], ElfLayout.EtCore, be);
-        Endian.Write(eh[ElfLayout.EMachine..], _machine.ElfMachine, be);
-        Endian.Write(eh[ElfLayout.EVersion..], (uint)ElfLayout.EvCurrent, be);
-        Endian.Write(eh[ElfLayout.EPhoff..], (ulong)ElfLayout.EhdrSize, be);
-        Endian.Write(eh[ElfLayout.EFlags..], _machine.ElfFlags | (incomplete ? ElfLayout.DumpElfIncomplete : 0), be);
-        Endian.Write(eh[ElfLayout.EEhsize..], (ushort)ElfLayout.EhdrSize, be);
-        Endian.Write(eh[ElfLayout.EPhentsize..], (ushort)ElfLayout.PhdrSize, be);
-        Endian.Write(eh[ElfLayout.EPhnum..], phnum, be);
-    }
-
-    private void WritePhdr(Span<byte> p, uint type, uint flags, long offset, ulong vaddr, ulong paddr, ulong filesz, ulong memsz, ulong align)
-    {
-        bool be = _machine.BigEndian;
-        Endian.Write(p[ElfLayout.PType..], type, be);
-        Endian.Write(p[ElfLayout.PFlags..], flags, be);
-        Endian.Write(p[ElfLayout.POffset..], (ulong)offset, be);
-        Endian.Write(p[ElfLayout.PVaddr..], vaddr, be);
-        Endian.Write(p[ElfLayout.PPaddr..], paddr, be);
-        Endian.Write(p[ElfLayout.PFilesz..], filesz, be);
-        Endian.Write(p[ElfLayout.PMemsz..], memsz, be);
-        Endian.Write(p[ElfLayout.PAlign..], align, be);
     }
 
     private static long AlignUp(long v, long a) => (v + a - 1) / a * a;

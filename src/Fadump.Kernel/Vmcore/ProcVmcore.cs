@@ -1,4 +1,5 @@
 using Fadump.Formats;
+using Fadump.Formats.Elf;
 using Fadump.Formats.IO;
 using Fadump.Machine;
 
@@ -55,12 +56,9 @@ public sealed class ProcVmcore : IRandomAccessSource
         int nNotes = 0;
         for (int i = 0; i < phnum; i++)
         {
-            var p = ph.AsSpan(i * Phdr, Phdr);
-            uint type = Endian.U32(p, bigEndian);
-            ulong off = Endian.U64(p[8..], bigEndian);
-            ulong filesz = Endian.U64(p[32..], bigEndian);
-            ulong memsz = Endian.U64(p[40..], bigEndian);
-            if (type == 4)
+            var h = ElfHeaders.ReadProgramHeader(ph.AsSpan(i * Phdr, Phdr), bigEndian);
+            ulong off = h.Offset, filesz = h.FileSize, memsz = h.MemorySize;
+            if (h.Type == ElfProgramHeader.PtNote)
             {
                 nNotes++;
                 var seg = new byte[memsz];
@@ -87,9 +85,9 @@ public sealed class ProcVmcore : IRandomAccessSource
                     pos += (int)sz;
                 }
             }
-            else if (type == 1)
+            else if (h.Type == ElfProgramHeader.PtLoad)
             {
-                loads.Add((off, Endian.U64(p[24..], bigEndian), Endian.U64(p[16..], bigEndian), filesz, memsz, Endian.U32(p[4..], bigEndian)));
+                loads.Add((off, h.PhysicalAddress, h.VirtualAddress, filesz, memsz, h.Flags));
             }
         }
 
@@ -101,7 +99,7 @@ public sealed class ProcVmcore : IRandomAccessSource
         eh.CopyTo(header, 0);
         Endian.Write(header.AsSpan(56), (ushort)newPhnum, bigEndian);
         Endian.Write(header.AsSpan(32), (ulong)Ehdr, bigEndian);
-        WritePhdr(header.AsSpan(Ehdr), bigEndian, 4, 0, elfsz, 0, 0, (ulong)notes.Count, (ulong)notes.Count, 4);
+        ElfHeaders.WriteProgramHeader(header.AsSpan(Ehdr), bigEndian, new(ElfProgramHeader.PtNote, 0, elfsz, 0, 0, (ulong)notes.Count, (ulong)notes.Count, 4));
         var chunks = new List<(long, ulong, ulong)>();
         ulong fileOff = elfsz + notesSz;
         for (int i = 0; i < loads.Count; i++)
@@ -110,7 +108,7 @@ public sealed class ProcVmcore : IRandomAccessSource
             ulong start = l.Off & ~(page - 1);
             ulong end = Roundup(l.Off + l.Memsz, page);
             ulong newOff = fileOff + (l.Off - start);
-            WritePhdr(header.AsSpan(Ehdr + ((i + 1) * Phdr)), bigEndian, 1, l.Flags, newOff, l.Vaddr, l.Paddr, l.Filesz, l.Memsz, 0);
+            ElfHeaders.WriteProgramHeader(header.AsSpan(Ehdr + ((i + 1) * Phdr)), bigEndian, new(ElfProgramHeader.PtLoad, l.Flags, newOff, l.Vaddr, l.Paddr, l.Filesz, l.Memsz, 0));
             chunks.Add(((long)fileOff, start, end - start));
             fileOff += end - start;
         }
@@ -191,18 +189,6 @@ public sealed class ProcVmcore : IRandomAccessSource
             dest = dest[n..];
             address += (ulong)n;
         }
-    }
-
-    private static void WritePhdr(Span<byte> p, bool be, uint type, uint flags, ulong off, ulong vaddr, ulong paddr, ulong filesz, ulong memsz, ulong align)
-    {
-        Endian.Write(p, type, be);
-        Endian.Write(p[4..], flags, be);
-        Endian.Write(p[8..], off, be);
-        Endian.Write(p[16..], vaddr, be);
-        Endian.Write(p[24..], paddr, be);
-        Endian.Write(p[32..], filesz, be);
-        Endian.Write(p[40..], memsz, be);
-        Endian.Write(p[48..], align, be);
     }
 
     private static ulong Roundup(ulong v, ulong a) => (v + a - 1) / a * a;
