@@ -1,3 +1,4 @@
+using Fadump.Firmware.Rtas;
 using Fadump.Kernel.Structures;
 using Fadump.Machine;
 using L = Fadump.Kernel.Structures.Ppc64KernelLayout;
@@ -140,5 +141,29 @@ public sealed partial class PseriesKernel
             c.Xer = 0x20000000;
             c.Trap = c.Id == crashingCpu ? 0x700UL : 0x500UL;
         }
+    }
+
+    /// <summary>
+    /// machine_shutdown before a reboot or a kexec: fadump_cleanup invalidates an active dump, or
+    /// unregisters, so that the next kernel does not find a stale registration.
+    /// </summary>
+    public void Shutdown()
+    {
+        if (!Dump.Supported || Crashed)
+        {
+            return;
+        }
+
+        if (Dump.DumpActive)
+        {
+            _rtas.ConfigureKernelDump(RtasFirmware.CmdInvalidate, 0, FadumpStructure.FullSize);
+            Dump.DumpActive = false;
+        }
+        else if (Dump.Registered)
+        {
+            UnregisterFadump();
+        }
+
+        Printk("reboot: Restarting system");
     }
 }

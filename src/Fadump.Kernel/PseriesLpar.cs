@@ -102,6 +102,15 @@ public sealed class PseriesLpar
         return dumped;
     }
 
+    /// <summary>`reboot`: the running kernel shuts down (unregistering FADump), the firmware reboots, a new kernel boots.</summary>
+    public PseriesKernel Reboot()
+    {
+        Kernel?.Shutdown();
+        Machine.Clock.Advance(TimeSpan.FromSeconds(Machine.Cost.RebootSeconds));
+        Firmware.Reboot();
+        return Boot();
+    }
+
     private void AfterCrash(PseriesKernel crashed, bool dumped)
     {
         _ = crashed;

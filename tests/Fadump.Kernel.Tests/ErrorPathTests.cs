@@ -140,4 +140,39 @@ public sealed class ErrorPathTests
         Assert.Equal(4, Formats.DumpExtensions.CpuStates(dump).Count);
         Assert.Null(dump.VmcoreInfo!.CrashTime);    // no OS crash path: no CRASHTIME appended
     }
+
+    [Fact]
+    public void Reboot_unregisters_and_the_next_kernel_registers_afresh()
+    {
+        var lpar = Lpar();
+        var k = lpar.Boot();
+        int calls = lpar.Firmware.Calls;
+        var next = lpar.Reboot();
+        Assert.False(k.Dump.Registered);
+        Assert.Equal(calls + 2, lpar.Firmware.Calls);        // unregister, then the new kernel's register
+        Assert.True(next.Dump.Registered);
+        Assert.False(next.Dump.DumpActive);
+    }
+
+    [Fact]
+    public void Rebooting_the_capture_kernel_invalidates_the_dump()
+    {
+        var lpar = Lpar();
+        lpar.Boot();
+        lpar.Crash(CrashKind.Panic);
+        Assert.True(lpar.Firmware.IsDumpActive);
+        var next = lpar.Reboot();
+        Assert.False(lpar.Firmware.IsDumpActive);
+        Assert.False(next.Dump.DumpActive);
+        Assert.True(next.Dump.Registered);
+    }
+
+    [Fact]
+    public void Mem_limit_caps_boot_memory_and_the_reservation()
+    {
+        var k = Lpar("fadump=on mem=2G", mem: 64 * G).Boot();
+        Assert.Equal(2 * G, k.SystemRam);
+        Assert.True(k.Dump.ReserveStart + k.Dump.ReserveSize <= 2 * G);
+        Assert.Contains("(System RAM: 2048MB)", Log(k));
+    }
 }
