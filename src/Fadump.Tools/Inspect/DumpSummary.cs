@@ -66,12 +66,7 @@ public sealed record DumpSummary(
         var sb = new StringBuilder();
         void Line(string k, string v) => sb.Append(CultureInfo.InvariantCulture, $"{k + ":",-14}{v}\n");
         Line("File", Path);
-        Line("Format", Format == "elf" ? "ELF core" : "kdump-compressed" + (Flattened ? " (flattened)" : string.Empty));
-        if (Format == "elf" && Flattened)
-        {
-            sb.Length--;
-            sb.Append(" (flattened)\n");
-        }
+        Line("Format", (Format == "elf" ? "ELF core" : "kdump-compressed") + (Flattened ? " (flattened)" : string.Empty));
 
         Line("Architecture", $"{Arch} ({ByteOrder})");
         Line("OS release", OsRelease ?? "unknown (no VMCOREINFO)");
