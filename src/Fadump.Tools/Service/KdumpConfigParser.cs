@@ -73,7 +73,7 @@ public static class KdumpConfigParser
             string value = gap < 0 ? string.Empty : line[gap..].Trim();
             KdumpConfigException Error(string message) => new(fileName, lineNo, message);
 
-            if (line.Any(char.IsControl))
+            if (line.Any(c => char.IsControl(c) && c != '\t'))
             {
                 throw Error("control characters are not allowed");
             }
