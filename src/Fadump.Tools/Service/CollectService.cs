@@ -302,7 +302,7 @@ public sealed class CollectService
                     run.MemoryReleased = true;
                     Info($"released the dump's memory ({names.ReleaseMem})");
                 }
-                catch (IOException e)
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
                     Error($"writing 1 to {names.ReleaseMem} failed: {e.Message}; the memory stays reserved");
                     return false;
@@ -313,7 +313,7 @@ public sealed class CollectService
                     root.WriteText(names.Registered, "1\n");
                     run.Reregistered = root.ReadText(names.Registered).Trim() == "1";
                 }
-                catch (IOException e)
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
                     Error($"writing 1 to {names.Registered} failed: {e.Message}");
                 }
@@ -388,7 +388,7 @@ public sealed class CollectService
         {
             _o.Actions.Run(action, reason);
         }
-        catch (Exception e) when (e is IOException or System.ComponentModel.Win32Exception)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.ComponentModel.Win32Exception)
         {
             Error($"{reason} {action.ToString().ToLowerInvariant()} failed: {e.Message}");
         }

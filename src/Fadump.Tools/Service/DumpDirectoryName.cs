@@ -73,7 +73,7 @@ public static class DumpDirectoryName
         {
             return root.Exists("/proc/sys/kernel/hostname") ? root.ReadText("/proc/sys/kernel/hostname").Trim() : null;
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return null;
         }

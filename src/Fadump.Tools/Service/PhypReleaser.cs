@@ -94,7 +94,7 @@ public sealed class PhypReleaser
             ReleasedBytes += step.Range.Length;
             _log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"released {step.What} 0x{step.Range.Address:x}, 0x{step.Range.Length:x} bytes ({_path})"));
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             Error = $"releasing {step.What} {step.Range} through {_path} failed: {e.Message}";
             _log.WriteLine(Error);
