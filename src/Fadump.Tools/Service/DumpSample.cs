@@ -102,9 +102,9 @@ public sealed class DumpSample
             problems.Add(Invariant($"{saved.Path}: {counts.DumpedPageCount} pages in the file, the saver wrote {result.DumpedPages}"));
         }
 
+        var savedRanges = saved.MemoryRanges().ToList();
         if (result.DumpLevelUsed == 0)
         {
-            var savedRanges = saved.MemoryRanges().ToList();
             foreach (var r in Ranges)
             {
                 if (!savedRanges.Any(s => s.Start <= r.Start && s.End >= r.End))
@@ -119,8 +119,8 @@ public sealed class DumpSample
         int compared = 0;
         foreach (var p in _pages)
         {
-            int n = saved.ReadPhysical(p.Address, buf);
-            if (n == buf.Length)
+            ulong? missing = ReadSparse(saved, savedRanges, p.Address, buf);
+            if (missing is null)
             {
                 if (!SHA256.HashData(buf).AsSpan().SequenceEqual(p.Hash))
                 {
@@ -131,11 +131,11 @@ public sealed class DumpSample
                 continue;
             }
 
-            var state = saved.ReadPage((p.Address + (ulong)n) / (ulong)saved.PageSize, savedPage);
+            var state = saved.ReadPage(missing.Value / (ulong)saved.PageSize, savedPage);
             bool filtered = state == PageState.Excluded && (result.DumpLevelUsed != 0 || p.IsZero);
             if (!filtered)
             {
-                problems.Add(Invariant($"{saved.Path}: the page at physical 0x{p.Address:x} is {state.ToString().ToLowerInvariant()} in the file, the source has it"));
+                problems.Add(Invariant($"{saved.Path}: physical 0x{missing.Value:x} is {Describe(state)} in the file, the source has it"));
             }
         }
 
@@ -145,6 +145,48 @@ public sealed class DumpSample
 
     /// <summary>Pages compared byte for byte by the last <see cref="Verify"/>.</summary>
     public int ComparedPages { get; private set; }
+
+    /// <summary>
+    /// Reads a page of physical memory as the source's ReadPage does: bytes in gaps between the dump's ranges
+    /// (a PT_LOAD cut at an unaligned address) read as zeros. Returns null, or the first address inside a
+    /// range that the dump does not hold (a filtered or lost page), or the address itself when no byte of the
+    /// page is in the dump.
+    /// </summary>
+    private static ulong? ReadSparse(IDump dump, List<PhysicalRange> ranges, ulong address, Span<byte> buffer)
+    {
+        int pos = 0, covered = 0;
+        while (pos < buffer.Length)
+        {
+            ulong a = address + (ulong)pos;
+            int n = dump.ReadPhysical(a, buffer[pos..]);
+            if (n > 0)
+            {
+                pos += n;
+                covered += n;
+                continue;
+            }
+
+            if (ranges.Any(r => a >= r.Start && a < r.End))
+            {
+                return a;
+            }
+
+            ulong next = ranges.Where(r => r.Start > a).Select(r => r.Start).DefaultIfEmpty(ulong.MaxValue).Min();
+            int gap = (int)Math.Min((ulong)(buffer.Length - pos), next - a);
+            buffer.Slice(pos, gap).Clear();
+            pos += gap;
+        }
+
+        return covered > 0 ? null : address;
+    }
+
+    private static string Describe(PageState s) => s switch
+    {
+        PageState.Excluded => "excluded",
+        PageState.Lost => "lost",
+        PageState.NotPresent => "not present",
+        _ => "unreadable",
+    };
 
     private static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 

@@ -111,21 +111,24 @@ public sealed class ElfCopyDumpWriter : IDumpWriter
         }
     }
 
-    /// <summary>Reads physical memory; bytes the input does not hold (filtered pages) read as zeros.</summary>
+    /// <summary>Reads physical memory; a page the input does not hold (filtered out) reads as zeros.</summary>
     private static void ReadZeroFilled(IDump input, ulong address, Span<byte> buffer)
     {
         ulong ps = (ulong)input.PageSize;
         int pos = 0;
         while (pos < buffer.Length)
         {
-            pos += input.ReadPhysical(address + (ulong)pos, buffer[pos..]);
-            if (pos < buffer.Length)
+            int n = input.ReadPhysical(address + (ulong)pos, buffer[pos..]);
+            if (n > 0)
             {
-                ulong a = address + (ulong)pos;
-                int gap = (int)Math.Min((ulong)(buffer.Length - pos), ps - (a % ps));
-                buffer.Slice(pos, gap).Clear();
-                pos += gap;
+                pos += n;
+                continue;
             }
+
+            ulong a = address + (ulong)pos;
+            int gap = (int)Math.Min((ulong)(buffer.Length - pos), ps - (a % ps));
+            buffer.Slice(pos, gap).Clear();
+            pos += gap;
         }
     }
 
