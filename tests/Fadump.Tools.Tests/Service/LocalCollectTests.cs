@@ -11,8 +11,13 @@ public sealed class LocalCollectTests : IDisposable
     private readonly string _target = Directory.CreateTempSubdirectory("fadump-target-").FullName;
     private readonly StringWriter _log = new();
     private readonly RecordingActionRunner _actions = new();
+    private readonly string _hooks = Directory.CreateTempSubdirectory("fadump-hook-").FullName;
 
-    public void Dispose() => Directory.Delete(_target, recursive: true);
+    public void Dispose()
+    {
+        Directory.Delete(_target, recursive: true);
+        Directory.Delete(_hooks, recursive: true);
+    }
 
     private CollectResult Collect(ISysroot root, string config = "")
     {
@@ -203,7 +208,7 @@ public sealed class LocalCollectTests : IDisposable
 
     private string Script(string name, string text)
     {
-        string p = Path.Combine(Directory.CreateTempSubdirectory("fadump-hook-").FullName, name);
+        string p = Path.Combine(_hooks, name);
         File.WriteAllText(p, text);
         File.SetUnixFileMode(p, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         return p;
