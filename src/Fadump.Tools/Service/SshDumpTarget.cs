@@ -70,7 +70,11 @@ internal sealed class SshDumpTarget(SshClient ssh, string remotePath, IDumpWrite
         {
             if (writeError is not null || result is null || result.Incomplete || !r.Ok || hashing is null)
             {
-                string why = writeError?.Message ?? result?.Error ?? (r.Ok ? "the saver stopped early" : $"ssh: {r.Why}");
+                string why = string.Join("; ", new[]
+                {
+                    writeError?.Message ?? result?.Error ?? (r.Ok ? "the saver stopped early" : null),
+                    r.Ok ? null : string.Create(CultureInfo.InvariantCulture, $"ssh exited with status {r.ExitCode}: {r.Why}"),
+                }.OfType<string>());
                 return Failed(result, incomplete, why);
             }
 
