@@ -4,7 +4,7 @@ namespace Fadump.Tools.Service;
 public sealed record CollectOptions
 {
     /// <summary>The vmcore saver.</summary>
-    public IDumpWriter Writer { get; init; } = new ElfCopyDumpWriter();
+    public IDumpWriter Writer { get; init; } = DefaultDumpWriter.Create();
 
     /// <summary>Runs failure and final actions; required (the real one is <see cref="SystemActionRunner"/>).</summary>
     public required IActionRunner Actions { get; init; }

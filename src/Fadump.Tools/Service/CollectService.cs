@@ -81,7 +81,7 @@ public sealed class CollectService
         {
             dump = Open(root, detected, out releaser);
         }
-        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+        catch (Exception e) when (IsDataError(e) || e is UnauthorizedAccessException)
         {
             Error($"cannot open the dump: {e.Message}");
         }
@@ -93,7 +93,7 @@ public sealed class CollectService
                 string dirName = DumpDirectoryName.For(dump, root, _o.Now());
                 if (PrimaryTarget() is { } target)
                 {
-                    SaveAll(target, dump, dirName, releaser, run);
+                    Guarded(() => SaveAll(target, dump, dirName, releaser, run), "saving the dump");
                 }
             }
 
@@ -109,7 +109,7 @@ public sealed class CollectService
             if (!run.Saved && dump is not null && _config.FailureAction == FailureAction.DumpToRootfs)
             {
                 Info("executing failure action dump_to_rootfs");
-                DumpToRootfs(dump, root, releaser, run);
+                Guarded(() => DumpToRootfs(dump, root, releaser, run), "dump_to_rootfs");
             }
         }
 
@@ -212,7 +212,7 @@ public sealed class CollectService
 
             text = kernelLog.ToMakedumpfileBytes();
         }
-        catch (Exception e) when (e is IOException or InvalidDataException)
+        catch (Exception e) when (IsDataError(e))
         {
             // kdump-utils goes on without it: the vmcore matters more.
             Info($"saving {LocalDumpTarget.DmesgName} failed: {e.Message}");
@@ -393,6 +393,26 @@ public sealed class CollectService
             Error($"{reason} {action.ToString().ToLowerInvariant()} failed: {e.Message}");
         }
     }
+
+    /// <summary>
+    /// Runs a step whose unexpected failure must still end in the failure action: a bug or a damaged dump in
+    /// one step may not leave the machine without the configured way out.
+    /// </summary>
+    private void Guarded(Action step, string what)
+    {
+        try
+        {
+            step();
+        }
+        catch (Exception e) when (IsDataError(e) || e is UnauthorizedAccessException or NotSupportedException)
+        {
+            Error($"{what} failed: {e.Message}");
+        }
+    }
+
+    /// <summary>Errors a damaged dump or a failing device can raise while it is read.</summary>
+    private static bool IsDataError(Exception e) =>
+        e is IOException or InvalidDataException or ArgumentException or InvalidOperationException or IndexOutOfRangeException or OverflowException;
 
     private static SystemAction ToSystemAction(FinalAction a) => a switch
     {
