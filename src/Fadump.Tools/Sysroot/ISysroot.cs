@@ -42,5 +42,16 @@ public sealed class DirectorySysroot(string root) : ISysroot
         fs.Flush();
     }
 
-    public IRandomAccessSource OpenRead(string path) => new FileSource(Full(path));
+    /// <summary>Regular files by their size; a device under /dev (/dev/mem reports size 0) by offset, unbounded.</summary>
+    public IRandomAccessSource OpenRead(string path)
+    {
+        var file = new FileSource(Full(path));
+        if (file.Length > 0 || !path.StartsWith("/dev/", StringComparison.Ordinal))
+        {
+            return file;
+        }
+
+        file.Dispose();
+        return new DeviceSource(Full(path));
+    }
 }

@@ -1,0 +1,452 @@
+using System.Globalization;
+using Fadump.Formats;
+using Fadump.Tools.Inspect;
+using Fadump.Tools.Sysroot;
+
+namespace Fadump.Tools.Service;
+
+/// <summary>
+/// The dump service (<c>fadump collect</c>): finds the dump under a root, runs kdump_pre, saves
+/// vmcore-dmesg.txt then the vmcore to the configured target, verifies it, runs kdump_post, gives the memory
+/// back and re-arms the dump mechanism, then runs the final action — or, when the dump could not be saved,
+/// the failure action. It follows kdump-utils' capture script (dracut/99kdumpbase/kdump.sh) step by step,
+/// except where FADump and phyp dump make a reboot needless.
+/// <para>
+/// Reboot policy. After a dump is saved and verified:
+/// FADump: write 1 to release_mem, then 1 to registered; the memory is back in production and the next crash
+/// will be dumped, so final_action <c>reboot</c> is not executed (a reboot would only add downtime: the
+/// point of FADump). phyp dump: every range was released through release_region (the kernel re-registers
+/// by itself once all are free), so <c>reboot</c> is not executed either. kdump: the capture kernel cannot
+/// give the crashed kernel's memory back, so the final action runs as configured (default reboot), as in
+/// kdump-utils. <c>halt</c> and <c>poweroff</c> are explicit requests to stop the machine and always run. When
+/// release_mem is refused the memory stays held, and the final action runs as configured (the reboot is
+/// needed then). When only the re-registration fails, the memory is already in production: no reboot, but
+/// the exit status is 1 so that monitoring sees an unprotected machine.
+/// </para>
+/// <para>
+/// Failure (kdump-utils' error handler: failure_action, then final_action): reboot, halt and poweroff end
+/// the system; shell returns when the shell exits, and the final action follows; dump_to_rootfs saves again
+/// under <c>path</c> on the root file system, and when that works the success path above follows. The dump is
+/// never released after a failed save: the memory holds the only complete copy. kdump_pre failing skips the
+/// dump and runs the final action (kdump.conf(5)); kdump_post gets the dump's status (0 or 1) as its argument
+/// and its own status is only logged.
+/// </para>
+/// </summary>
+public sealed class CollectService
+{
+    private readonly KdumpConfig _config;
+    private readonly CollectOptions _o;
+    private readonly TextWriter _log;
+    private readonly List<string> _errors = [];
+
+    public CollectService(KdumpConfig config, CollectOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(options);
+        _config = config;
+        _o = options;
+        _log = options.Log;
+    }
+
+    public CollectResult Run(ISysroot root)
+    {
+        ArgumentNullException.ThrowIfNull(root);
+        var detected = DumpDetector.Detect(root);
+        Info(detected.Reason);
+        if (detected.Mechanism == DumpMechanism.None)
+        {
+            return new CollectResult { ExitCode = CollectResult.ExitOk, Mechanism = DumpMechanism.None };
+        }
+
+        foreach (var line in _config.Ignored)
+        {
+            Info($"{line}: read when the capture environment is built; ignored here");
+        }
+
+        if (_config.KdumpPre is { } pre)
+        {
+            int rc = HookScripts.Run(pre, [], _log);
+            if (rc != 0)
+            {
+                Error(string.Create(CultureInfo.InvariantCulture, $"kdump_pre {pre} exited with status {rc}: the dump is not saved"));
+                RunAction(ToSystemAction(_config.FinalAction), "final_action after kdump_pre failed");
+                return new CollectResult { ExitCode = CollectResult.ExitFailure, Mechanism = detected.Mechanism, Errors = _errors };
+            }
+        }
+
+        var run = new RunState();
+        PhypReleaser? releaser = null;
+        IDump? dump = null;
+        try
+        {
+            dump = Open(root, detected, out releaser);
+        }
+        catch (Exception e) when (IsDataError(e) || e is UnauthorizedAccessException)
+        {
+            Error($"cannot open the dump: {e.Message}");
+        }
+
+        using (dump)
+        {
+            if (dump is not null)
+            {
+                string dirName = DumpDirectoryName.For(dump, root, _o.Now());
+                if (PrimaryTarget() is { } target)
+                {
+                    Guarded(() => SaveAll(target, dump, dirName, releaser, run), "saving the dump");
+                }
+            }
+
+            if (_config.KdumpPost is { } post)
+            {
+                int rc = HookScripts.Run(post, [run.Saved ? "0" : "1"], _log);
+                if (rc != 0)
+                {
+                    Info(string.Create(CultureInfo.InvariantCulture, $"kdump_post {post} exited with status {rc}"));
+                }
+            }
+
+            if (!run.Saved && dump is not null && _config.FailureAction == FailureAction.DumpToRootfs)
+            {
+                Info("executing failure action dump_to_rootfs");
+                Guarded(() => DumpToRootfs(dump, root, releaser, run), "dump_to_rootfs");
+            }
+        }
+
+        bool primaryOk = run.Saved && !run.SavedToRootfs;
+        if (run.Saved)
+        {
+            bool memoryBack = GiveMemoryBack(root, detected, releaser, run);
+            FinalActionAfterSave(detected.Mechanism, memoryBack, run);
+        }
+        else
+        {
+            RunFailureAction();
+        }
+
+        return new CollectResult
+        {
+            ExitCode = primaryOk && _errors.Count == 0 ? CollectResult.ExitOk : CollectResult.ExitFailure,
+            Mechanism = detected.Mechanism,
+            Directory = run.Directory,
+            Vmcore = run.Vmcore,
+            DmesgSaved = run.DmesgSaved,
+            VmcoreSaved = run.Saved,
+            SavedToRootfs = run.SavedToRootfs,
+            Write = run.Write,
+            MemoryReleased = run.MemoryReleased,
+            ReleasedBytes = releaser?.ReleasedBytes ?? 0,
+            Reregistered = run.Reregistered,
+            RebootSkipped = run.RebootSkipped,
+            Errors = _errors,
+        };
+    }
+
+    private IDump Open(ISysroot root, DetectedDump detected, out PhypReleaser? releaser)
+    {
+        releaser = null;
+        if (detected.Mechanism != DumpMechanism.PhypDump)
+        {
+            return DumpFile.Open(root.OpenRead(detected.VmcorePath!));
+        }
+
+        var listing = ReleaseRegionListing.Parse(root.ReadText(detected.ReleaseRegionPath!), detected.ReleaseRegionPath!);
+        Info($"{detected.ReleaseRegionPath}: CPU {listing.Cpu}, HPTE {listing.Hpte}, DUMP {listing.Dump}, reserved {listing.Reserved}");
+        var memory = root.OpenRead(_o.PhysicalMemoryPath);
+        try
+        {
+            var image = new PhypDumpImage(memory, listing, _o.PhypMachine);
+            releaser = new PhypReleaser(root, listing, _log, _o.ReleaseChunkBytes, detected.ReleaseRegionPath!);
+            return image;
+        }
+        catch
+        {
+            memory.Dispose();
+            throw;
+        }
+    }
+
+    private IDumpTarget? PrimaryTarget()
+    {
+        if (_config.Ssh is not { } dest)
+        {
+            return new LocalDumpTarget(_config.Path, _o.Writer, _log);
+        }
+
+        string? key = _config.SshKey;
+        if (!File.Exists(key))
+        {
+            if (_config.SshKeyConfigured)
+            {
+                Error($"sshkey {key} does not exist");
+                return null;
+            }
+
+            key = null; // kdump-utils keeps the default only when it exists; ssh then uses its own identities.
+        }
+
+        return new SshDumpTarget(new SshClient(dest, key, _o.SshOptions, _o.SshProgram), _config.Path, _o.Writer, _log);
+    }
+
+    /// <summary>kdump-utils dump_fs / dump_ssh: the directory, vmcore-dmesg.txt first, then the vmcore.</summary>
+    private void SaveAll(IDumpTarget target, IDump dump, string dirName, PhypReleaser? releaser, RunState run)
+    {
+        string? dir = target.Prepare(dirName);
+        if (dir is null)
+        {
+            Error($"cannot create the dump directory {target.Describe(dirName)}");
+            return;
+        }
+
+        run.Directory = target.Describe(dir);
+        Info($"saving to {run.Directory}");
+        Info($"saving {LocalDumpTarget.DmesgName}");
+        byte[]? text = null;
+        try
+        {
+            var kernelLog = KernelLog.Read(dump);
+            foreach (var w in kernelLog.Warnings)
+            {
+                Info("kernel log: " + w);
+            }
+
+            text = kernelLog.ToMakedumpfileBytes();
+        }
+        catch (Exception e) when (IsDataError(e))
+        {
+            // kdump-utils goes on without it: the vmcore matters more.
+            Info($"saving {LocalDumpTarget.DmesgName} failed: {e.Message}");
+        }
+
+        run.DmesgSaved = text is not null && target.SaveDmesg(dir, text);
+        Info("saving vmcore");
+        var options = CollectorOptions(target);
+        DumpSample sample;
+        try
+        {
+            sample = DumpSample.Take(dump, _o.VerifySamplePages);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException)
+        {
+            Error($"saving vmcore failed: cannot read the dump: {e.Message}");
+            return;
+        }
+
+        Action<ulong>? durable = releaser is not null && target.ReportsDurability ? releaser.OnDurable : null;
+        var outcome = target.SaveVmcore(dump, dir, options, sample, durable);
+        run.Write = outcome.Write;
+        run.Vmcore = outcome.File;
+        if (outcome.Ok)
+        {
+            run.Saved = true;
+        }
+        else
+        {
+            Error($"saving vmcore to {run.Directory} failed: {outcome.Error}");
+        }
+    }
+
+    /// <summary>kdump-utils' adjustments to core_collector: -F only for ssh, --num-threads=$(nproc) when none is given.</summary>
+    private CoreCollectorOptions CollectorOptions(IDumpTarget target)
+    {
+        var o = _config.CoreCollector;
+        bool flattened = target is SshDumpTarget;
+        if (o.FlattenedRequested && !flattened)
+        {
+            Info("core_collector -F dropped for a local target (as kdump-utils does)");
+        }
+
+        return o with { Flattened = flattened, Threads = o.Threads > 0 ? o.Threads : Math.Max(1, _o.DefaultThreads) };
+    }
+
+    private void DumpToRootfs(IDump dump, ISysroot root, PhypReleaser? releaser, RunState run)
+    {
+        string basePath = Path.Combine(_o.RootFs, _config.Path.TrimStart('/'));
+        if (_config.Ssh is null && Path.GetFullPath(basePath) == Path.GetFullPath(_config.Path))
+        {
+            Info($"dump_to_rootfs: {basePath} is the target that just failed; not tried again");
+            return;
+        }
+
+        if (releaser is { ReleasedCount: > 0 })
+        {
+            Info("dump_to_rootfs: part of the memory was already released while saving; the partial dump is kept instead");
+            return;
+        }
+
+        var target = new LocalDumpTarget(basePath, _o.Writer, _log);
+        string dirName = DumpDirectoryName.For(dump, root, _o.Now());
+        var again = new RunState();
+        SaveAll(target, dump, dirName, releaser, again);
+        if (again.Saved)
+        {
+            run.Saved = true;
+            run.SavedToRootfs = true;
+            run.Directory = again.Directory;
+            run.Vmcore = again.Vmcore;
+            run.DmesgSaved = again.DmesgSaved;
+            run.Write = again.Write;
+        }
+    }
+
+    /// <summary>FADump: release_mem, then registered. phyp dump: whatever the save did not release yet. kdump: nothing to give back.</summary>
+    private bool GiveMemoryBack(ISysroot root, DetectedDump detected, PhypReleaser? releaser, RunState run)
+    {
+        switch (detected.Mechanism)
+        {
+            case DumpMechanism.Fadump:
+                var names = detected.Fadump!;
+                try
+                {
+                    root.WriteText(names.ReleaseMem, "1\n");
+                    run.MemoryReleased = true;
+                    Info($"released the dump's memory ({names.ReleaseMem})");
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    Error($"writing 1 to {names.ReleaseMem} failed: {e.Message}; the memory stays reserved");
+                    return false;
+                }
+
+                try
+                {
+                    root.WriteText(names.Registered, "1\n");
+                    run.Reregistered = root.ReadText(names.Registered).Trim() == "1";
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    Error($"writing 1 to {names.Registered} failed: {e.Message}");
+                }
+
+                if (run.Reregistered)
+                {
+                    Info($"firmware-assisted dump registered again ({names.Registered})");
+                }
+                else
+                {
+                    Error($"firmware-assisted dump is not armed: write 1 to {names.Registered}, or reboot");
+                }
+
+                return true;
+
+            case DumpMechanism.PhypDump:
+                releaser!.ReleaseRemaining();
+                run.MemoryReleased = releaser.AllReleased;
+                if (releaser.Error is not null)
+                {
+                    Error(releaser.Error);
+                }
+
+                return releaser.AllReleased;
+
+            default:
+                return false;
+        }
+    }
+
+    private void FinalActionAfterSave(DumpMechanism mechanism, bool memoryBack, RunState run)
+    {
+        if (_config.FinalAction == FinalAction.Reboot && memoryBack)
+        {
+            run.RebootSkipped = true;
+            Info(mechanism == DumpMechanism.Fadump
+                ? "final_action reboot not executed: the memory is back in production (release_mem) and no reboot is needed"
+                : "final_action reboot not executed: every range was released back to the running kernel");
+            return;
+        }
+
+        RunAction(ToSystemAction(_config.FinalAction), "final_action");
+    }
+
+    private void RunFailureAction()
+    {
+        switch (_config.FailureAction)
+        {
+            case FailureAction.Reboot:
+                RunAction(SystemAction.Reboot, "failure_action");
+                break;
+            case FailureAction.Halt:
+                RunAction(SystemAction.Halt, "failure_action");
+                break;
+            case FailureAction.PowerOff:
+                RunAction(SystemAction.PowerOff, "failure_action");
+                break;
+            case FailureAction.Shell:
+                RunAction(SystemAction.Shell, "failure_action");
+                RunAction(ToSystemAction(_config.FinalAction), "final_action after the failure shell");
+                break;
+            case FailureAction.DumpToRootfs:
+                RunAction(ToSystemAction(_config.FinalAction), "final_action after dump_to_rootfs failed");
+                break;
+        }
+    }
+
+    private void RunAction(SystemAction action, string reason)
+    {
+        Info($"executing {reason}: {action.ToString().ToLowerInvariant()}");
+        try
+        {
+            _o.Actions.Run(action, reason);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.ComponentModel.Win32Exception)
+        {
+            Error($"{reason} {action.ToString().ToLowerInvariant()} failed: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// Runs a step whose unexpected failure must still end in the failure action: a bug or a damaged dump in
+    /// one step may not leave the machine without the configured way out.
+    /// </summary>
+    private void Guarded(Action step, string what)
+    {
+        try
+        {
+            step();
+        }
+        catch (Exception e) when (IsDataError(e) || e is UnauthorizedAccessException or NotSupportedException)
+        {
+            Error($"{what} failed: {e.Message}");
+        }
+    }
+
+    /// <summary>Errors a damaged dump or a failing device can raise while it is read.</summary>
+    private static bool IsDataError(Exception e) =>
+        e is IOException or InvalidDataException or ArgumentException or InvalidOperationException or IndexOutOfRangeException or OverflowException;
+
+    private static SystemAction ToSystemAction(FinalAction a) => a switch
+    {
+        FinalAction.Halt => SystemAction.Halt,
+        FinalAction.PowerOff => SystemAction.PowerOff,
+        _ => SystemAction.Reboot,
+    };
+
+    private void Info(string message) => _log.WriteLine(message);
+
+    private void Error(string message)
+    {
+        _errors.Add(message);
+        _log.WriteLine("error: " + message);
+    }
+
+    private sealed class RunState
+    {
+        public string? Directory { get; set; }
+
+        public string? Vmcore { get; set; }
+
+        public bool DmesgSaved { get; set; }
+
+        public bool Saved { get; set; }
+
+        public bool SavedToRootfs { get; set; }
+
+        public DumpWriteResult? Write { get; set; }
+
+        public bool MemoryReleased { get; set; }
+
+        public bool Reregistered { get; set; }
+
+        public bool RebootSkipped { get; set; }
+    }
+}

@@ -1,0 +1,50 @@
+using Fadump.Formats.Compression;
+
+namespace Fadump.Tools.Service;
+
+/// <summary>The container format of a saved dump (makedumpfile: kdump-compressed by default, ELF with -E).</summary>
+public enum CollectorFormat
+{
+    Kdump,
+    Elf,
+}
+
+/// <summary>
+/// What kdump.conf's <c>core_collector</c> asks the saver for, in the shape of the saver's options
+/// (Fadump.Tools.Collector.SaveOptions: the two are unified when the saver lands).
+/// </summary>
+public sealed record CoreCollectorOptions
+{
+    /// <summary>makedumpfile -d: the first level given.</summary>
+    public int DumpLevel { get; init; } = 31;
+
+    /// <summary>makedumpfile -d A,B,C: the levels after the first, tried in order when -L is exceeded.</summary>
+    public IReadOnlyList<int> FallbackLevels { get; init; } = [];
+
+    /// <summary>-c zlib, -l lzo, -p snappy, -z zstd; none by default (makedumpfile writes pages uncompressed).</summary>
+    public PageCompression Compression { get; init; } = PageCompression.None;
+
+    /// <summary>-E: ELF instead of kdump-compressed.</summary>
+    public CollectorFormat Format { get; init; } = CollectorFormat.Kdump;
+
+    /// <summary>
+    /// -F: makedumpfile's flattened stream. Decided by the target as kdump-utils does (removed for local
+    /// targets, added for ssh); the value parsed from the line is kept in <see cref="FlattenedRequested"/>.
+    /// </summary>
+    public bool Flattened { get; init; }
+
+    /// <summary>True when the core_collector line had -F.</summary>
+    public bool FlattenedRequested { get; init; }
+
+    /// <summary>--num-threads; 0 when not given (the service then uses the CPU count, as kdump-utils adds --num-threads=$(nproc)).</summary>
+    public int Threads { get; init; }
+
+    /// <summary>-L SIZE: the output may not exceed this many bytes.</summary>
+    public long? SizeLimit { get; init; }
+
+    /// <summary>--message-level (0–31).</summary>
+    public int MessageLevel { get; init; } = 7;
+
+    /// <summary>Options accepted for compatibility that do not change the saved pages (--cyclic-buffer, --work-dir, -e, ...).</summary>
+    public IReadOnlyList<string> IgnoredOptions { get; init; } = [];
+}

@@ -1,0 +1,149 @@
+using System.Globalization;
+using Fadump.Formats.Compression;
+
+namespace Fadump.Tools.Service;
+
+/// <summary>
+/// Parses a kdump.conf <c>core_collector</c> line (<c>makedumpfile -l --message-level 7 -d 31</c>) the way
+/// makedumpfile's getopt_long reads it: clustered short flags (<c>-lF</c>), attached or separate
+/// arguments (<c>-d31</c>, <c>-d 31</c>), <c>--long=value</c> or <c>--long value</c>. The line is split on
+/// blanks without quoting, as kdump-utils expands an unquoted $CORE_COLLECTOR. The dump file names are
+/// added by the service, so positional arguments are errors.
+/// </summary>
+public static class CoreCollectorParser
+{
+    private const int MaxDumpLevel = 31;
+    private const int MaxThreads = 4096;
+
+    /// <summary>Long options that only tune makedumpfile's own memory use or I/O: accepted and ignored.</summary>
+    private static readonly HashSet<string> IgnoredLongWithValue = new(StringComparer.Ordinal) { "cyclic-buffer", "work-dir" };
+
+    private static readonly HashSet<string> IgnoredLongFlags = new(StringComparer.Ordinal) { "non-mmap", "non-cyclic" };
+
+    /// <exception cref="FormatException">The line is not a makedumpfile invocation this service can honour.</exception>
+    public static CoreCollectorOptions Parse(string line)
+    {
+        ArgumentNullException.ThrowIfNull(line);
+        var words = line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+        if (words.Length == 0)
+        {
+            throw new FormatException("core_collector is empty");
+        }
+
+        string program = words[0];
+        if (program != "makedumpfile" && !program.EndsWith("/makedumpfile", StringComparison.Ordinal))
+        {
+            throw new FormatException($"core_collector '{program}': only makedumpfile is supported (the dump is written by fadump's own saver, with makedumpfile's options)");
+        }
+
+        var o = new CoreCollectorOptions();
+        var ignored = new List<string>();
+        for (int i = 1; i < words.Length; i++)
+        {
+            string w = words[i];
+            if (w.StartsWith("--", StringComparison.Ordinal))
+            {
+                string name = w[2..];
+                string? value = null;
+                int eq = name.IndexOf('=', StringComparison.Ordinal);
+                if (eq >= 0)
+                {
+                    value = name[(eq + 1)..];
+                    name = name[..eq];
+                }
+
+                string Value() => value ?? (i + 1 < words.Length ? words[++i] : throw new FormatException($"option --{name} needs a value"));
+
+                switch (name)
+                {
+                    case "message-level":
+                        o = o with { MessageLevel = ParseInt(Value(), 0, 31, "--message-level") };
+                        break;
+                    case "num-threads":
+                        o = o with { Threads = ParseInt(Value(), 1, MaxThreads, "--num-threads") };
+                        break;
+                    case var n when IgnoredLongWithValue.Contains(n):
+                        ignored.Add($"--{n}={Value()}");
+                        break;
+                    case var n when IgnoredLongFlags.Contains(n) && value is null:
+                        ignored.Add("--" + n);
+                        break;
+                    default:
+                        throw new FormatException($"core_collector option --{name} is not supported (fadump collect honours -c -l -p -z -E -F -d -L --message-level --num-threads)");
+                }
+
+                continue;
+            }
+
+            if (w.Length < 2 || w[0] != '-')
+            {
+                throw new FormatException($"core_collector argument '{w}': the dump files are added by the service, give options only");
+            }
+
+            for (int c = 1; c < w.Length; c++)
+            {
+                char f = w[c];
+                switch (f)
+                {
+                    case 'c':
+                        o = o with { Compression = PageCompression.Zlib };
+                        break;
+                    case 'l':
+                        o = o with { Compression = PageCompression.Lzo };
+                        break;
+                    case 'p':
+                        o = o with { Compression = PageCompression.Snappy };
+                        break;
+                    case 'z':
+                        o = o with { Compression = PageCompression.Zstd };
+                        break;
+                    case 'E':
+                        o = o with { Format = CollectorFormat.Elf };
+                        break;
+                    case 'F':
+                        o = o with { FlattenedRequested = true };
+                        break;
+                    case 'e' or 'D' or 'f':
+                        ignored.Add("-" + f);
+                        break;
+                    case 'd' or 'L':
+                        // getopt: the rest of the cluster is the argument, else the next word.
+                        string arg = c + 1 < w.Length ? w[(c + 1)..]
+                            : i + 1 < words.Length ? words[++i]
+                            : throw new FormatException($"option -{f} needs a value");
+                        o = f == 'd' ? WithDumpLevels(o, arg) : o with { SizeLimit = ParseSize(arg) };
+                        c = w.Length;
+                        break;
+                    default:
+                        throw new FormatException($"core_collector option -{f} is not supported (fadump collect honours -c -l -p -z -E -F -d -L --message-level --num-threads)");
+                }
+            }
+        }
+
+        return o with { IgnoredOptions = ignored };
+    }
+
+    private static CoreCollectorOptions WithDumpLevels(CoreCollectorOptions o, string arg)
+    {
+        var levels = arg.Split(',').Select(s => ParseInt(s, 0, MaxDumpLevel, "-d")).ToList();
+        return o with { DumpLevel = levels[0], FallbackLevels = levels.Skip(1).ToList() };
+    }
+
+    private static int ParseInt(string s, int min, int max, string what) =>
+        int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v >= min && v <= max
+            ? v
+            : throw new FormatException(string.Create(CultureInfo.InvariantCulture, $"{what} '{s}': expected an integer from {min} to {max}"));
+
+    /// <summary>-L SIZE: bytes, or with a K, M, G or T suffix (powers of 1024).</summary>
+    private static long ParseSize(string s)
+    {
+        int shift = s.Length == 0 ? 0 : char.ToUpperInvariant(s[^1]) switch { 'K' => 10, 'M' => 20, 'G' => 30, 'T' => 40, _ => 0 };
+        string digits = shift == 0 ? s : s[..^1];
+        if (!long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out long v) || v <= 0 || v > (long.MaxValue >> shift))
+        {
+            throw new FormatException($"-L '{s}': expected a positive size in bytes (K, M, G, T suffixes allowed)");
+        }
+
+        return v << shift;
+    }
+}

@@ -1,0 +1,48 @@
+using Fadump.Formats;
+
+namespace Fadump.Tools.Service;
+
+/// <summary>What a vmcore save did: the fields of the saver's SaveResult the service uses.</summary>
+public sealed record DumpWriteResult
+{
+    /// <summary>Pages of RAM the input describes.</summary>
+    public ulong TotalPages { get; init; }
+
+    /// <summary>Pages written (after filtering).</summary>
+    public ulong DumpedPages { get; init; }
+
+    public long BytesWritten { get; init; }
+
+    public TimeSpan Elapsed { get; init; }
+
+    /// <summary>The save stopped early (disk full, broken pipe, size limit): the output is flagged incomplete.</summary>
+    public bool Incomplete { get; init; }
+
+    /// <summary>The dump level the pages were filtered with (a fallback level when -L forced one).</summary>
+    public int DumpLevelUsed { get; init; }
+
+    /// <summary>Why the save is incomplete, for messages.</summary>
+    public string? Error { get; init; }
+}
+
+/// <summary>
+/// The vmcore saver as the dump service drives it: the shape of Fadump.Tools.Collector.DumpSaver.Save, plus
+/// the durability report the phyp-dump incremental release needs. Contract, for both overloads: a failed
+/// write (ENOSPC, EPIPE) returns <see cref="DumpWriteResult.Incomplete"/> with the output flagged incomplete
+/// in its format, or throws an <see cref="IOException"/>; it never leaves a complete-looking file.
+/// </summary>
+public interface IDumpWriter
+{
+    /// <summary>
+    /// Saves to a local file: created 0600 under a temporary name beside <paramref name="outputPath"/> and
+    /// renamed to it when done, also when incomplete (flagged in the format) so that the partial dump is kept.
+    /// </summary>
+    /// <param name="durableThrough">
+    /// When not null, called as the save proceeds with a physical address below which every byte the dump
+    /// holds is fsynced in the output (the notes included): memory below it may be released.
+    /// </param>
+    DumpWriteResult Save(IDump input, string outputPath, CoreCollectorOptions options, Action<ulong>? durableThrough = null, CancellationToken ct = default);
+
+    /// <summary>Streams makedumpfile's flattened format (for ssh); the stream is left open.</summary>
+    DumpWriteResult Save(IDump input, Stream flattenedOutput, CoreCollectorOptions options, CancellationToken ct = default);
+}

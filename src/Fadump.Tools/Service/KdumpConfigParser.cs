@@ -1,0 +1,185 @@
+using System.Globalization;
+
+namespace Fadump.Tools.Service;
+
+/// <summary>A kdump.conf error, naming the file and the line (1-based).</summary>
+public sealed class KdumpConfigException(string file, int line, string message)
+    : IOException(line > 0
+        ? string.Create(CultureInfo.InvariantCulture, $"{file}:{line}: {message}")
+        : $"{file}: {message}")
+{
+    public string File { get; } = file;
+
+    public int Line { get; } = line;
+
+    public string Reason { get; } = message;
+}
+
+/// <summary>
+/// Reads kdump.conf. Lines are cleaned as kdump-utils' kdump_read_conf does (everything from <c>#</c> on is a
+/// comment, blanks around the name and value are dropped, blank lines skipped); then each directive is
+/// checked as kdumpctl's check_config does at service start, so that a mistake is reported with its line
+/// instead of silently ignored in the capture environment: unknown and deprecated directives, empty values,
+/// duplicates and a second dump target are errors.
+/// </summary>
+public static class KdumpConfigParser
+{
+    /// <summary>Read when building the capture initramfs only: harmless here.</summary>
+    private static readonly HashSet<string> FirstKernelOnly = new(StringComparer.Ordinal)
+    {
+        "extra_bins", "extra_modules", "dracut_args", "force_rebuild", "force_no_rebuild",
+        "auto_reset_crashkernel", "fence_kdump_args", "fence_kdump_nodes",
+    };
+
+    /// <summary>kdump-utils targets other than ssh: the device or share must be mounted by kdump-utils' initramfs.</summary>
+    private static readonly HashSet<string> UnsupportedTargets = new(StringComparer.Ordinal)
+    {
+        "raw", "nfs", "ext2", "ext3", "ext4", "xfs", "btrfs", "minix", "virtiofs",
+    };
+
+    /// <summary>kdumpctl: "Deprecated kdump config option".</summary>
+    private static readonly HashSet<string> Deprecated = new(StringComparer.Ordinal)
+    {
+        "net", "options", "link_delay", "disk_timeout", "debug_mem_level", "blacklist",
+    };
+
+    public static KdumpConfig ParseFile(string path) => Parse(File.ReadAllText(path), path);
+
+    public static KdumpConfig Parse(string text, string fileName = "kdump.conf")
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var config = new KdumpConfig { Source = fileName };
+        var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+        var ignored = new List<string>();
+        string[] lines = text.Split('\n');
+        for (int n = 0; n < lines.Length; n++)
+        {
+            int lineNo = n + 1;
+            string line = lines[n];
+            int hash = line.IndexOf('#', StringComparison.Ordinal);
+            if (hash >= 0)
+            {
+                line = line[..hash];
+            }
+
+            line = line.Trim();
+            if (line.Length == 0)
+            {
+                continue;
+            }
+
+            int gap = line.IndexOfAny([' ', '\t']);
+            string name = gap < 0 ? line : line[..gap];
+            string value = gap < 0 ? string.Empty : line[gap..].Trim();
+            KdumpConfigException Error(string message) => new(fileName, lineNo, message);
+
+            if (line.Any(c => char.IsControl(c) && c != '\t'))
+            {
+                throw Error("control characters are not allowed");
+            }
+
+            if (Deprecated.Contains(name))
+            {
+                throw Error($"deprecated kdump config option '{name}' (see kdump.conf(5) for its replacement)");
+            }
+
+            bool known = name is "path" or "core_collector" or "ssh" or "sshkey" or "failure_action" or "default"
+                or "final_action" or "kdump_pre" or "kdump_post" || FirstKernelOnly.Contains(name) || UnsupportedTargets.Contains(name);
+            if (!known)
+            {
+                throw Error($"unknown kdump config option '{name}'");
+            }
+
+            if (value.Length == 0 && name is not ("force_rebuild" or "force_no_rebuild" or "auto_reset_crashkernel"))
+            {
+                throw Error($"option '{name}' needs a value");
+            }
+
+            // failure_action and its old name default are one option; every target is the one "target" option.
+            string key = name == "default" ? "failure_action" : name == "ssh" || UnsupportedTargets.Contains(name) ? "target" : name;
+            if (seen.TryGetValue(key, out int first))
+            {
+                throw Error(key == "target"
+                    ? string.Create(CultureInfo.InvariantCulture, $"more than one dump target (the first is on line {first})")
+                    : string.Create(CultureInfo.InvariantCulture, $"option '{name}' is given twice (first on line {first})"));
+            }
+
+            seen[key] = lineNo;
+            if (UnsupportedTargets.Contains(name))
+            {
+                throw Error($"dump target '{name}' is not supported by fadump collect: save to 'path' on a mounted file system, or use 'ssh'");
+            }
+
+            if (FirstKernelOnly.Contains(name))
+            {
+                ignored.Add(string.Create(CultureInfo.InvariantCulture, $"{fileName}:{lineNo}: {name}"));
+                continue;
+            }
+
+            config = name switch
+            {
+                "path" => config with { Path = AbsolutePath(value, name, Error) },
+                "core_collector" => config with { CoreCollectorText = value, CoreCollector = Collector(value, Error) },
+                "ssh" => config with { Ssh = ParseSsh(value, Error) },
+                "sshkey" => config with { SshKey = AbsolutePath(value, name, Error), SshKeyConfigured = true },
+                "failure_action" or "default" => config with { FailureAction = ParseFailureAction(value, name, Error) },
+                "final_action" => config with { FinalAction = ParseFinalAction(value, Error) },
+                "kdump_pre" => config with { KdumpPre = AbsolutePath(value, name, Error) },
+                "kdump_post" => config with { KdumpPost = AbsolutePath(value, name, Error) },
+                _ => throw Error($"unknown kdump config option '{name}'"),
+            };
+        }
+
+        return config with { Ignored = ignored };
+    }
+
+    private static CoreCollectorOptions Collector(string value, Func<string, KdumpConfigException> error)
+    {
+        try
+        {
+            return CoreCollectorParser.Parse(value);
+        }
+        catch (FormatException e)
+        {
+            throw error(e.Message);
+        }
+    }
+
+    private static string AbsolutePath(string value, string name, Func<string, KdumpConfigException> error) =>
+        value.StartsWith('/') && !value.Any(char.IsWhiteSpace)
+            ? value
+            : throw error($"{name} '{value}': expected an absolute path without blanks");
+
+    /// <summary>user@host; neither part may start with '-' (it would reach ssh as an option) or hold blanks or quotes.</summary>
+    private static SshDestination ParseSsh(string value, Func<string, KdumpConfigException> error)
+    {
+        int at = value.LastIndexOf('@');
+        string user = at > 0 ? value[..at] : string.Empty;
+        string host = at > 0 ? value[(at + 1)..] : string.Empty;
+        static bool Valid(string s) => s.Length > 0 && s[0] != '-' && !s.Any(c => char.IsWhiteSpace(c) || c is '\'' or '"' or '\\' or '`' or '$' or ';');
+        if (!Valid(user) || !Valid(host) || user.Contains('@', StringComparison.Ordinal))
+        {
+            throw error($"ssh '{value}': expected user@host");
+        }
+
+        return new SshDestination(user, host);
+    }
+
+    private static FailureAction ParseFailureAction(string value, string name, Func<string, KdumpConfigException> error) => value switch
+    {
+        "reboot" => FailureAction.Reboot,
+        "halt" => FailureAction.Halt,
+        "poweroff" => FailureAction.PowerOff,
+        "shell" => FailureAction.Shell,
+        "dump_to_rootfs" => FailureAction.DumpToRootfs,
+        _ => throw error($"{name} '{value}': expected reboot, halt, poweroff, shell or dump_to_rootfs"),
+    };
+
+    private static FinalAction ParseFinalAction(string value, Func<string, KdumpConfigException> error) => value switch
+    {
+        "reboot" => FinalAction.Reboot,
+        "halt" => FinalAction.Halt,
+        "poweroff" => FinalAction.PowerOff,
+        _ => throw error($"final_action '{value}': expected reboot, halt or poweroff"),
+    };
+}

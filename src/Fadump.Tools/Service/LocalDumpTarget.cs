@@ -1,0 +1,133 @@
+using System.Globalization;
+using Fadump.Formats;
+
+namespace Fadump.Tools.Service;
+
+/// <summary>
+/// A directory on a mounted file system (kdump-utils dump_fs): <c>&lt;path&gt;/&lt;host&gt;-&lt;date&gt;/</c> with
+/// vmcore-dmesg.txt and vmcore, each written under its "-incomplete" name first. The vmcore is renamed only
+/// after it was fsynced (kdump-utils: <c>sync -f</c>, then <c>mv</c>) and read back and compared with the source
+/// (ours); otherwise it stays vmcore-incomplete, flagged incomplete in its format when the writer got that far.
+/// </summary>
+internal sealed class LocalDumpTarget(string basePath, IDumpWriter writer, TextWriter log) : IDumpTarget
+{
+    public const string VmcoreName = "vmcore";
+    public const string VmcoreIncompleteName = "vmcore-incomplete";
+    public const string DmesgName = "vmcore-dmesg.txt";
+    public const string DmesgIncompleteName = "vmcore-dmesg-incomplete.txt";
+
+    public string BasePath { get; } = Path.GetFullPath(basePath);
+
+    public bool ReportsDurability => true;
+
+    public string Describe(string dir) => Path.Combine(BasePath, dir);
+
+    public string? Prepare(string dirName)
+    {
+        try
+        {
+            string name = dirName;
+            for (int i = 2; Directory.Exists(Path.Combine(BasePath, name)) && Directory.EnumerateFileSystemEntries(Path.Combine(BasePath, name)).Any(); i++)
+            {
+                // Two captures within a second: never mix their files.
+                name = string.Create(CultureInfo.InvariantCulture, $"{dirName}-{i}");
+            }
+
+            Directory.CreateDirectory(Path.Combine(BasePath, name));
+            return name;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            log.WriteLine($"cannot create {Describe(dirName)}: {e.Message}");
+            return null;
+        }
+    }
+
+    public bool SaveDmesg(string dir, byte[] text)
+    {
+        string incomplete = Path.Combine(BasePath, dir, DmesgIncompleteName);
+        try
+        {
+            var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+            if (!OperatingSystem.IsWindows())
+            {
+                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            }
+
+            using (var f = new FileStream(incomplete, options))
+            {
+                f.Write(text);
+                f.Flush(flushToDisk: true);
+            }
+
+            File.Move(incomplete, Path.Combine(BasePath, dir, DmesgName), overwrite: true);
+            log.WriteLine($"saving {DmesgName} complete");
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            log.WriteLine($"saving {DmesgName} failed: {e.Message}");
+            return false;
+        }
+    }
+
+    public VmcoreOutcome SaveVmcore(IDump dump, string dir, CoreCollectorOptions options, DumpSample sample, Action<ulong>? durableThrough)
+    {
+        string incomplete = Path.Combine(BasePath, dir, VmcoreIncompleteName);
+        string final = Path.Combine(BasePath, dir, VmcoreName);
+        DumpWriteResult result;
+        try
+        {
+            result = writer.Save(dump, incomplete, options, durableThrough);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Failed(null, incomplete, e.Message);
+        }
+
+        if (result.Incomplete)
+        {
+            return Failed(result, incomplete, result.Error ?? "the saver stopped early");
+        }
+
+        IReadOnlyList<string> problems;
+        try
+        {
+            using var saved = DumpFile.Open(incomplete);
+            problems = sample.Verify(saved, result);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException)
+        {
+            problems = [$"{incomplete} cannot be read back: {e.Message}"];
+        }
+
+        if (problems.Count > 0)
+        {
+            foreach (var p in problems)
+            {
+                log.WriteLine("verification: " + p);
+            }
+
+            return Failed(result, incomplete, "the saved dump does not match the source");
+        }
+
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"verified {incomplete}: {sample.ComparedPages} sampled pages match the source"));
+        try
+        {
+            File.Move(incomplete, final);
+        }
+        catch (IOException e)
+        {
+            return Failed(result, incomplete, $"renaming to {VmcoreName}: {e.Message}");
+        }
+
+        log.WriteLine("saving vmcore complete");
+        return new VmcoreOutcome(true, result, final, null);
+    }
+
+    private VmcoreOutcome Failed(DumpWriteResult? result, string incomplete, string why)
+    {
+        log.WriteLine($"saving vmcore failed: {why}");
+        return new VmcoreOutcome(false, result, File.Exists(incomplete) ? incomplete : null, why);
+    }
+}

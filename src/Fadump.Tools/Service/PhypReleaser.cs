@@ -1,0 +1,103 @@
+using System.Globalization;
+using Fadump.Tools.Sysroot;
+
+namespace Fadump.Tools.Service;
+
+/// <summary>One <c>echo ADDR LEN &gt; release_region</c>, due once the saved dump durably holds every byte below SavedThrough.</summary>
+public readonly record struct ReleaseStep(string What, AddressLength Range, ulong SavedThrough);
+
+/// <summary>
+/// The seeds' incremental release (seed 000: "As the userspace tools complete saving a portion of dump, they
+/// echo an offset and size to /sys/kernel/release_region"): the saver reports how far, in the crashed
+/// kernel's physical addresses, the output is durable (fsynced), and every range wholly saved by then goes
+/// back to the running kernel. The CPU state and HPTE copies travel as notes in the file's header, so they
+/// go with the first report; the low-memory copy once the saver is past it; the reserved memory in chunks
+/// of <see cref="ChunkBytes"/>, so that a terabyte returns to production while the rest is saved. A refused
+/// write stops further releases (the remaining memory stays held, the dump is unharmed).
+/// </summary>
+public sealed class PhypReleaser
+{
+    public const ulong DefaultChunkBytes = 1UL << 30;
+
+    private readonly ISysroot _root;
+    private readonly string _path;
+    private readonly TextWriter _log;
+    private readonly List<ReleaseStep> _steps;
+    private int _next;
+
+    public PhypReleaser(ISysroot root, ReleaseRegionListing listing, TextWriter log, ulong chunkBytes = DefaultChunkBytes, string path = DumpDetector.ReleaseRegion)
+    {
+        ArgumentNullException.ThrowIfNull(listing);
+        ArgumentOutOfRangeException.ThrowIfZero(chunkBytes);
+        _root = root;
+        _path = path;
+        _log = log;
+        ChunkBytes = chunkBytes;
+        _steps = Plan(listing, chunkBytes);
+    }
+
+    public ulong ChunkBytes { get; }
+
+    public IReadOnlyList<ReleaseStep> Steps => _steps;
+
+    public ulong ReleasedBytes { get; private set; }
+
+    public int ReleasedCount => _next;
+
+    public bool AllReleased => _next == _steps.Count;
+
+    /// <summary>The error of the write that stopped the releases, if one was refused.</summary>
+    public string? Error { get; private set; }
+
+    public static List<ReleaseStep> Plan(ReleaseRegionListing listing, ulong chunkBytes)
+    {
+        ArgumentNullException.ThrowIfNull(listing);
+        var steps = new List<ReleaseStep>();
+        if (listing.Cpu.Length > 0)
+        {
+            steps.Add(new ReleaseStep("CPU state copy", listing.Cpu, 0));
+        }
+
+        if (listing.Hpte.Length > 0)
+        {
+            steps.Add(new ReleaseStep("HPTE copy", listing.Hpte, 0));
+        }
+
+        steps.Add(new ReleaseStep("low memory copy", listing.Dump, listing.Dump.Length));
+        for (ulong a = listing.Reserved.Address; a < listing.Reserved.End; a += Math.Min(chunkBytes, listing.Reserved.End - a))
+        {
+            ulong len = Math.Min(chunkBytes, listing.Reserved.End - a);
+            steps.Add(new ReleaseStep("reserved memory", new AddressLength(a, len), a + len));
+        }
+
+        return steps;
+    }
+
+    /// <summary>The saver's report: every byte below <paramref name="savedThrough"/> is durable in the output.</summary>
+    public void OnDurable(ulong savedThrough)
+    {
+        while (Error is null && _next < _steps.Count && _steps[_next].SavedThrough <= savedThrough)
+        {
+            Release(_steps[_next]);
+        }
+    }
+
+    /// <summary>After the whole dump is saved and verified: everything still held.</summary>
+    public void ReleaseRemaining() => OnDurable(ulong.MaxValue);
+
+    private void Release(ReleaseStep step)
+    {
+        try
+        {
+            _root.WriteText(_path, ReleaseRegionListing.ReleaseCommand(step.Range));
+            _next++;
+            ReleasedBytes += step.Range.Length;
+            _log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"released {step.What} 0x{step.Range.Address:x}, 0x{step.Range.Length:x} bytes ({_path})"));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Error = $"releasing {step.What} {step.Range} through {_path} failed: {e.Message}";
+            _log.WriteLine(Error);
+        }
+    }
+}

@@ -1,0 +1,119 @@
+using System.Globalization;
+using Fadump.Formats;
+
+namespace Fadump.Tools.Service;
+
+/// <summary>
+/// An ssh server (kdump-utils dump_ssh): <c>mkdir -p</c>, then each file streamed through
+/// <c>ssh ... "umask 0077 &amp;&amp; dd of=DIR/NAME-incomplete"</c> and renamed with a remote <c>mv</c> only when
+/// everything went through. The vmcore is makedumpfile's flattened stream, named <c>vmcore.flat</c> as
+/// kdump-utils names it (<c>makedumpfile -R</c> turns it into a plain vmcore; fadump's readers open it as it
+/// is). Before the rename, the remote size and SHA-256 are compared with what was sent: a dropped connection,
+/// a remote dd that failed (disk full) or a short file leave vmcore-incomplete and nothing else.
+/// </summary>
+internal sealed class SshDumpTarget(SshClient ssh, string remotePath, IDumpWriter writer, TextWriter log) : IDumpTarget
+{
+    public const string VmcoreName = "vmcore.flat";
+
+    public bool ReportsDurability => false;
+
+    public string Describe(string dir) => $"{ssh.Destination}:{Remote(dir)}";
+
+    public string? Prepare(string dirName)
+    {
+        var r = ssh.Run($"mkdir -p {SshClient.Quote(Remote(dirName))}");
+        if (!r.Ok)
+        {
+            log.WriteLine($"cannot create {Describe(dirName)}: {r.Why}");
+            return null;
+        }
+
+        return dirName;
+    }
+
+    public bool SaveDmesg(string dir, byte[] text)
+    {
+        string incomplete = Remote(dir, LocalDumpTarget.DmesgIncompleteName);
+        var (r, _, writeError) = ssh.Upload($"umask 0077 && dd of={SshClient.Quote(incomplete)}", s =>
+        {
+            s.Write(text);
+            return true;
+        });
+        if (!r.Ok || writeError is not null)
+        {
+            log.WriteLine($"saving {LocalDumpTarget.DmesgName} failed: {writeError?.Message ?? r.Why}");
+            return false;
+        }
+
+        var mv = ssh.Run($"mv {SshClient.Quote(incomplete)} {SshClient.Quote(Remote(dir, LocalDumpTarget.DmesgName))}");
+        if (!mv.Ok)
+        {
+            log.WriteLine($"saving {LocalDumpTarget.DmesgName} failed: mv: {mv.Why}");
+            return false;
+        }
+
+        log.WriteLine($"saving {LocalDumpTarget.DmesgName} complete");
+        return true;
+    }
+
+    public VmcoreOutcome SaveVmcore(IDump dump, string dir, CoreCollectorOptions options, DumpSample sample, Action<ulong>? durableThrough)
+    {
+        string incomplete = Remote(dir, LocalDumpTarget.VmcoreIncompleteName);
+        string final = Remote(dir, VmcoreName);
+        HashingStream? hashing = null;
+        var (r, result, writeError) = ssh.Upload($"umask 0077 && dd bs=1M of={SshClient.Quote(incomplete)}", s =>
+        {
+            hashing = new HashingStream(s);
+            return writer.Save(dump, hashing, options with { Flattened = true });
+        });
+        using (hashing)
+        {
+            if (writeError is not null || result is null || result.Incomplete || !r.Ok || hashing is null)
+            {
+                string why = string.Join("; ", new[]
+                {
+                    writeError?.Message ?? result?.Error ?? (r.Ok ? "the saver stopped early" : null),
+                    r.Ok ? null : string.Create(CultureInfo.InvariantCulture, $"ssh exited with status {r.ExitCode}: {r.Why}"),
+                }.OfType<string>());
+                return Failed(result, incomplete, why);
+            }
+
+            // Read back what arrived: the size and SHA-256 of the remote file against what was sent.
+            var check = ssh.Run($"wc -c < {SshClient.Quote(incomplete)} && (sha256sum < {SshClient.Quote(incomplete)} || shasum -a 256 < {SshClient.Quote(incomplete)})");
+            var lines = check.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            string sent = hashing.HexDigest();
+            if (lines.Length < 2 || !long.TryParse(lines[0], NumberStyles.None, CultureInfo.InvariantCulture, out long size))
+            {
+                return Failed(result, incomplete, $"cannot read back the remote file's size and checksum: {check.Why}");
+            }
+
+            string got = lines[1].Split(' ', 2)[0];
+            if (size != hashing.BytesWritten || !string.Equals(got, sent, StringComparison.OrdinalIgnoreCase))
+            {
+                return Failed(result, incomplete, string.Create(CultureInfo.InvariantCulture, $"the remote file has {size} bytes, SHA-256 {got}; {hashing.BytesWritten} bytes were sent, SHA-256 {sent}"));
+            }
+
+            log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"verified {ssh.Destination}:{incomplete}: {size} bytes, SHA-256 {sent}"));
+            var mv = ssh.Run($"mv {SshClient.Quote(incomplete)} {SshClient.Quote(final)}");
+            if (!mv.Ok)
+            {
+                return Failed(result, incomplete, $"moving vmcore failed: {mv.Why}");
+            }
+
+            log.WriteLine("saving vmcore complete");
+            return new VmcoreOutcome(true, result, $"{ssh.Destination}:{final}", null);
+        }
+    }
+
+    private string Remote(string dir, string? file = null)
+    {
+        string d = remotePath.TrimEnd('/') + "/" + dir;
+        return file is null ? d : d + "/" + file;
+    }
+
+    private VmcoreOutcome Failed(DumpWriteResult? result, string incomplete, string why)
+    {
+        log.WriteLine($"saving vmcore failed: {why}");
+        return new VmcoreOutcome(false, result, $"{ssh.Destination}:{incomplete}", why);
+    }
+}

@@ -1,0 +1,55 @@
+using Fadump.Cli;
+
+namespace Fadump.Tools.Tests.Service;
+
+/// <summary>`fadump collect` on the command line, with --print-actions so that nothing is rebooted.</summary>
+public sealed class CollectCommandTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("fadump-cli-collect-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void Collect_saves_and_prints_the_final_action_it_did_not_run()
+    {
+        using var root = SyntheticRoot.Kdump();
+        string conf = Path.Combine(_dir, "kdump.conf");
+        File.WriteAllText(conf, $"path {_dir}/crash\nfinal_action poweroff\n");
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+
+        int rc = FadumpCommand.Run(["collect", "--root", root.Dir, "--config", conf, "--print-actions"], stdout, stderr);
+
+        Assert.True(rc == 0, stdout + "\n" + stderr);
+        Assert.Contains("poweroff requested (final_action); not executed: systemctl poweroff -f", stdout.ToString(), StringComparison.Ordinal);
+        string dir = Directory.GetDirectories(Path.Combine(_dir, "crash")).Single();
+        Assert.True(File.Exists(Path.Combine(dir, "vmcore")));
+        Assert.True(File.Exists(Path.Combine(dir, "vmcore-dmesg.txt")));
+    }
+
+    [Fact]
+    public void A_bad_config_exits_1_naming_the_line()
+    {
+        using var root = SyntheticRoot.Kdump();
+        string conf = Path.Combine(_dir, "kdump.conf");
+        File.WriteAllText(conf, "path /var/crash\nbogus 1\n");
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+
+        int rc = FadumpCommand.Run(["collect", "--root", root.Dir, "--config", conf, "--print-actions"], stdout, stderr);
+
+        Assert.Equal(1, rc);
+        Assert.Equal($"fadump: {conf}:2: unknown kdump config option 'bogus'\n", stderr.ToString());
+    }
+
+    [Fact]
+    public void A_missing_config_given_explicitly_is_an_error()
+    {
+        var stderr = new StringWriter();
+
+        int rc = FadumpCommand.Run(["collect", "--root", _dir, "--config", Path.Combine(_dir, "none.conf")], new StringWriter(), stderr);
+
+        Assert.Equal(1, rc);
+        Assert.Contains("none.conf: no such file", stderr.ToString(), StringComparison.Ordinal);
+    }
+}

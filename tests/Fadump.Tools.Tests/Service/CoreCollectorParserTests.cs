@@ -1,0 +1,76 @@
+using Fadump.Formats.Compression;
+using Fadump.Tools.Service;
+
+namespace Fadump.Tools.Tests.Service;
+
+public sealed class CoreCollectorParserTests
+{
+    [Fact]
+    public void Kdump_utils_default_collector()
+    {
+        var o = CoreCollectorParser.Parse("makedumpfile -l --message-level 7 -d 31");
+
+        Assert.Equal(31, o.DumpLevel);
+        Assert.Empty(o.FallbackLevels);
+        Assert.Equal(PageCompression.Lzo, o.Compression);
+        Assert.Equal(CollectorFormat.Kdump, o.Format);
+        Assert.False(o.FlattenedRequested);
+        Assert.Equal(7, o.MessageLevel);
+        Assert.Equal(0, o.Threads);
+        Assert.Null(o.SizeLimit);
+    }
+
+    [Theory]
+    [InlineData("-c", PageCompression.Zlib)]
+    [InlineData("-l", PageCompression.Lzo)]
+    [InlineData("-p", PageCompression.Snappy)]
+    [InlineData("-z", PageCompression.Zstd)]
+    [InlineData("-c -z", PageCompression.Zstd)]
+    [InlineData("", PageCompression.None)]
+    public void Compression_flags_last_one_wins(string flags, PageCompression expected) =>
+        Assert.Equal(expected, CoreCollectorParser.Parse("makedumpfile " + flags).Compression);
+
+    [Fact]
+    public void Getopt_forms_clusters_attached_values_and_long_equals()
+    {
+        var o = CoreCollectorParser.Parse("/usr/sbin/makedumpfile -lEF -d11,31 -L 2G --num-threads=8 --message-level=23");
+
+        Assert.Equal(PageCompression.Lzo, o.Compression);
+        Assert.Equal(CollectorFormat.Elf, o.Format);
+        Assert.True(o.FlattenedRequested);
+        Assert.Equal(11, o.DumpLevel);
+        Assert.Equal([31], o.FallbackLevels);
+        Assert.Equal(2L << 30, o.SizeLimit);
+        Assert.Equal(8, o.Threads);
+        Assert.Equal(23, o.MessageLevel);
+    }
+
+    [Fact]
+    public void Tuning_options_are_accepted_and_listed()
+    {
+        var o = CoreCollectorParser.Parse("makedumpfile -e --cyclic-buffer 1024 --work-dir /tmp --non-mmap -d 1");
+
+        Assert.Equal(["-e", "--cyclic-buffer=1024", "--work-dir=/tmp", "--non-mmap"], o.IgnoredOptions);
+        Assert.Equal(1, o.DumpLevel);
+    }
+
+    [Theory]
+    [InlineData("", "core_collector is empty")]
+    [InlineData("scp", "only makedumpfile is supported")]
+    [InlineData("makedumpfile -d", "option -d needs a value")]
+    [InlineData("makedumpfile -d x", "-d 'x': expected an integer from 0 to 31")]
+    [InlineData("makedumpfile -d 3,32", "-d '32'")]
+    [InlineData("makedumpfile --num-threads 0", "--num-threads '0': expected an integer from 1")]
+    [InlineData("makedumpfile --message-level", "option --message-level needs a value")]
+    [InlineData("makedumpfile -L 0", "-L '0': expected a positive size")]
+    [InlineData("makedumpfile -L 12Q", "-L '12Q'")]
+    [InlineData("makedumpfile -R", "option -R is not supported")]
+    [InlineData("makedumpfile --dump-dmesg", "option --dump-dmesg is not supported")]
+    [InlineData("makedumpfile vmcore", "argument 'vmcore'")]
+    public void Bad_lines_are_errors(string line, string expected)
+    {
+        var e = Assert.Throws<FormatException>(() => CoreCollectorParser.Parse(line));
+
+        Assert.Contains(expected, e.Message, StringComparison.Ordinal);
+    }
+}

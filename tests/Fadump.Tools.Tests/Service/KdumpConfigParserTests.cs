@@ -1,0 +1,151 @@
+using Fadump.Formats.Compression;
+using Fadump.Tools.Service;
+
+namespace Fadump.Tools.Tests.Service;
+
+public sealed class KdumpConfigParserTests
+{
+    [Fact]
+    public void Empty_file_gives_kdump_utils_defaults()
+    {
+        var c = KdumpConfigParser.Parse("# nothing but comments\n\n   \n", "/etc/kdump.conf");
+
+        Assert.Equal("/var/crash", c.Path);
+        Assert.Equal("makedumpfile -l --message-level 7 -d 31", c.CoreCollectorText);
+        Assert.Equal(31, c.CoreCollector.DumpLevel);
+        Assert.Equal(PageCompression.Lzo, c.CoreCollector.Compression);
+        Assert.Equal(7, c.CoreCollector.MessageLevel);
+        Assert.Null(c.Ssh);
+        Assert.Equal("/root/.ssh/kdump_id_rsa", c.SshKey);
+        Assert.False(c.SshKeyConfigured);
+        Assert.Equal(FailureAction.Reboot, c.FailureAction);
+        Assert.Equal(FinalAction.Reboot, c.FinalAction);
+        Assert.Null(c.KdumpPre);
+        Assert.Null(c.KdumpPost);
+        Assert.Equal(new KdumpConfig().CoreCollector.DumpLevel, c.CoreCollector.DumpLevel);
+    }
+
+    [Fact]
+    public void Every_directive_is_read()
+    {
+        const string text = """
+            # kdump.conf
+            path /srv/dumps          # trailing comment
+            core_collector makedumpfile -c --message-level 1 -d 17
+            ssh kdump@dumphost.example.com
+            sshkey /root/.ssh/other_key
+            failure_action shell
+            final_action poweroff
+            kdump_pre /usr/local/bin/pre.sh
+            kdump_post /usr/local/bin/post.sh
+            """;
+
+        var c = KdumpConfigParser.Parse(text, "k.conf");
+
+        Assert.Equal("/srv/dumps", c.Path);
+        Assert.Equal("makedumpfile -c --message-level 1 -d 17", c.CoreCollectorText);
+        Assert.Equal(PageCompression.Zlib, c.CoreCollector.Compression);
+        Assert.Equal(17, c.CoreCollector.DumpLevel);
+        Assert.Equal(1, c.CoreCollector.MessageLevel);
+        Assert.Equal(new SshDestination("kdump", "dumphost.example.com"), c.Ssh);
+        Assert.Equal("/root/.ssh/other_key", c.SshKey);
+        Assert.True(c.SshKeyConfigured);
+        Assert.Equal(FailureAction.Shell, c.FailureAction);
+        Assert.Equal(FinalAction.PowerOff, c.FinalAction);
+        Assert.Equal("/usr/local/bin/pre.sh", c.KdumpPre);
+        Assert.Equal("/usr/local/bin/post.sh", c.KdumpPost);
+        Assert.Equal("k.conf", c.Source);
+    }
+
+    [Theory]
+    [InlineData("reboot", FailureAction.Reboot)]
+    [InlineData("halt", FailureAction.Halt)]
+    [InlineData("poweroff", FailureAction.PowerOff)]
+    [InlineData("shell", FailureAction.Shell)]
+    [InlineData("dump_to_rootfs", FailureAction.DumpToRootfs)]
+    public void Failure_actions_and_the_old_name_default(string value, FailureAction expected)
+    {
+        Assert.Equal(expected, KdumpConfigParser.Parse($"failure_action {value}\n").FailureAction);
+        Assert.Equal(expected, KdumpConfigParser.Parse($"default {value}\n").FailureAction);
+    }
+
+    [Theory]
+    [InlineData("reboot", FinalAction.Reboot)]
+    [InlineData("halt", FinalAction.Halt)]
+    [InlineData("poweroff", FinalAction.PowerOff)]
+    public void Final_actions(string value, FinalAction expected) =>
+        Assert.Equal(expected, KdumpConfigParser.Parse($"final_action {value}\n").FinalAction);
+
+    [Fact]
+    public void Blanks_and_tabs_around_names_and_values_are_dropped()
+    {
+        var c = KdumpConfigParser.Parse("  \tpath\t\t/var/crash/x  \r\n\tfinal_action   halt\t#why\n");
+
+        Assert.Equal("/var/crash/x", c.Path);
+        Assert.Equal(FinalAction.Halt, c.FinalAction);
+    }
+
+    [Fact]
+    public void Initramfs_only_directives_are_accepted_and_reported()
+    {
+        var c = KdumpConfigParser.Parse("extra_modules nvme\n\nforce_rebuild 1\ndracut_args --omit-drivers foo\n", "k.conf");
+
+        Assert.Equal(["k.conf:1: extra_modules", "k.conf:3: force_rebuild", "k.conf:4: dracut_args"], c.Ignored);
+    }
+
+    [Theory]
+    [InlineData("path /a\nbogus 1\n", 2, "unknown kdump config option 'bogus'")]
+    [InlineData("\n\n\npath\n", 4, "option 'path' needs a value")]
+    [InlineData("path relative/dir\n", 1, "path 'relative/dir': expected an absolute path")]
+    [InlineData("path /a\npath /b\n", 2, "option 'path' is given twice (first on line 1)")]
+    [InlineData("failure_action reboot\ndefault halt\n", 2, "option 'default' is given twice (first on line 1)")]
+    [InlineData("failure_action explode\n", 1, "failure_action 'explode': expected reboot, halt, poweroff, shell or dump_to_rootfs")]
+    [InlineData("default explode\n", 1, "default 'explode': expected reboot")]
+    [InlineData("final_action shell\n", 1, "final_action 'shell': expected reboot, halt or poweroff")]
+    [InlineData("ssh dumphost\n", 1, "ssh 'dumphost': expected user@host")]
+    [InlineData("ssh -oProxyCommand=x@host\n", 1, "expected user@host")]
+    [InlineData("ssh root@host;reboot\n", 1, "expected user@host")]
+    [InlineData("ssh a@b\nssh c@d\n", 2, "more than one dump target (the first is on line 1)")]
+    [InlineData("nfs server:/export\n", 1, "dump target 'nfs' is not supported")]
+    [InlineData("ext4 /dev/sdb1\n", 1, "dump target 'ext4' is not supported")]
+    [InlineData("sshkey id_rsa\n", 1, "sshkey 'id_rsa': expected an absolute path")]
+    [InlineData("kdump_pre pre.sh\n", 1, "kdump_pre 'pre.sh': expected an absolute path")]
+    [InlineData("kdump_post /usr/bin/post with args\n", 1, "kdump_post '/usr/bin/post with args': expected an absolute path")]
+    [InlineData("# header\ncore_collector cp\n", 2, "core_collector 'cp': only makedumpfile is supported")]
+    [InlineData("core_collector makedumpfile -d 99\n", 1, "-d '99': expected an integer from 0 to 31")]
+    [InlineData("core_collector makedumpfile -x vmlinux\n", 1, "core_collector option -x is not supported")]
+    [InlineData("core_collector makedumpfile --split\n", 1, "core_collector option --split is not supported")]
+    [InlineData("core_collector makedumpfile -l /proc/vmcore /tmp/x\n", 1, "core_collector argument '/proc/vmcore'")]
+    [InlineData("link_delay 10\n", 1, "deprecated kdump config option 'link_delay'")]
+    [InlineData("path /a\u0007b\n", 1, "control characters are not allowed")]
+    public void Errors_name_the_file_and_the_line(string text, int line, string expected)
+    {
+        var e = Assert.Throws<KdumpConfigException>(() => KdumpConfigParser.Parse(text, "/etc/kdump.conf"));
+
+        Assert.Equal("/etc/kdump.conf", e.File);
+        Assert.Equal(line, e.Line);
+        Assert.StartsWith($"/etc/kdump.conf:{line}: ", e.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_hash_inside_a_value_starts_a_comment_as_in_kdump_utils()
+    {
+        // kdump_read_conf: sed 's/#.*//' - a '#' anywhere ends the line.
+        var c = KdumpConfigParser.Parse("path /var/crash#notpart\n");
+
+        Assert.Equal("/var/crash", c.Path);
+    }
+
+    [Fact]
+    public void ParseFile_names_the_file_in_errors()
+    {
+        string f = Path.Combine(Directory.CreateTempSubdirectory("fadump-conf-").FullName, "kdump.conf");
+        File.WriteAllText(f, "path /var/crash\nfinal_action sleep\n");
+
+        var e = Assert.Throws<KdumpConfigException>(() => KdumpConfigParser.ParseFile(f));
+
+        Assert.StartsWith($"{f}:2: final_action 'sleep'", e.Message, StringComparison.Ordinal);
+        Directory.Delete(Path.GetDirectoryName(f)!, recursive: true);
+    }
+}
