@@ -19,9 +19,10 @@ internal static class Libkdumpfile
         for i in range(0, len(args), 2):
             path, out = args[i], args[i + 1]
             k = kdumpfile.kdumpfile(path)
-            if k.attr.get('arch.name') is None:
+            detected = k.attr.get('arch.name')
+            if detected is None:
                 k.attr['arch.name'] = 'x86_64'
-            print(path, k.attr['file.format'], k.attr['arch.name'], k.attr['linux.uts.release'])
+            print(path, k.attr['file.format'], detected, k.attr['linux.uts.release'])
             with open(out, 'wb') as f:
                 for addr, size in samples:
                     try:
@@ -35,7 +36,10 @@ internal static class Libkdumpfile
 
     public sealed record Reads(string Path, string Format, string Arch, string Release, byte[]?[] Data);
 
-    /// <summary>Reads every (address, length) from each dump; a null entry is a read libkdumpfile refused.</summary>
+    /// <summary>
+    /// Reads every (address, length) from each dump; a null entry is a read libkdumpfile refused. Arch is the
+    /// architecture libkdumpfile detected ("None" when it detected none and the script set x86_64).
+    /// </summary>
     public static Reads[] Read(IReadOnlyList<(ulong Address, int Length)> samples, params string[] dumps)
     {
         using var dir = new RealTool.TempDir();

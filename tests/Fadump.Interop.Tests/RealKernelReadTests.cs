@@ -34,6 +34,7 @@ public sealed class RealKernelReadTests
         var reference = Libkdumpfile.Read(samples, elf).Single();
         Assert.Equal("elf", reference.Format);
         Assert.Equal("x86_64", reference.Arch);
+        Assert.Equal(File.ReadAllText(Fixtures.Require("kernel-release.txt")).Trim(), reference.Release);
         int nonZero = 0;
         for (int i = 0; i < samples.Count; i++)
         {
