@@ -124,6 +124,15 @@ public sealed class ElfCoreFile : IDisposable
 
         long phStart = CheckedOffset(path, phoff, ElfLayout.EPhoff, "e_phoff");
         long phBytes = phnum * ElfLayout.PhdrSize;
+
+        // Sized by the data the file stores, not its logical length (a flattened file may be mostly hole).
+        long stored = src.StoredLength;
+        if (phBytes > stored)
+        {
+            throw new DumpFormatException(path, ElfLayout.EPhnum,
+                FormattableString.Invariant($"{phnum} program headers ({phBytes} bytes): expected at most the {stored} bytes of data the file stores"));
+        }
+
         if (phStart > src.Length - phBytes)
         {
             throw new DumpFormatException(path, ElfLayout.EPhoff,
@@ -153,10 +162,11 @@ public sealed class ElfCoreFile : IDisposable
                 }
 
                 notesTotal += (long)filesz;
-                if (notesTotal > ElfLayout.MaxNotesSize)
+                long maxNotes = Math.Min(ElfLayout.MaxNotesSize, stored);
+                if (notesTotal > maxNotes)
                 {
                     throw new DumpFormatException(path, at,
-                        FormattableString.Invariant($"notes of {notesTotal} bytes: expected at most {ElfLayout.MaxNotesSize}"));
+                        FormattableString.Invariant($"notes of {notesTotal} bytes: expected at most {maxNotes} ({(maxNotes == stored ? "the bytes of data the file stores" : "the notes limit")})"));
                 }
 
                 var buf = new byte[filesz];

@@ -21,6 +21,7 @@ public sealed class FlattenedSource : IRandomAccessSource
         _file = file;
         _runs = runs;
         Length = length;
+        StoredLength = runs.Sum(r => r.Length);
         RecordCount = records;
         IsTruncated = truncated;
     }
@@ -35,6 +36,9 @@ public sealed class FlattenedSource : IRandomAccessSource
 
     /// <summary>The logical length: the highest end of any record.</summary>
     public long Length { get; }
+
+    /// <summary>Bytes of the logical file that records cover (holes between them read as zeros).</summary>
+    public long StoredLength { get; }
 
     /// <summary>Data records in the stream.</summary>
     public long RecordCount { get; }

@@ -12,6 +12,13 @@ public interface IRandomAccessSource : IDisposable
     /// <summary>Logical length in bytes.</summary>
     long Length { get; }
 
+    /// <summary>
+    /// Bytes of the logical file backed by stored data; the rest reads as zeros. <see cref="Length"/> for a plain
+    /// file; for a flattened file the bytes of its records, which may be far fewer than its logical length (a
+    /// record at a high offset). Readers size what they allocate and scan from the file by this, not by Length.
+    /// </summary>
+    long StoredLength => Length;
+
     /// <summary>Reads up to buffer.Length bytes at offset; returns the count read (short only at the end).</summary>
     int Read(long offset, Span<byte> buffer);
 }

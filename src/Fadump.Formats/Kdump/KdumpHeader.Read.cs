@@ -75,7 +75,7 @@ public sealed partial record KdumpHeader
             header = header.WithSubHeader(src, version, be);
         }
 
-        header.Validate(path, length);
+        header.Validate(path, length, src.StoredLength);
         return header;
     }
 
@@ -104,7 +104,7 @@ public sealed partial record KdumpHeader
         };
     }
 
-    private void Validate(string path, long length)
+    private void Validate(string path, long length, long stored)
     {
         long sub = BlockSize;
         ulong maxMapnrLimit = (1UL << KdumpLayout.MaxPhysicalAddressBits) / (ulong)BlockSize;
@@ -122,6 +122,14 @@ public sealed partial record KdumpHeader
                 Invariant($"bitmap_blocks {BitmapBlocks} ({BitmapBytes} bytes per bitmap): expected 2 × ceil(max_mapnr / 8) = 2 × {needed} bytes for max_mapnr 0x{MaxMapnr:x}"));
         }
 
+        // A flattened file's logical length can be far beyond its records: bitmaps in that hole would be
+        // scanned and indexed (8 bytes per 4096 PFNs) for nothing. A real file stores its bitmaps.
+        if (2 * BitmapBytes > stored)
+        {
+            throw new DumpFormatException(path, KdumpLayout.BitmapBlocks,
+                Invariant($"bitmap_blocks {BitmapBlocks} (2 × {BitmapBytes} bytes): expected at most the {stored} bytes of data the file stores"));
+        }
+
         if (IsDiskdump)
         {
             return;
@@ -135,17 +143,17 @@ public sealed partial record KdumpHeader
 
         if (Version >= 3)
         {
-            CheckRange(path, length, sub + KdumpLayout.OffsetVmcoreinfo, "VMCOREINFO", OffsetVmcoreinfo, SizeVmcoreinfo, (ulong)VmcoreInfo.VmcoreInfo.MaxSize);
+            CheckRange(path, length, sub + KdumpLayout.OffsetVmcoreinfo, "VMCOREINFO", OffsetVmcoreinfo, SizeVmcoreinfo, (ulong)Math.Min(VmcoreInfo.VmcoreInfo.MaxSize, stored));
         }
 
         if (Version >= 4)
         {
-            CheckRange(path, length, sub + KdumpLayout.OffsetNote, "ELF notes", OffsetNote, SizeNote, KdumpLayout.MaxNotesSize);
+            CheckRange(path, length, sub + KdumpLayout.OffsetNote, "ELF notes", OffsetNote, SizeNote, (ulong)Math.Min(KdumpLayout.MaxNotesSize, stored));
         }
 
         if (Version >= 5)
         {
-            CheckRange(path, length, sub + KdumpLayout.OffsetEraseinfo, "erase info", OffsetEraseinfo, SizeEraseinfo, (ulong)length);
+            CheckRange(path, length, sub + KdumpLayout.OffsetEraseinfo, "erase info", OffsetEraseinfo, SizeEraseinfo, (ulong)stored);
         }
     }
 

@@ -12,9 +12,10 @@ namespace Fadump.Formats.Tests.Interop;
 /// <summary>
 /// A tiny x86_64 machine that makedumpfile 1.7 accepts as input: 4 MiB of RAM with a hole, a VMCOREINFO with
 /// what makedumpfile needs for -d 0/1 (OSRELEASE, PAGESIZE, init_uts_ns and the utsname in memory, a 4-level
-/// page table mapping the kernel text at 0xffffffff80000000 (init_top_pgt), mem_map and four struct page
+/// page table mapping the kernel text at 0xffffffff80000000 and the direct map (init_top_pgt), mem_map and struct page
 /// fields so it can tell FLATMEM), and one NT_PRSTATUS. makedumpfile warns that 6.1.0-test is not a supported
-/// kernel version and carries on.
+/// kernel version and carries on. For -d 31 the FLATMEM mem_map (1024 struct pages with Debian 6.1's layout and
+/// page flags) marks a free buddy block, anonymous pages and page-cache pages, which makedumpfile excludes.
 /// </summary>
 internal sealed class MakedumpfileInput
 {
@@ -28,6 +29,18 @@ internal sealed class MakedumpfileInput
     private const ulong UtsPfn = 10;
     private const ulong MemMapPfn = 11;
     private const ulong PgdPfn = 20;
+
+    /// <summary>mem_map: struct page[MaxPfn] at this physical address, 64 bytes each (16 pages).</summary>
+    private const ulong MemMapPhys = 0x30000;
+    private const int StructPageSize = 64;
+
+    /// <summary>A free order-6 buddy block (64 pages): _mapcount = PAGE_BUDDY_MAPCOUNT_VALUE, private = order.</summary>
+    public const ulong FreeBlock = 704;
+    public const int FreeOrder = 6;
+
+    /// <summary>Anonymous pages (mapping with PAGE_MAPPING_ANON), page-cache pages (PG_lru, file mapping), one with PG_private.</summary>
+    public static readonly (ulong Start, ulong End) AnonPages = (800, 810), CachePages = (850, 860);
+    public const ulong PrivateCachePage = 870;
 
     public static readonly (ulong Start, ulong End)[] Ram = [(0, 600), (640, 1024)];
 
@@ -48,6 +61,21 @@ internal sealed class MakedumpfileInput
         vi.AddOffset("page.flags", 0);
         vi.AddOffset("page._refcount", 52);
         vi.AddOffset("page.mapping", 24);
+        vi.AddOffset("page.lru", 8);
+        vi.AddOffset("page._mapcount", 48);
+        vi.AddOffset("page.private", 40);
+        vi.AddOffset("page.compound_dtor", 16);
+        vi.AddOffset("page.compound_order", 17);
+        vi.AddOffset("page.compound_head", 8);
+        vi.AddNumber("PG_lru", 4);
+        vi.AddNumber("PG_private", 13);
+        vi.AddNumber("PG_swapcache", 10);
+        vi.AddNumber("PG_swapbacked", 19);
+        vi.AddNumber("PG_slab", 9);
+        vi.AddNumber("PG_hwpoison", 23);
+        vi.AddNumber("PG_head_mask", 65536);
+        vi.AddNumber("PAGE_BUDDY_MAPCOUNT_VALUE", -129);
+        vi.AddNumber("PAGE_OFFLINE_MAPCOUNT_VALUE", -257);
         vi.AddNumber("phys_base", 0);
         vi.Add("CRASHTIME", CrashTime.ToString(System.Globalization.CultureInfo.InvariantCulture));
         return vi;
@@ -73,10 +101,21 @@ internal sealed class MakedumpfileInput
 
                 break;
             case MemMapPfn:
-                BinaryPrimitives.WriteUInt64LittleEndian(p, DirectMap + 0x30000);
+                BinaryPrimitives.WriteUInt64LittleEndian(p, DirectMap + MemMapPhys);
+                break;
+            case >= MemMapPhys / PageSize and < (MemMapPhys / PageSize) + (MaxPfn * StructPageSize / PageSize):
+                for (int k = 0; k < PageSize / StructPageSize; k++)
+                {
+                    WriteStructPage(((pfn - (MemMapPhys / PageSize)) * (PageSize / StructPageSize)) + (ulong)k, p.AsSpan(k * StructPageSize, StructPageSize));
+                }
+
                 break;
             case PgdPfn:
                 BinaryPrimitives.WriteUInt64LittleEndian(p.AsSpan(511 * 8), ((PgdPfn + 1) * PageSize) | 0x63);
+                BinaryPrimitives.WriteUInt64LittleEndian(p.AsSpan((int)((DirectMap >> 39) & 511) * 8), ((PgdPfn + 3) * PageSize) | 0x63);
+                break;
+            case PgdPfn + 3:
+                BinaryPrimitives.WriteUInt64LittleEndian(p, 0xe3);    // direct map: 1 GiB page at physical 0 (mem_map is read through it)
                 break;
             case PgdPfn + 1:
                 BinaryPrimitives.WriteUInt64LittleEndian(p.AsSpan(510 * 8), ((PgdPfn + 2) * PageSize) | 0x63);
@@ -91,6 +130,46 @@ internal sealed class MakedumpfileInput
 
         return p;
     }
+
+    /// <summary>struct page of a PFN (Debian 6.1 offsets): flags @0, mapping @24, private @40, _mapcount @48.</summary>
+    private static void WriteStructPage(ulong pfn, Span<byte> page)
+    {
+        const ulong PgLru = 1UL << 4, PgPrivate = 1UL << 13;
+        ulong flags = 0, mapping = 0, priv = 0;
+        uint mapcount = uint.MaxValue;     // -1: not mapped
+        if (pfn == FreeBlock)
+        {
+            mapcount = 0xffffff7f;            // PAGE_BUDDY_MAPCOUNT_VALUE (-129)
+            priv = FreeOrder;
+        }
+        else if (pfn >= AnonPages.Start && pfn < AnonPages.End)
+        {
+            mapping = DirectMap + 0x123400 + 1;   // an anon_vma | PAGE_MAPPING_ANON
+            mapcount = 0;
+        }
+        else if ((pfn >= CachePages.Start && pfn < CachePages.End) || pfn == PrivateCachePage)
+        {
+            flags = PgLru | (pfn == PrivateCachePage ? PgPrivate : 0);
+            mapping = DirectMap + 0x234500;       // an address_space
+        }
+
+        BinaryPrimitives.WriteUInt64LittleEndian(page, flags);
+        BinaryPrimitives.WriteUInt64LittleEndian(page[24..], mapping);
+        BinaryPrimitives.WriteUInt64LittleEndian(page[40..], priv);
+        BinaryPrimitives.WriteUInt32LittleEndian(page[48..], mapcount);
+        BinaryPrimitives.WriteUInt32LittleEndian(page[52..], 1);    // _refcount
+    }
+
+    /// <summary>
+    /// What makedumpfile -d 31 keeps in a kdump-compressed file: RAM that is not free, anonymous or page cache.
+    /// Zero pages stay in the 2nd bitmap, sharing one zero-filled page (only ELF output leaves them out).
+    /// </summary>
+    public bool KeptAtLevel31(ulong pfn) =>
+        IsRam(pfn)
+        && !(pfn >= FreeBlock && pfn < FreeBlock + (1UL << FreeOrder))
+        && !(pfn >= AnonPages.Start && pfn < AnonPages.End)
+        && !(pfn >= CachePages.Start && pfn < CachePages.End)
+        && pfn != PrivateCachePage;
 
     public void WriteElf(string path)
     {

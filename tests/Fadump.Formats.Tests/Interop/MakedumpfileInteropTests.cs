@@ -135,4 +135,43 @@ public sealed class MakedumpfileInteropTests : IDisposable
         Assert.False(((KdumpCompressedDump)dump).IsSplit);
         _input.AssertMatches(dump);
     }
+
+    /// <summary>
+    /// makedumpfile -d 31 re-filters our kdump-compressed files: it reads the mem_map pages through our bitmaps
+    /// and descriptors, drops free, anonymous and page-cache pages, and copies the rest byte for byte.
+    /// </summary>
+    [Theory]
+    [InlineData(PageCompression.Zlib, "-d 31")]
+    [InlineData(PageCompression.Lzo, "-d 31")]
+    [InlineData(PageCompression.None, "-c -d 31")]
+    public void It_refilters_our_kdump_files(PageCompression compression, string options)
+    {
+        string ours = _dir.File("ours.kdump"), refiltered = _dir.File("refiltered.kdump");
+        _input.WriteKdump(ours, level: 1, compression);
+        Tool.RunOk("makedumpfile", [.. options.Split(' '), ours, refiltered]);
+
+        using var dump = Assert.IsType<KdumpCompressedDump>(DumpFile.Open(refiltered));
+        Assert.Equal(31, dump.DumpLevel);
+        Assert.Equal(MakedumpfileInput.MaxPfn, dump.MaxPfn);
+        var page = new byte[MakedumpfileInput.PageSize];
+        int kept = 0, dropped = 0;
+        for (ulong pfn = 0; pfn < MakedumpfileInput.MaxPfn; pfn++)
+        {
+            var state = dump.ReadPage(pfn, page);
+            var want = _input.KeptAtLevel31(pfn) ? PageState.Dumped : MakedumpfileInput.IsRam(pfn) ? PageState.Excluded : PageState.NotPresent;
+            Assert.True(want == state, $"PFN {pfn}: {state}, expected {want}");
+            if (state == PageState.Dumped)
+            {
+                Assert.True(_input.Page(pfn).AsSpan().SequenceEqual(page), $"PFN {pfn}: content differs");
+                kept++;
+            }
+            else if (state == PageState.Excluded)
+            {
+                dropped++;
+            }
+        }
+
+        Assert.Equal(64 + 10 + 11, dropped);
+        Assert.Equal(600 + 384 - dropped, kept);
+    }
 }

@@ -164,6 +164,35 @@ internal sealed class SyntheticMemory
         return sink.ToArray();
     }
 
+    /// <summary>
+    /// The same memory as an ELF core: one PT_LOAD per RAM run (all pages, an ELF dump has no exclusion) at its
+    /// direct-map address, the same notes.
+    /// </summary>
+    public void WriteElf(IPositionedSink sink)
+    {
+        ulong ps = (ulong)PageSize;
+        var loads = RamRuns.Select(r => new ElfSegmentSpec(r.Start * ps, TestDumps.VirtualFor(Machine, r.Start * ps), (r.End - r.Start) * ps, (r.End - r.Start) * ps)).ToList();
+        using var w = new ElfCoreWriter(sink, Machine, Notes(), loads, PageSize);
+        var page = new byte[PageSize];
+        foreach (var r in RamRuns)
+        {
+            for (ulong pfn = r.Start; pfn < r.End; pfn++)
+            {
+                Fill(pfn, page);
+                w.Write(page);
+            }
+        }
+
+        w.Complete();
+    }
+
+    public byte[] WriteElf()
+    {
+        var sink = new MemorySink();
+        WriteElf(sink);
+        return sink.ToArray();
+    }
+
     /// <summary>Checks every PFN (and a few past the end) of a dump against this memory.</summary>
     public void AssertMatches(IDump dump, ulong start = 0, ulong end = ulong.MaxValue)
     {
