@@ -21,8 +21,11 @@ public sealed record DemoOptions
     /// <summary>Write /proc/vmcore as-is to this file.</summary>
     public string? VmcoreOut { get; init; }
 
-    /// <summary>Save the dump (the collector) and release the memory.</summary>
+    /// <summary>Save the dump (the dump service) and release the memory.</summary>
     public bool Save { get; init; } = true;
+
+    /// <summary>The core_collector line the dump service runs (kdump-utils' default).</summary>
+    public string CoreCollector { get; init; } = Tools.Service.KdumpConfig.DefaultCoreCollector;
 }
 
 /// <summary>The result of a run: the timeline, fadump_region before and after, the layout pictures, the dump files.</summary>
@@ -56,14 +59,15 @@ public sealed class DemoResult
     public TimeSpan KdumpEquivalent { get; set; }
 
     public List<string> CaptureLog { get; } = [];
+
+    public Tools.Service.CollectResult? Collect { get; set; }
+
+    public string ActionsLog { get; set; } = string.Empty;
 }
 
 /// <summary>Runs the FADump lifecycle on a simulated LPAR and reports it.</summary>
 public static class DemoRunner
 {
-    /// <summary>How the saved dump is produced: (root, output directory) → file written.</summary>
-    public static Func<ISysroot, string, string> SaveDump { get; set; } = CopyVmcore;
-
     public static DemoResult Run(DemoOptions options)
     {
         var result = new DemoResult { Options = options };
@@ -107,36 +111,50 @@ public static class DemoRunner
             clock.Advance(sw.Elapsed);
         }
 
-        TimeSpan saveTime = TimeSpan.Zero;
         if (options.Save)
         {
+            // The dump service, as on a real capture kernel: vmcore-dmesg.txt, the filtered vmcore,
+            // verification, release_mem, re-registration; the final action (reboot) is skipped.
+            var config = Tools.Service.KdumpConfigParser.Parse($"path {outDir}\ncore_collector {options.CoreCollector}\n", "demo kdump.conf");
+            var actions = new StringWriter();
+            var service = new Tools.Service.CollectService(config, new Tools.Service.CollectOptions
+            {
+                Actions = new Tools.Service.PrintingActionRunner(actions),
+                Log = TextWriter.Null,
+            });
             var sw = Stopwatch.StartNew();
-            string file = SaveDump(root, outDir);
-            saveTime = sw.Elapsed;
+            var collected = service.Run(root);
+            var saveTime = sw.Elapsed;
             clock.Advance(saveTime);
-            result.Files.Add(file);
-            result.Timeline.Add(new TimelinePhase("save the dump (" + Path.GetFileName(file) + ")", saveTime, true, "wall time of the real save"), clock.Now);
+            result.Collect = collected;
+            result.ActionsLog = actions.ToString();
+            if (collected.Vmcore is not null)
+            {
+                result.Files.Add(collected.Vmcore);
+            }
 
-            var before = clock.Now;
-            root.WriteText("/sys/kernel/fadump/release_mem", "1\n");
+            if (collected.Directory is not null && File.Exists(Path.Combine(collected.Directory, "vmcore-dmesg.txt")))
+            {
+                result.Files.Add(Path.Combine(collected.Directory, "vmcore-dmesg.txt"));
+            }
+
+            result.Timeline.Add(new TimelinePhase("dump service: save vmcore-dmesg.txt and the vmcore (" + options.CoreCollector + "), verify", saveTime, true, "wall time of the real save"), clock.Now);
+            // The service cannot see how much release_mem freed; the simulated kernel can.
             result.ReleasedBytes = k2.Dump.ReleasedBytes;
-            result.Timeline.Add(new TimelinePhase(FormattableString.Invariant($"release_mem: {MemoryLayoutPicture.Human(result.ReleasedBytes)} back to production"), clock.Now - before, false, "ReleaseGiBps"), clock.Now);
-            root.WriteText("/sys/kernel/fadump/registered", "1\n");
-            result.Reregistered = root.ReadText("/sys/kernel/fadump/registered") == "1\n";
-            result.Timeline.Add(new TimelinePhase("re-register FADump", TimeSpan.Zero, false, "RTAS call"), clock.Now);
+            var release = cost.Release(result.ReleasedBytes);
+            clock.Advance(release);
+            result.Timeline.Add(new TimelinePhase(FormattableString.Invariant($"release_mem: {MemoryLayoutPicture.Human(result.ReleasedBytes)} back to production"), release, false, "ReleaseGiBps"), clock.Now);
+            result.Reregistered = collected.Reregistered;
+            result.Timeline.Add(new TimelinePhase("re-register FADump (no second reboot)", TimeSpan.Zero, false, "RTAS call"), clock.Now);
+            if (collected.ExitCode != 0)
+            {
+                result.VmcoreError = "the dump service failed: " + string.Join("; ", collected.Errors);
+            }
         }
 
         result.BackInProduction = clock.Now - crashAt;
         result.KdumpEquivalent = result.BackInProduction + TimeSpan.FromSeconds(cost.RebootSeconds);
         return result;
-    }
-
-    /// <summary>Until the collector saves filtered dumps: the ELF of /proc/vmcore as it is.</summary>
-    public static string CopyVmcore(ISysroot root, string outDir)
-    {
-        string path = Path.Combine(outDir, "vmcore");
-        CopyTo(root, path);
-        return path;
     }
 
     private static void CopyTo(ISysroot root, string path)
@@ -174,10 +192,15 @@ public static class DemoRunner
         {
             sb.Append("\nNo dump: ").Append(r.VmcoreError).Append('\n');
         }
-        else
+        else if (r.Collect is not null)
         {
             sb.Append(CultureInfo.InvariantCulture, $"\nBack in production with all memory {Timeline.Seconds(r.BackInProduction)} after the crash");
             sb.Append(CultureInfo.InvariantCulture, $" (kdump would need a second reboot: about {Timeline.Seconds(r.KdumpEquivalent)}).\n");
+            if (r.Collect.Write is { } w)
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"The dump service saved {w.DumpedPages} of {w.TotalPages} pages ({MemoryLayoutPicture.Human((ulong)w.BytesWritten)}) at dump level {w.DumpLevelUsed}.\n");
+                sb.Append(r.ActionsLog.Length > 0 ? r.ActionsLog : "No reboot: FADump released the memory to the running kernel.\n");
+            }
         }
 
         sb.Append("\n/sys/kernel/debug/powerpc/fadump_region in the first kernel:\n").Append(Indent(r.RegionBefore));
