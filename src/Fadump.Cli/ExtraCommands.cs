@@ -10,6 +10,7 @@ internal static class ExtraCommands
     public static IEnumerable<Command> All(TextWriter stdout, TextWriter stderr)
     {
         yield return DmesgCommand(stdout, stderr);
+        foreach (var c in SaveCommands.All(stdout, stderr)) yield return c;
         foreach (var c in SimCommands.All(stdout, stderr))
         {
             yield return c;
