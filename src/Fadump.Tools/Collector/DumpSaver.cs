@@ -35,6 +35,7 @@ public static partial class DumpSaver
         var sw = Stopwatch.StartNew();
         for (int li = 0; ; li++)
         {
+            var classifier = Prepare(input, levels[li]);
             var file = new PrivateOutputFile(outputPath);
             bool keep = false;
             try
@@ -45,7 +46,7 @@ public static partial class DumpSaver
                 SaveResult r;
                 try
                 {
-                    r = Run(input, guard, o with { DumpLevel = levels[li] }, sw, ct);
+                    r = Run(input, guard, o with { DumpLevel = levels[li] }, classifier, sw, ct);
                 }
                 catch
                 {
@@ -89,7 +90,8 @@ public static partial class DumpSaver
         ArgumentNullException.ThrowIfNull(flattenedOutput);
         Validate(input, o);
         var guard = new GuardedSink(new FlattenedSink(flattenedOutput, leaveOpen: true), o.SizeLimit);
-        return Run(input, guard, o with { Flattened = true }, Stopwatch.StartNew(), ct);
+        var classifier = Prepare(input, o.DumpLevel);
+        return Run(input, guard, o with { Flattened = true }, classifier, Stopwatch.StartNew(), ct);
     }
 
     private static void Validate(IDump input, SaveOptions o)
@@ -122,16 +124,22 @@ public static partial class DumpSaver
     private static bool IsOutOfSpace(Exception? e) =>
         e is SizeLimitException || (e is IOException io && (io.HResult & 0xffff) == 28 /* ENOSPC */) || e is IOException { Message: var m } && m.Contains("No space left", StringComparison.Ordinal);
 
-    private static SaveResult Run(IDump input, GuardedSink sink, SaveOptions o, Stopwatch sw, CancellationToken ct)
+    /// <summary>The classifier for a level; levels above 1 need one (makedumpfile: VMCOREINFO for dump_level 2 or more).</summary>
+    private static PageClassifier? Prepare(IDump input, int dumpLevel)
     {
-        var level = (DumpLevel)o.DumpLevel;
-        var warnings = new List<string>();
+        var level = (DumpLevel)dumpLevel;
         var classifier = PageClassifier.TryCreate(input, level, out string? problem);
         if (classifier is null && (level & ~DumpLevel.Zero) != 0)
         {
-            throw new DumpFormatException(input.Path, $"dump level {o.DumpLevel} needs the kernel's struct pages: {problem}");
+            throw new DumpFormatException(input.Path, $"dump level {dumpLevel} needs the kernel's struct pages: {problem}");
         }
 
+        return classifier;
+    }
+
+    private static SaveResult Run(IDump input, GuardedSink sink, SaveOptions o, PageClassifier? classifier, Stopwatch sw, CancellationToken ct)
+    {
+        var warnings = new List<string>();
         var job = new SaveJob(input, sink, o, classifier, sw, ct);
         SaveResult r = o.Format == SaveFormat.Elf ? job.RunElf() : job.RunKdump();
         if (classifier is { UnreadableStructPages: > 0 } c)
