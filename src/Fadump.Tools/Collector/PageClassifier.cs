@@ -65,8 +65,11 @@ internal sealed class ClassCounts
 /// </summary>
 internal sealed class PageClassifier
 {
-    /// <summary>PGMM_CACHED: struct pages read at once.</summary>
+    /// <summary>PGMM_CACHED: makedumpfile's struct page cache, whose last entry never has its order read.</summary>
     public const int StructPagesPerRead = 512;
+
+    /// <summary>Struct pages read at once here (a multiple of 512: the same pages are seen as with 512).</summary>
+    private const int StructPagesPerIo = 8 * StructPagesPerRead;
 
     private const ulong PageMappingAnon = 1;
 
@@ -139,7 +142,7 @@ internal sealed class PageClassifier
     public void Classify(ulong first, ulong end, ReadOnlySpan<byte> ram, Span<byte> dump, ClassCounts counts)
     {
         int size = _page.Size;
-        byte[] buf = ArrayPool<byte>.Shared.Rent(StructPagesPerRead * size);
+        byte[] buf = ArrayPool<byte>.Shared.Rent(StructPagesPerIo * size);
         try
         {
             int lo = FirstRangeEndingAfter(first);
@@ -159,8 +162,8 @@ internal sealed class PageClassifier
 
                     if (pfn < cacheStart || pfn >= cacheEnd)
                     {
-                        ulong index = pfn % StructPagesPerRead;
-                        ulong n = Math.Min(StructPagesPerRead - index, stop - pfn);
+                        ulong index = pfn % StructPagesPerIo;
+                        ulong n = Math.Min(StructPagesPerIo - index, stop - pfn);
                         int want = (int)n * size;
                         int got = _kernel.ReadVirtual(r.MemMap + ((pfn - r.StartPfn) * (ulong)size), buf.AsSpan(0, want));
                         ulong whole = (ulong)(got / size);

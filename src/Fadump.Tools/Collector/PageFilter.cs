@@ -30,6 +30,7 @@ internal sealed class PageFilter : IPfnBitmap
     private readonly LinkedList<Chunk> _cache = new();
     private readonly ClassCounts _counts = new();
     private readonly HashSet<ulong> _counted = [];
+    private Task? _prefetch;
     private ulong _ramPages;
     private ulong _dumpedPages;
 
@@ -107,6 +108,30 @@ internal sealed class PageFilter : IPfnBitmap
             int n = (int)((e - s + 7) / 8);
             ch.Bits.AsSpan(srcByte, n).CopyTo(bits[dstByte..]);
         }
+    }
+
+    /// <summary>
+    /// Starts computing the chunks from firstPfn on (count of them) in the background unless a prefetch is still
+    /// running: a sequential reader (the pass-2 dispatcher) then finds them in the cache.
+    /// </summary>
+    public void Prefetch(ulong firstPfn, int count)
+    {
+        if (firstPfn >= _maxPfn || (_prefetch is { IsCompleted: false }))
+        {
+            return;
+        }
+
+        ulong c0 = firstPfn >> ChunkShift;
+        ulong c1 = Math.Min((_maxPfn - 1) >> ChunkShift, c0 + (ulong)Math.Max(1, count) - 1);
+        lock (_lock)
+        {
+            if (Find(c1) is not null)
+            {
+                return;
+            }
+        }
+
+        _prefetch = Task.Run(() => GetChunks(c0, c1), CancellationToken);
     }
 
     /// <summary>Counts the whole dump once (the first pass of a writer that needs the bitmap before the data).</summary>

@@ -205,6 +205,7 @@ internal sealed class SaveJob
         for (ulong first = 0; first < _maxPfn; first += PageFilter.ChunkPfns)
         {
             _ct.ThrowIfCancellationRequested();
+            filter.Prefetch(first + PageFilter.ChunkPfns, _o.Threads);
             filter.Fill(first, bits);
             ulong n = Math.Min(PageFilter.ChunkPfns, _maxPfn - first);
             ulong i = Bits.NextSet(bits, 0, n);
@@ -257,6 +258,7 @@ internal sealed class SaveJob
                     ulong chunk = pfn >> PageFilter.ChunkShift;
                     if (chunk != chunkLoaded)
                     {
+                        filter.Prefetch((chunk + 1) << PageFilter.ChunkShift, _o.Threads);
                         filter.Fill(chunk << PageFilter.ChunkShift, bits);
                         chunkLoaded = chunk;
                     }
