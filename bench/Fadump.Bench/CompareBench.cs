@@ -93,7 +93,7 @@ internal static class CompareBench
                     }
 
                     mdArgs.AddRange([std, mdOut]);
-                    md = Measure("/usr/sbin/makedumpfile", mdArgs, mdOut, runs);
+                    md = Measure(Which("makedumpfile"), mdArgs, mdOut, runs);
                 }
 
                 string R(double a, double? b) => b is { } v && v > 0 ? (a / v).ToString("F2", CultureInfo.InvariantCulture) : "-";
@@ -148,6 +148,10 @@ internal static class CompareBench
         var med = byTime[byTime.Count / 2];
         return med with { RssKiB = results.Max(r => r.RssKiB), Attempts = attempts };
     }
+
+    private static string Which(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':').Concat(["/usr/sbin", "/sbin"])
+            .Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists) ?? name;
 
     private static string FindFadump()
     {

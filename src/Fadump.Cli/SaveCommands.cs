@@ -240,20 +240,20 @@ internal static class SaveCommands
             stderr.WriteLine(FormattableString.Invariant($"dump level {string.Join(',', levels)}, {options.Format}, compression {PageCodec.DescribeImplementation(a.Compression)}, {a.Threads} threads"));
         }
 
-        SaveResult r = WithProgress(stderr, (ml & MlProgress) != 0, options, o =>
+        SaveResult r;
+        try
         {
-            if (a.Flat)
+            r = WithProgress(stderr, (ml & MlProgress) != 0, options, o => SaveTo(input, a, o, stdout, ct));
+        }
+        catch (OperationCanceledException)
+        {
+            if ((ml & MlError) != 0)
             {
-                stdout.Flush();
-                using var so = Console.OpenStandardOutput();
-                using var buffered = new BufferedStream(so, 1 << 20);
-                var res = DumpSaver.Save(input, buffered, o, ct);
-                buffered.Flush();
-                return res;
+                stderr.WriteLine("fadump: interrupted: the dump is incomplete (flagged in the file); fadump save Failed.");
             }
 
-            return DumpSaver.Save(input, a.Files[1], o, ct);
-        });
+            return FadumpCommand.ExitFailure;
+        }
 
         foreach (var w in r.Warnings)
         {
@@ -283,6 +283,22 @@ internal static class SaveCommands
 
         Common("fadump save Completed.");
         return FadumpCommand.ExitOk;
+    }
+
+    private static SaveResult SaveTo(IDump input, SaveArgs a, SaveOptions o, TextWriter stdout, CancellationToken ct)
+    {
+        if (!a.Flat)
+        {
+            return DumpSaver.Save(input, a.Files[1], o, ct);
+        }
+
+        // -F: flattened records on standard output, for a pipe or ssh.
+        stdout.Flush();
+        using var so = Console.OpenStandardOutput();
+        using var buffered = new BufferedStream(so, 1 << 20);
+        var r = DumpSaver.Save(input, buffered, o, ct);
+        buffered.Flush();
+        return r;
     }
 
     private static List<int> ParseLevels(string s)

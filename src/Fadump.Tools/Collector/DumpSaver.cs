@@ -121,8 +121,13 @@ public static partial class DumpSaver
         }
     }
 
-    private static bool IsOutOfSpace(Exception? e) =>
-        e is SizeLimitException || (e is IOException io && (io.HResult & 0xffff) == 28 /* ENOSPC */) || e is IOException { Message: var m } && m.Contains("No space left", StringComparison.Ordinal);
+    /// <summary>ENOSPC (errno 28, which .NET puts in HResult on Unix) or the -L size limit.</summary>
+    private static bool IsOutOfSpace(Exception? e) => e switch
+    {
+        SizeLimitException => true,
+        IOException io => io.HResult == 28 || io.Message.Contains("No space left", StringComparison.Ordinal),
+        _ => false,
+    };
 
     /// <summary>The classifier for a level; levels above 1 need one (makedumpfile: VMCOREINFO for dump_level 2 or more).</summary>
     private static PageClassifier? Prepare(IDump input, int dumpLevel)

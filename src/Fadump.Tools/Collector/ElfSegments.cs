@@ -86,7 +86,10 @@ internal static class ElfSegments
         return spans.Count <= MaxSegments ? spans : Coarsen(spans);
     }
 
-    /// <summary>Too many segments for the ELF header: merge across the smallest gaps that do not cross a hole... simply merge neighbours pairwise until they fit.</summary>
+    /// <summary>
+    /// Too many segments for the ELF header (a badly fragmented bitmap on a huge machine): merge neighbours
+    /// pairwise until they fit. The pages between them are written as zeros, holes included.
+    /// </summary>
     private static List<PfnSpan> Coarsen(List<PfnSpan> spans)
     {
         while (spans.Count > MaxSegments)

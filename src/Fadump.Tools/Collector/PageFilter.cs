@@ -134,6 +134,19 @@ internal sealed class PageFilter : IPfnBitmap
         _prefetch = Task.Run(() => GetChunks(c0, c1), CancellationToken);
     }
 
+    /// <summary>Waits for a running prefetch (before the input is closed); its errors were the reader's to see.</summary>
+    public void WaitForPrefetch()
+    {
+        try
+        {
+            _prefetch?.Wait();
+        }
+        catch (AggregateException)
+        {
+            // The dispatcher computes the same chunk itself and reports the error from there.
+        }
+    }
+
     /// <summary>Counts the whole dump once (the first pass of a writer that needs the bitmap before the data).</summary>
     public void ScanAll(IProgress<ulong>? progress = null)
     {

@@ -126,6 +126,10 @@ internal sealed class SaveJob
 
             return Result(filter, zero, incomplete: true, error: e.Message);
         }
+        finally
+        {
+            filter.WaitForPrefetch();
+        }
     }
 
     public SaveResult RunElf()
@@ -174,6 +178,11 @@ internal sealed class SaveJob
             }
 
             return Result(scan, 0, incomplete: true, error: e.Message);
+        }
+        finally
+        {
+            scan.WaitForPrefetch();
+            write.WaitForPrefetch();
         }
     }
 
