@@ -147,18 +147,6 @@ internal sealed class PageFilter : IPfnBitmap
         }
     }
 
-    /// <summary>Counts the whole dump once (the first pass of a writer that needs the bitmap before the data).</summary>
-    public void ScanAll(IProgress<ulong>? progress = null)
-    {
-        ulong chunks = (_maxPfn + ChunkPfns - 1) >> ChunkShift;
-        ulong step = (ulong)Math.Max(1, _threads * 2);
-        for (ulong c = 0; c < chunks; c += step)
-        {
-            GetChunks(c, Math.Min(chunks, c + step) - 1);
-            progress?.Report(Math.Min(_maxPfn, (c + step) << ChunkShift));
-        }
-    }
-
     private List<Chunk> GetChunks(ulong c0, ulong c1)
     {
         var result = new Chunk?[c1 - c0 + 1];

@@ -58,20 +58,29 @@ internal sealed class PageBatch
 /// <summary>
 /// The parallel part of a save: a dispatcher cuts the work into batches in PFN order, N workers read and
 /// compress them, and the calling thread consumes them strictly in order (one writer, deterministic output
-/// whatever N). Memory is bounded by the batch pool (2N + 2 batches of about 1 MiB of input each).
+/// whatever N). Memory is bounded by the batch pool: 2N + 2 batches of at most 1 MiB of input (and as much
+/// compressed output) each, smaller with many threads so that the pool stays within <see cref="PoolBudgetBytes"/>.
 /// </summary>
 internal sealed class PagePipeline
 {
+    /// <summary>Bytes all batch buffers may take together, whatever the thread count (RSS stays bounded).</summary>
+    public const int PoolBudgetBytes = 48 << 20;
+
     public PagePipeline(int pageSize, int threads, PageCompression compression, bool shareZeroPages)
     {
         PageSize = pageSize;
         Threads = Math.Clamp(threads, 1, 256);
-        BatchPages = Math.Max(1, PageReader.MaxReadBytes / pageSize);
+        int buffersPerBatch = compression == PageCompression.None ? 1 : 2;
+        int perBatch = Math.Min(PageReader.MaxReadBytes, PoolBudgetBytes / (PoolSize * buffersPerBatch));
+        BatchPages = Math.Max(1, perBatch / pageSize);
         Compression = compression;
         ShareZeroPages = shareZeroPages;
     }
 
     public int PageSize { get; }
+
+    /// <summary>Batches in flight: enough for every worker to have one queued behind the one it works on.</summary>
+    public int PoolSize => (2 * Threads) + 2;
 
     public int Threads { get; }
 
@@ -88,7 +97,7 @@ internal sealed class PagePipeline
     /// </summary>
     public void Run(Action<Func<PageBatch>, Action<PageBatch>> dispatch, Action<PageBatch> work, Action<PageBatch> consume, CancellationToken ct)
     {
-        int poolSize = (2 * Threads) + 2;
+        int poolSize = PoolSize;
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var token = cts.Token;
         using var slots = new SemaphoreSlim(poolSize, poolSize);
