@@ -48,8 +48,10 @@ public static partial class DumpSaver
                 {
                     r = Run(input, guard, o with { DumpLevel = levels[li] }, classifier, sw, ct);
                 }
-                catch
+                catch when (guard.Length > 0)
                 {
+                    // Written in part, and flagged incomplete by the writer: kept, as after a write error.
+                    // Nothing written yet (the input failed first): the temporary file goes.
                     keep = true;
                     file.CommitIncomplete();
                     throw;
