@@ -93,14 +93,19 @@ internal static class SaveCommands
         var ml = new Option<int>("--message-level") { Description = "message types: 1 progress, 2 common, 4 error, 8 debug, 16 report (default 7)", DefaultValueFactory = _ => 7 };
         var limit = new Option<string?>("-L") { Description = "limit the dump file to SIZE bytes (K/M/G/T); beyond it the dump is incomplete, or retried at the next -d level" };
         var force = new Option<bool>("-f") { Description = "overwrite OUTFILE if it exists" };
+        var dryRun = new Option<bool>("--dry-run") { Description = "do everything but write OUTFILE (with --show-stats: what a save would keep)" };
+        var showStats = new Option<bool>("--show-stats") { Description = "print the report (message level 16)" };
         var cmd = new Command("save", "Save a vmcore as makedumpfile does: filter by dump level, compress, write kdump-compressed, ELF or flattened")
         {
-            files, level, elf, flat, rearrange, threads, dmesg, ml, limit, force,
+            files, level, elf, flat, rearrange, threads, dmesg, ml, limit, force, dryRun, showStats,
         };
         comp.AddTo(cmd);
         cmd.SetAction((p, ct) => Task.FromResult(RunSave(p, stdout, stderr, ct, new SaveArgs(
             p.GetRequiredValue(files), p.GetValue(level)!, comp.Get(p), p.GetValue(elf), p.GetValue(flat), p.GetValue(rearrange),
-            p.GetValue(threads), p.GetValue(dmesg), p.GetValue(ml), p.GetValue(limit), p.GetValue(force)))));
+            p.GetValue(threads), p.GetValue(dmesg), p.GetValue(ml) | (p.GetValue(showStats) ? MlReport : 0), p.GetValue(limit), p.GetValue(force))
+        {
+            DryRun = p.GetValue(dryRun),
+        })));
         return cmd;
     }
 
@@ -137,6 +142,9 @@ internal static class SaveCommands
     private sealed record SaveArgs(string[] Files, string Level, PageCompression Compression, bool Elf, bool Flat, bool Rearrange, int Threads, bool Dmesg, int MessageLevel, string? Limit, bool Force)
     {
         public bool FlattenedFile { get; init; }
+
+        /// <summary>--dry-run: the whole save into a null stream; OUTFILE is not touched.</summary>
+        public bool DryRun { get; init; }
     }
 
     private static int RunSave(ParseResult p, TextWriter stdout, TextWriter stderr, CancellationToken ct, SaveArgs a)
@@ -217,7 +225,7 @@ internal static class SaveCommands
         }
 
         long? limit = a.Limit is null ? null : Sizes.Parse(a.Limit);
-        if (!a.Flat)
+        if (!a.Flat && !a.DryRun)
         {
             CheckTarget(a.Files[1], a.Force);
         }
@@ -276,7 +284,7 @@ internal static class SaveCommands
             return FadumpCommand.ExitFailure;
         }
 
-        if (!a.Flat)
+        if (!a.Flat && !a.DryRun)
         {
             Common($"The dumpfile is saved to {a.Files[1]}.");
         }
@@ -287,6 +295,11 @@ internal static class SaveCommands
 
     private static SaveResult SaveTo(IDump input, SaveArgs a, SaveOptions o, TextWriter stdout, CancellationToken ct)
     {
+        if (a.DryRun)
+        {
+            return DumpSaver.Save(input, Stream.Null, o, ct);
+        }
+
         if (!a.Flat)
         {
             return DumpSaver.Save(input, a.Files[1], o, ct);
