@@ -1,12 +1,19 @@
 using BenchmarkDotNet.Running;
 using Fadump.Bench;
 
-// `reads`: the dump read benchmark (a table of pages/s and MiB/s, see bench/README.md); anything else goes to
-// BenchmarkDotNet's switcher (the micro-benchmarks).
-if (args.Length > 0 && args[0] == "reads")
+// Plain modes (bench/README.md): dump reads, side by side with makedumpfile, scaling on the simulator;
+// anything else goes to BenchmarkDotNet's switcher (the micro-benchmarks).
+return args.FirstOrDefault() switch
 {
-    return DumpReadBenchmarks.Run(args[1..], Console.Out);
-}
+    "reads" => DumpReadBenchmarks.Run(args[1..], Console.Out),
+    "compare" => CompareBench.Run(args[1..]),
+    "scale" => ScaleBench.Run(args[1..]),
+    "scale-one" => ScaleBench.One(args[1..]),
+    _ => RunBenchmarkDotNet(args),
+};
 
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
-return 0;
+static int RunBenchmarkDotNet(string[] args)
+{
+    BenchmarkSwitcher.FromAssembly(typeof(CompareBench).Assembly).Run(args);
+    return 0;
+}

@@ -11,6 +11,11 @@ internal static class ExtraCommands
     {
         yield return DmesgCommand(stdout, stderr);
         yield return CollectCommand.Create(stdout, stderr);
+        foreach (var c in SaveCommands.All(stdout, stderr))
+        {
+            yield return c;
+        }
+
         foreach (var c in SimCommands.All(stdout, stderr))
         {
             yield return c;

@@ -9,7 +9,7 @@ namespace Fadump.Formats.Kdump;
 /// random page access through the two bitmaps and the page_desc table. Memory stays bounded: bitmaps are
 /// read on demand and only a rank index (8 bytes per 4096 PFNs) is kept. Reads are thread-safe.
 /// </summary>
-public sealed partial class KdumpCompressedDump : IDump
+public sealed partial class KdumpCompressedDump : IDump, IPageCounts
 {
     private readonly IRandomAccessSource _src;
     private readonly KdumpBitmaps _bitmaps;

@@ -204,14 +204,27 @@ public sealed class KdumpCompressedWriter : IDisposable
 
     /// <summary>
     /// Writes a page compressed elsewhere: data with its page_desc flags (a <see cref="PageCompression"/> bit),
-    /// or a raw page with <see cref="PageCompression.None"/>. A raw all-zero page shares the zero page when the
-    /// dump level excludes zero pages.
+    /// or a raw page with <see cref="PageCompression.None"/> (stored raw, never compressed again). A raw all-zero
+    /// page shares the zero page when the dump level excludes zero pages.
     /// </summary>
     public void WriteCompressedPage(ulong pfn, ReadOnlySpan<byte> data, PageCompression flags)
     {
         if (flags == PageCompression.None)
         {
-            WritePage(pfn, data);
+            // Stored as it is: the caller already tried to compress it (it did not shrink).
+            if (data.Length != _pageSize)
+            {
+                throw new ArgumentException(Invariant($"page of {data.Length} bytes: expected {_pageSize}"), nameof(data));
+            }
+
+            Advance(pfn);
+            if (_shareZeroPages && !data.ContainsAnyExcept((byte)0))
+            {
+                AddDescriptor(_zeroPageOffset, (uint)_pageSize, 0);
+                return;
+            }
+
+            AppendData(data, 0);
             return;
         }
 

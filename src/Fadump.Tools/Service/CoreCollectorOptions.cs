@@ -1,17 +1,11 @@
+using Fadump.Tools.Collector;
 using Fadump.Formats.Compression;
 
 namespace Fadump.Tools.Service;
 
-/// <summary>The container format of a saved dump (makedumpfile: kdump-compressed by default, ELF with -E).</summary>
-public enum CollectorFormat
-{
-    Kdump,
-    Elf,
-}
-
 /// <summary>
-/// What kdump.conf's <c>core_collector</c> asks the saver for, in the shape of the saver's options
-/// (Fadump.Tools.Collector.SaveOptions: the two are unified when the saver lands).
+/// What kdump.conf's <c>core_collector</c> asks the saver for: the saver's <see cref="SaveOptions"/> plus what
+/// only the service decides (whether -F was asked for, the options accepted and ignored).
 /// </summary>
 public sealed record CoreCollectorOptions
 {
@@ -25,7 +19,7 @@ public sealed record CoreCollectorOptions
     public PageCompression Compression { get; init; } = PageCompression.None;
 
     /// <summary>-E: ELF instead of kdump-compressed.</summary>
-    public CollectorFormat Format { get; init; } = CollectorFormat.Kdump;
+    public SaveFormat Format { get; init; } = SaveFormat.Kdump;
 
     /// <summary>
     /// -F: makedumpfile's flattened stream. Decided by the target as kdump-utils does (removed for local
@@ -47,4 +41,18 @@ public sealed record CoreCollectorOptions
 
     /// <summary>Options accepted for compatibility that do not change the saved pages (--cyclic-buffer, --work-dir, -e, ...).</summary>
     public IReadOnlyList<string> IgnoredOptions { get; init; } = [];
+
+    /// <summary>The saver's options for this line; threads default to the CPU count (kdump-utils adds --num-threads=$(nproc)).</summary>
+    public SaveOptions ToSaveOptions(int defaultThreads, IProgress<SaveProgress>? progress = null) => new()
+    {
+        DumpLevel = DumpLevel,
+        FallbackLevels = FallbackLevels,
+        Compression = Compression,
+        Format = Format,
+        Flattened = Flattened,
+        Threads = Threads > 0 ? Threads : defaultThreads,
+        SizeLimit = SizeLimit,
+        MessageLevel = MessageLevel,
+        Progress = progress,
+    };
 }

@@ -1,3 +1,4 @@
+using Fadump.Tools.Collector;
 using System.Globalization;
 using Fadump.Formats.Compression;
 
@@ -98,7 +99,7 @@ public static class CoreCollectorParser
                         o = o with { Compression = PageCompression.Zstd };
                         break;
                     case 'E':
-                        o = o with { Format = CollectorFormat.Elf };
+                        o = o with { Format = SaveFormat.Elf };
                         break;
                     case 'F':
                         o = o with { FlattenedRequested = true };

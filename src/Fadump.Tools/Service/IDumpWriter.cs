@@ -11,6 +11,12 @@ public sealed record DumpWriteResult
     /// <summary>Pages written (after filtering).</summary>
     public ulong DumpedPages { get; init; }
 
+    /// <summary>
+    /// Zero pages excluded by dump level bit 1. A kdump-compressed file keeps them in its dump bitmap,
+    /// all sharing one zero-page descriptor (makedumpfile's pd_zero), so its page count includes them.
+    /// </summary>
+    public ulong ZeroPages { get; init; }
+
     public long BytesWritten { get; init; }
 
     public TimeSpan Elapsed { get; init; }

@@ -14,7 +14,7 @@ public sealed class CollectCommandTests : IDisposable
     {
         using var root = SyntheticRoot.Kdump();
         string conf = Path.Combine(_dir, "kdump.conf");
-        File.WriteAllText(conf, $"path {_dir}/crash\nfinal_action poweroff\n");
+        File.WriteAllText(conf, $"path {_dir}/crash\ncore_collector makedumpfile -l -d 1\nfinal_action poweroff\n");
         var stdout = new StringWriter();
         var stderr = new StringWriter();
 

@@ -1,3 +1,4 @@
+using Fadump.Tools.Collector;
 using Fadump.Formats.Compression;
 using Fadump.Tools.Service;
 
@@ -13,7 +14,7 @@ public sealed class CoreCollectorParserTests
         Assert.Equal(31, o.DumpLevel);
         Assert.Empty(o.FallbackLevels);
         Assert.Equal(PageCompression.Lzo, o.Compression);
-        Assert.Equal(CollectorFormat.Kdump, o.Format);
+        Assert.Equal(SaveFormat.Kdump, o.Format);
         Assert.False(o.FlattenedRequested);
         Assert.Equal(7, o.MessageLevel);
         Assert.Equal(0, o.Threads);
@@ -36,7 +37,7 @@ public sealed class CoreCollectorParserTests
         var o = CoreCollectorParser.Parse("/usr/sbin/makedumpfile -lEF -d11,31 -L 2G --num-threads=8 --message-level=23");
 
         Assert.Equal(PageCompression.Lzo, o.Compression);
-        Assert.Equal(CollectorFormat.Elf, o.Format);
+        Assert.Equal(SaveFormat.Elf, o.Format);
         Assert.True(o.FlattenedRequested);
         Assert.Equal(11, o.DumpLevel);
         Assert.Equal([31], o.FallbackLevels);

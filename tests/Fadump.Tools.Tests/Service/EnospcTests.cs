@@ -21,7 +21,7 @@ public sealed class EnospcTests : IDisposable
     [Fact]
     public void Full_disk_fails_runs_the_failure_action_and_leaves_no_complete_looking_vmcore()
     {
-        var config = KdumpConfigParser.Parse($"path {_tmpfs.Dir}\nfailure_action reboot\nfinal_action poweroff\n");
+        var config = KdumpConfigParser.Parse($"path {_tmpfs.Dir}\ncore_collector makedumpfile -d 1\nfailure_action reboot\nfinal_action poweroff\n");
 
         var r = new CollectService(config, new CollectOptions { Actions = _actions, Log = _log }).Run(new DirectorySysroot(_root.Dir));
 
@@ -52,7 +52,7 @@ public sealed class EnospcTests : IDisposable
         string rootfs = Directory.CreateTempSubdirectory("fadump-rootfs-").FullName;
         try
         {
-            var config = KdumpConfigParser.Parse($"path {_tmpfs.Dir}\nfailure_action dump_to_rootfs\n");
+            var config = KdumpConfigParser.Parse($"path {_tmpfs.Dir}\ncore_collector makedumpfile -d 1\nfailure_action dump_to_rootfs\n");
 
             var r = new CollectService(config, new CollectOptions { Actions = _actions, Log = _log, RootFs = rootfs }).Run(new DirectorySysroot(_root.Dir));
 

@@ -143,6 +143,22 @@ internal sealed class SyntheticX86_64
         return v;
     }
 
+    /// <summary>
+    /// Backs the vmemmap of all RAM (section 0's mem_map at <see cref="VmemmapBase"/>) with RAM pages mapped by
+    /// 4 KiB PTEs, so that struct pages can be written through <see cref="SyntheticKernel.Write"/> and read back.
+    /// </summary>
+    public void MapVmemmap()
+    {
+        int pages = RamSize / 4096 * 64 / 4096;
+        for (int i = 0; i < pages; i++)
+        {
+            ulong frame = AllocRam(4096, 4096) - PageOffsetBase;
+            ulong va = VmemmapBase + (ulong)(i * 4096);
+            Kernel.Map(va, frame, 4096);
+            MapPte(va, frame);
+        }
+    }
+
     /// <summary>A 1 GiB (PUD) or 2 MiB (PMD) mapping.</summary>
     private void MapLarge(ulong virt, ulong phys, ulong size)
     {

@@ -1,0 +1,49 @@
+using Fadump.Formats.Compression;
+
+namespace Fadump.Tools.Collector;
+
+/// <summary>The container format <see cref="DumpSaver"/> writes.</summary>
+public enum SaveFormat
+{
+    /// <summary>kdump-compressed ("KDUMP   ", header version 6): makedumpfile's default.</summary>
+    Kdump,
+
+    /// <summary>ELF64 core (makedumpfile -E).</summary>
+    Elf,
+}
+
+/// <summary>makedumpfile's options for one save (shared/DESIGN.md §4).</summary>
+public sealed record SaveOptions
+{
+    /// <summary>makedumpfile -d: 0 to 31, the sum of <see cref="Collector.DumpLevel"/> bits.</summary>
+    public int DumpLevel { get; init; } = 31;
+
+    /// <summary>
+    /// Levels to retry with, in order, when the output runs out of space or reaches <see cref="SizeLimit"/>
+    /// (makedumpfile -d A,B). Only for file outputs: a stream cannot be rewound.
+    /// </summary>
+    public IReadOnlyList<int> FallbackLevels { get; init; } = [];
+
+    /// <summary>Per-page compression of kdump output (-c zlib, -l lzo, -p snappy, -z zstd); ignored for ELF.</summary>
+    public PageCompression Compression { get; init; } = PageCompression.None;
+
+    public SaveFormat Format { get; init; } = SaveFormat.Kdump;
+
+    /// <summary>
+    /// Write makedumpfile's flattened format (-F) to the file overload too. The stream overload always writes
+    /// flattened records.
+    /// </summary>
+    public bool Flattened { get; init; }
+
+    /// <summary>Workers that read, detect zero pages and compress in parallel (--num-threads); one writer keeps PFN order.</summary>
+    public int Threads { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>makedumpfile -L: the output may not grow beyond this many bytes; reaching it is like a full disk.</summary>
+    public long? SizeLimit { get; init; }
+
+    /// <summary>makedumpfile --message-level (bits: 1 progress, 2 common, 4 error, 8 debug, 16 report); the library only reports through <see cref="Progress"/> and the result, callers print.</summary>
+    public int MessageLevel { get; init; } = 7;
+
+    /// <summary>Progress with rate and ETA, reported from the writer thread about four times a second.</summary>
+    public IProgress<SaveProgress>? Progress { get; init; }
+}
