@@ -31,6 +31,32 @@ public enum PageState
 public readonly record struct PhysicalRange(ulong Start, ulong End)
 {
     public ulong Size => End - Start;
+
+    /// <summary>Merges ranges that overlap or touch; the input must be sorted by start.</summary>
+    public static IEnumerable<PhysicalRange> Coalesce(IEnumerable<PhysicalRange> sorted)
+    {
+        PhysicalRange? cur = null;
+        foreach (var r in sorted)
+        {
+            if (cur is { } c && r.Start <= c.End)
+            {
+                cur = new PhysicalRange(c.Start, Math.Max(c.End, r.End));
+                continue;
+            }
+
+            if (cur is { } done)
+            {
+                yield return done;
+            }
+
+            cur = r;
+        }
+
+        if (cur is { } last)
+        {
+            yield return last;
+        }
+    }
 }
 
 /// <summary>

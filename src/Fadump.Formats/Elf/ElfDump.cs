@@ -48,30 +48,8 @@ public sealed class ElfDump : IDump
     /// <summary>e_flags bit 0 (makedumpfile DUMP_ELF_INCOMPLETE). Not meaningful on big-endian ppc64, where e_flags is 1 (ELFv1).</summary>
     public bool IsIncomplete => !_elf.Machine.BigEndian && (_elf.Flags & ElfLayout.DumpElfIncomplete) != 0;
 
-    public IEnumerable<PhysicalRange> MemoryRanges()
-    {
-        PhysicalRange? cur = null;
-        foreach (var l in _elf.Loads.OrderBy(l => l.PhysicalAddress))
-        {
-            if (cur is { } c && l.PhysicalAddress <= c.End)
-            {
-                cur = new PhysicalRange(c.Start, Math.Max(c.End, l.PhysicalEnd));
-                continue;
-            }
-
-            if (cur is { } done)
-            {
-                yield return done;
-            }
-
-            cur = new PhysicalRange(l.PhysicalAddress, l.PhysicalEnd);
-        }
-
-        if (cur is { } last)
-        {
-            yield return last;
-        }
-    }
+    public IEnumerable<PhysicalRange> MemoryRanges() =>
+        PhysicalRange.Coalesce(_elf.Loads.OrderBy(l => l.PhysicalAddress).Select(l => new PhysicalRange(l.PhysicalAddress, l.PhysicalEnd)));
 
     public PageState ReadPage(ulong pfn, Span<byte> page)
     {

@@ -94,30 +94,8 @@ public sealed class PhypDumpImage : IDump
 
     public bool IsIncomplete => false;
 
-    public IEnumerable<PhysicalRange> MemoryRanges()
-    {
-        PhysicalRange? cur = null;
-        foreach (var s in _segments)
-        {
-            if (cur is { } c && s.Start == c.End)
-            {
-                cur = new PhysicalRange(c.Start, s.End);
-                continue;
-            }
-
-            if (cur is { } done)
-            {
-                yield return done;
-            }
-
-            cur = new PhysicalRange(s.Start, s.End);
-        }
-
-        if (cur is { } last)
-        {
-            yield return last;
-        }
-    }
+    public IEnumerable<PhysicalRange> MemoryRanges() =>
+        PhysicalRange.Coalesce(_segments.Select(s => new PhysicalRange(s.Start, s.End)));
 
     public PageState ReadPage(ulong pfn, Span<byte> page)
     {
