@@ -145,13 +145,37 @@ internal static class SimCommands
 
     private static int RunAndReport(DemoOptions options, bool json, TextWriter stdout, TextWriter stderr)
     {
-        var r = DemoRunner.Run(options);
-        if (options.OutDir is not null)
+        // Without --out the saved dump goes to a temporary directory that is removed afterwards.
+        string? scratch = null;
+        if (options.OutDir is null && options.Save)
         {
-            DemoRunner.WriteSvgs(r, options.OutDir);
+            scratch = Directory.CreateTempSubdirectory("fadump-demo-").FullName;
+            options = options with { OutDir = scratch };
         }
 
-        stdout.Write(json ? DemoRunner.ToJson(r) : DemoRunner.ToText(r));
+        DemoResult r;
+        try
+        {
+            r = DemoRunner.Run(options);
+            if (scratch is null && options.OutDir is not null)
+            {
+                DemoRunner.WriteSvgs(r, options.OutDir);
+            }
+
+            stdout.Write(json ? DemoRunner.ToJson(r) : DemoRunner.ToText(r));
+            if (scratch is not null && !json)
+            {
+                stdout.WriteLine("(the files above were in a temporary directory, now removed: give --out DIR to keep them)");
+            }
+        }
+        finally
+        {
+            if (scratch is not null)
+            {
+                Directory.Delete(scratch, recursive: true);
+            }
+        }
+
         if (r.VmcoreError is not null)
         {
             stderr.WriteLine("fadump: " + r.VmcoreError);

@@ -15,7 +15,7 @@ public sealed record DemoOptions
 
     public CrashKind Crash { get; init; } = CrashKind.Panic;
 
-    /// <summary>Directory for the saved dump and the SVG pictures (null: a temporary directory, removed afterwards).</summary>
+    /// <summary>Directory for the saved dump and the SVG pictures (required when saving).</summary>
     public string? OutDir { get; init; }
 
     /// <summary>Write /proc/vmcore as-is to this file.</summary>
@@ -100,8 +100,6 @@ public static class DemoRunner
             return result;
         }
 
-        string outDir = options.OutDir ?? Directory.CreateTempSubdirectory("fadump-demo-").FullName;
-        Directory.CreateDirectory(outDir);
         if (options.VmcoreOut is not null)
         {
             var sw = Stopwatch.StartNew();
@@ -113,6 +111,9 @@ public static class DemoRunner
 
         if (options.Save)
         {
+            string outDir = options.OutDir ?? throw new ArgumentException("DemoOptions.OutDir is required to save the dump");
+            Directory.CreateDirectory(outDir);
+
             // The dump service, as on a real capture kernel: vmcore-dmesg.txt, the filtered vmcore,
             // verification, release_mem, re-registration; the final action (reboot) is skipped.
             var config = Tools.Service.KdumpConfigParser.Parse($"path {outDir}\ncore_collector {options.CoreCollector}\n", "demo kdump.conf");
