@@ -110,6 +110,12 @@ public static class DumpExtensions
     public static IReadOnlyList<PrStatus> CpuStates(this IDump dump) =>
         [.. dump.Notes.Where(n => n.Type == ElfNote.NT_PRSTATUS && n.Name == "CORE")
             .Select(n => PrStatus.Parse(n.Desc, dump.Machine, dump.Path, -1))];
+
+    /// <summary>The NT_PRPSINFO note, when the dump has one.</summary>
+    public static PrPsInfo? ProcessInfo(this IDump dump) =>
+        dump.Notes.FirstOrDefault(n => n.Type == ElfNote.NT_PRPSINFO && n.Name == "CORE") is { } note
+            ? PrPsInfo.Parse(note.Desc, dump.Machine.BigEndian, dump.Path, -1)
+            : null;
 }
 
 /// <summary>Implemented by formats that know their dumped-page count without a scan (kdump: popcount of bitmap 2).</summary>

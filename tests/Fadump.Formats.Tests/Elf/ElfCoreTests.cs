@@ -104,4 +104,17 @@ public sealed class ElfCoreTests
         using var dump = DumpFile.Open(new MemorySource(sink.ToArray()));
         Assert.True(dump.IsIncomplete);
     }
+
+    [Theory]
+    [MemberData(nameof(MachineNames))]
+    public void Prpsinfo_round_trips_in_every_byte_order(string name)
+    {
+        var m = DumpMachine.Parse(name);
+        var info = new PrPsInfo(0, 'R', 0, 0, 0x40000140, 0, 0, 1, 0, 0, 0, "vmlinux", "");
+        var sink = new MemorySink();
+        new ElfCoreWriter(sink, m, [TestDumps.Cpu(m, 0).ToNote(m), info.ToNote(m.BigEndian)], [], m.DefaultPageSize).Complete();
+        using var dump = DumpFile.Open(new MemorySource(sink.ToArray()));
+        Assert.Equal(info, dump.ProcessInfo());
+        Assert.Equal(136, info.Encode(m.BigEndian).Length);
+    }
 }
