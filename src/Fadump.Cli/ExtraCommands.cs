@@ -24,11 +24,11 @@ internal static class ExtraCommands
 
     private static Command DmesgCommand(TextWriter stdout, TextWriter stderr)
     {
-        var dumpArg = FadumpCommand.DumpArgument();
+        var dumpArg = FadumpCommand.DumpFilesArgument();
         var cmd = new Command("dmesg", "Print the crashed kernel's log exactly as makedumpfile --dump-dmesg writes it") { dumpArg };
         cmd.SetAction(p =>
         {
-            using var dump = DumpFile.Open(p.GetRequiredValue(dumpArg));
+            using var dump = FadumpCommand.OpenDump(p.GetRequiredValue(dumpArg));
             var log = KernelLog.Read(dump);
             foreach (var w in log.Warnings)
             {

@@ -61,14 +61,19 @@ public static class FadumpCommand
 
     internal static Argument<string> DumpArgument() => new("DUMP") { Description = "a vmcore: ELF, kdump-compressed or flattened" };
 
+    /// <summary>One dump, or the files of a makedumpfile --split set.</summary>
+    internal static Argument<string[]> DumpFilesArgument() => new("DUMP") { Description = "a vmcore (ELF, kdump-compressed or flattened), or every file of a --split set", Arity = ArgumentArity.OneOrMore };
+
+    internal static IDump OpenDump(string[] files) => files.Length == 1 ? DumpFile.Open(files[0]) : DumpFile.Open(files);
+
     private static Command InfoCommand(TextWriter stdout)
     {
-        var dumpArg = DumpArgument();
+        var dumpArg = DumpFilesArgument();
         var json = new Option<bool>("--json") { Description = "print as JSON" };
         var cmd = new Command("info", "Summarise a dump: format, architecture, release, CPUs, crash time, dump level, pages") { dumpArg, json };
         cmd.SetAction(p =>
         {
-            using var dump = DumpFile.Open(p.GetRequiredValue(dumpArg));
+            using var dump = OpenDump(p.GetRequiredValue(dumpArg));
             var summary = DumpSummary.Of(dump, PanicFinder.Find(dump));
             stdout.Write(p.GetValue(json) ? summary.ToJson() : summary.ToText());
             return ExitOk;
@@ -78,12 +83,12 @@ public static class FadumpCommand
 
     private static Command RegsCommand(TextWriter stdout)
     {
-        var dumpArg = DumpArgument();
+        var dumpArg = DumpFilesArgument();
         var json = new Option<bool>("--json") { Description = "print as JSON" };
         var cmd = new Command("regs", "Print every CPU's registers (NT_PRSTATUS notes)") { dumpArg, json };
         cmd.SetAction(p =>
         {
-            using var dump = DumpFile.Open(p.GetRequiredValue(dumpArg));
+            using var dump = OpenDump(p.GetRequiredValue(dumpArg));
             stdout.Write(p.GetValue(json) ? RegisterReport.ToJson(dump) : RegisterReport.ToText(dump));
             return ExitOk;
         });
