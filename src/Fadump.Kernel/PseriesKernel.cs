@@ -126,10 +126,6 @@ public sealed partial class PseriesKernel
         {
             ReserveBootMemory();
         }
-        else if (mode == FadumpMode.Default && Dump.Supported)
-        {
-            // Opt-in: nothing to log.
-        }
 
         if (!Dump.DumpActive && Dump.ReserveSize == 0)
         {
@@ -164,8 +160,7 @@ public sealed partial class PseriesKernel
         {
             InitCrashInfoHeader();
             CmaInit();
-            int rc = RegisterFadump();
-            _ = rc;
+            RegisterFadump(); // a failure is logged; the files report it (registered reads 0)
         }
 
         CreateSysfs();

@@ -88,7 +88,7 @@ public sealed class PseriesLpar
             Workload = WorkloadModel.ByName(Spec.Workload, Spec.Seed),
         };
         Kernel = PseriesKernel.Boot(Machine, Firmware, options);
-        Kernel.OnCrashed = AfterCrash;
+        Kernel.OnCrashed = (_, _) => AfterCrash();
         Boots.Add(Kernel);
         return Kernel;
     }
@@ -98,7 +98,7 @@ public sealed class PseriesLpar
     {
         var k = Kernel ?? throw new InvalidOperationException("no kernel is running");
         bool dumped = k.Crash(kind, crashingCpu);
-        AfterCrash(k, dumped);
+        AfterCrash();
         return dumped;
     }
 
@@ -111,15 +111,13 @@ public sealed class PseriesLpar
         return Boot();
     }
 
-    private void AfterCrash(PseriesKernel crashed, bool dumped)
+    private void AfterCrash()
     {
-        _ = crashed;
+        // When the firmware reset the machine (a dump, or a terminated LPAR), the next kernel boots:
+        // the capture kernel if a dump is active. Otherwise the crashed kernel just stays dead.
         if (Machine.Resets > Boots.Count - 1)
         {
-            // The firmware reset the machine: boot the next kernel (the capture kernel if a dump is active).
             Boot();
         }
-
-        _ = dumped;
     }
 }

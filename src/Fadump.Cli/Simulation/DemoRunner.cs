@@ -220,7 +220,7 @@ public static class DemoRunner
         return sb.ToString();
     }
 
-    private static string Indent(string s) => string.Concat(s.Split('\n').Where(l => l.Length > 0 || true).Select(l => "  " + l + "\n")).TrimEnd(' ', '\n') + "\n";
+    private static string Indent(string s) => string.Concat(s.TrimEnd('\n').Split('\n').Select(l => "  " + l + "\n"));
 
     public static string ToJson(DemoResult r)
     {

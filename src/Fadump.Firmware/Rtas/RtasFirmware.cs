@@ -67,6 +67,9 @@ public sealed class RtasFirmware
     /// <summary>Return codes to give before handling the next calls (tests: busy and extended-delay retries).</summary>
     public Queue<int> InjectedReturnCodes { get; } = new();
 
+    /// <summary>The buffer of the last ibm,os-term call ("OS panic: ...").</summary>
+    public string? LastOsTermMessage { get; private set; }
+
     /// <summary>Count of ibm,configure-kernel-dump calls, busy answers included.</summary>
     public int Calls { get; private set; }
 
@@ -194,7 +197,7 @@ public sealed class RtasFirmware
     /// </summary>
     public bool OsTerm(string message)
     {
-        _ = message;
+        LastOsTermMessage = message;
         if (!Options.ExtendedOsTerm || _registered is null)
         {
             return false;
