@@ -20,4 +20,23 @@ internal static class CodecScratch
 
         return b.AsSpan(0, size);
     }
+
+    /// <summary>
+    /// The end of a compression into <see cref="Get"/>'s buffer or straight into dst: -1 when the result
+    /// does not fit in dst, else the length, copied into dst if it was compressed elsewhere.
+    /// </summary>
+    public static int Deliver(Span<byte> target, Span<byte> dst, int written)
+    {
+        if (written > dst.Length)
+        {
+            return -1;
+        }
+
+        if (target != dst)
+        {
+            target[..written].CopyTo(dst);
+        }
+
+        return written;
+    }
 }

@@ -28,17 +28,7 @@ internal static class LzoCodec
                 $"lzo1x_1_compress failed: {r} ({LzoNative.ErrorName(r)})"));
         }
 
-        if (written > dst.Length)
-        {
-            return -1;
-        }
-
-        if (target != dst)
-        {
-            target[..written].CopyTo(dst);
-        }
-
-        return written;
+        return CodecScratch.Deliver(target, dst, written);
     }
 
     public static void Decompress(ReadOnlySpan<byte> src, Span<byte> dst)

@@ -31,17 +31,7 @@ internal static class SnappyCodec
                 $"snappy_compress failed: {r} ({SnappyNative.StatusName(r)})"));
         }
 
-        if (written > dst.Length)
-        {
-            return -1;
-        }
-
-        if (target != dst)
-        {
-            target[..written].CopyTo(dst);
-        }
-
-        return written;
+        return CodecScratch.Deliver(target, dst, written);
     }
 
     public static void Decompress(ReadOnlySpan<byte> src, Span<byte> dst)

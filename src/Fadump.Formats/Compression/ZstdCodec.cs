@@ -33,17 +33,7 @@ internal static class ZstdCodec
         }
 
         int written = (int)r;
-        if (written > dst.Length)
-        {
-            return -1;
-        }
-
-        if (target != dst)
-        {
-            target[..written].CopyTo(dst);
-        }
-
-        return written;
+        return CodecScratch.Deliver(target, dst, written);
     }
 
     public static void Decompress(ReadOnlySpan<byte> src, Span<byte> dst)
