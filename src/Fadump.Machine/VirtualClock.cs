@@ -39,9 +39,6 @@ public sealed record CostModel
     /// <summary>Kernel boot: struct page initialisation per GiB of memory the kernel brings up, seconds.</summary>
     public double KernelBootSecondsPerGiB { get; init; } = 0.05;
 
-    /// <summary>Dump target write bandwidth, GB/s.</summary>
-    public double TargetWriteGBps { get; init; } = 1.0;
-
     /// <summary>Full reboot of the LPAR (shutdown + reset + IPL), seconds: what kdump-style capture pays again.</summary>
     public double RebootSeconds { get; init; } = 60.0;
 
