@@ -262,14 +262,14 @@ public sealed partial class PseriesKernel
 
         int index = id switch
         {
-            _ when id == RegisterSaveArea.Id("NIA") => 32,
-            _ when id == RegisterSaveArea.Id("MSR") => 33,
-            _ when id == RegisterSaveArea.Id("CTR") => 35,
-            _ when id == RegisterSaveArea.Id("LR") => 36,
-            _ when id == RegisterSaveArea.Id("XER") => 37,
-            _ when id == RegisterSaveArea.Id("CR") => 38,
-            _ when id == RegisterSaveArea.Id("DAR") => 41,
-            _ when id == RegisterSaveArea.Id("DSISR") => 42,
+            _ when id == RegisterSaveArea.Id("NIA") => CrashInfoHeader.RegNip,
+            _ when id == RegisterSaveArea.Id("MSR") => CrashInfoHeader.RegMsr,
+            _ when id == RegisterSaveArea.Id("CTR") => CrashInfoHeader.RegCtr,
+            _ when id == RegisterSaveArea.Id("LR") => CrashInfoHeader.RegLink,
+            _ when id == RegisterSaveArea.Id("XER") => CrashInfoHeader.RegXer,
+            _ when id == RegisterSaveArea.Id("CR") => CrashInfoHeader.RegCcr,
+            _ when id == RegisterSaveArea.Id("DAR") => CrashInfoHeader.RegDar,
+            _ when id == RegisterSaveArea.Id("DSISR") => CrashInfoHeader.RegDsisr,
             _ => -1,
         };
         if (index >= 0)

@@ -1,4 +1,5 @@
 using Fadump.Firmware.Rtas;
+using Fadump.Kernel.Fadump;
 using Fadump.Kernel.Structures;
 using Fadump.Machine;
 using L = Fadump.Kernel.Structures.Ppc64KernelLayout;
@@ -92,17 +93,17 @@ public sealed partial class PseriesKernel
             h.Regs[i] = c.Gpr[i];
         }
 
-        h.Regs[32] = c.Nip;
-        h.Regs[33] = c.Msr;
-        h.Regs[34] = c.Gpr[3]; // orig_gpr3
-        h.Regs[35] = c.Ctr;
-        h.Regs[36] = c.Lr;
-        h.Regs[37] = c.Xer;
-        h.Regs[38] = c.Cr;
-        h.Regs[39] = 1;        // softe
-        h.Regs[40] = c.Trap;
-        h.Regs[41] = c.Dar;
-        h.Regs[42] = c.Dsisr;
+        h.Regs[CrashInfoHeader.RegNip] = c.Nip;
+        h.Regs[CrashInfoHeader.RegMsr] = c.Msr;
+        h.Regs[CrashInfoHeader.RegOrigGpr3] = c.Gpr[3];
+        h.Regs[CrashInfoHeader.RegCtr] = c.Ctr;
+        h.Regs[CrashInfoHeader.RegLink] = c.Lr;
+        h.Regs[CrashInfoHeader.RegXer] = c.Xer;
+        h.Regs[CrashInfoHeader.RegCcr] = c.Cr;
+        h.Regs[CrashInfoHeader.RegSofte] = 1;
+        h.Regs[CrashInfoHeader.RegTrap] = c.Trap;
+        h.Regs[CrashInfoHeader.RegDar] = c.Dar;
+        h.Regs[CrashInfoHeader.RegDsisr] = c.Dsisr;
         Array.Clear(h.CpuMask);
         foreach (var cpu in _machine.Cpus.Where(x => x.Online))
         {

@@ -16,6 +16,19 @@ public sealed class CrashInfoHeader
     public const int CpuMaskSize = 2048 / 8;    // NR_CPUS = 2048
     public const int Size = 40 + PtRegsSize + CpuMaskSize;
 
+    // pt_regs slots after gpr[0..31] (arch/powerpc/include/uapi/asm/ptrace.h).
+    public const int RegNip = 32;
+    public const int RegMsr = 33;
+    public const int RegOrigGpr3 = 34;
+    public const int RegCtr = 35;
+    public const int RegLink = 36;
+    public const int RegXer = 37;
+    public const int RegCcr = 38;
+    public const int RegSofte = 39;
+    public const int RegTrap = 40;
+    public const int RegDar = 41;
+    public const int RegDsisr = 42;
+
     public ulong Magic { get; set; } = MagicFadmpsig;
 
     public uint Version { get; set; } = 1;

@@ -19,7 +19,6 @@ public sealed class KernelMemoryImage : IMemoryContent
     private readonly List<(MemoryRange Range, PageClass Class)> _reserved = [];
     private readonly List<VmemmapBacking> _vmemmap = [];
     private readonly bool _bigEndian;
-    private MemoryRange[] _reservedSorted = [];
     private readonly List<MemoryRange> _movableOnly = [];
 
     public KernelMemoryImage(WorkloadModel workload, PhysicalMemory memory, bool bigEndian)
@@ -37,7 +36,6 @@ public sealed class KernelMemoryImage : IMemoryContent
     public void Reserve(MemoryRange range, PageClass cls)
     {
         _reserved.Add((range, cls));
-        _reservedSorted = [.. _reserved.Select(r => r.Range).OrderBy(r => r.Start)];
     }
 
     public void AddVmemmap(VmemmapBacking backing)
@@ -107,7 +105,7 @@ public sealed class KernelMemoryImage : IMemoryContent
 
     private bool IsInReservedList(ulong addr)
     {
-        foreach (var r in _reservedSorted)
+        foreach (var (r, _) in _reserved)
         {
             if (r.Contains(addr))
             {

@@ -25,7 +25,6 @@ public static class Ppc64KernelLayout
     public const ulong MmuPsizeDefsOffset = 0x27593c8;
     public const ulong ClearSeqOffset = 0x279ecf8;
     public const ulong VmcoreInfoNoteOffset = 0x27a0000;     // vmcoreinfo_note (ELF note with the text)
-    public const ulong CrashNotesOffset = 0x27b0000;         // per-CPU crash notes (kdump only)
     public const ulong PrintkDescsOffset = 0x1c00000;        // _printk_rb_static_descs
     public const ulong PrintkInfosOffset = 0x1d00000;        // _printk_rb_static_infos
     public const ulong LogBufOffset = 0x2000000;             // __log_buf
@@ -70,8 +69,6 @@ public static class Ppc64KernelLayout
     public const int NrSectionRoots = 1 << (MaxPhysmemBits - SectionSizeBits - 11); // 65536
     public const ulong SectionMarkedPresent = 1 << 0;
     public const ulong SectionHasMemMap = 1 << 1;
-    public const ulong SectionIsOnline = 1 << 2;
-    public const ulong SectionIsEarly = 1 << 3;
 
     // vmemmap_backing {list, phys, virt_addr}
     public const int VmemmapBackingSize = 24;
