@@ -141,6 +141,7 @@ public sealed class SysfsTests
         var k = lpar.Boot();
         k.Files.WriteText("/proc/sysrq-trigger", "c\n");
         Assert.True(k.Crashed);
+        Assert.Equal("OS panic: sysrq triggered crash", lpar.Firmware.LastOsTermMessage);
         Assert.NotSame(k, lpar.Kernel);
         Assert.True(lpar.Kernel!.Files.Exists("/proc/vmcore"));
     }
