@@ -5,7 +5,8 @@ internal readonly record struct PfnSpan(ulong Start, ulong End);
 
 /// <summary>
 /// The PT_LOADs of an ELF output, from the final dump bitmap (makedumpfile write_elf_header: a run of 256 or
-/// more excluded pages (PFN_EXCLUDED) ends a segment, shorter runs stay inside it as zero-filled pages; a hole
+/// more excluded pages (PFN_EXCLUDED) ends a segment, shorter runs stay inside it, written with their bytes
+/// from the input ("those pages are not excluded"); a hole
 /// always ends one). Built in one bounded pass over the bitmap, a window of chunks at a time.
 /// </summary>
 internal static class ElfSegments

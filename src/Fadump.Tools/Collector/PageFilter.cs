@@ -89,6 +89,9 @@ internal sealed class PageFilter : IPfnBitmap
     /// <summary>Optional cancellation for long computations.</summary>
     public CancellationToken CancellationToken { get; set; }
 
+    /// <summary>Optional: told the bits of every chunk computed, to report what happened to a few PFNs.</summary>
+    public PfnWatch? Watch { get; init; }
+
     public void Fill(ulong firstPfn, Span<byte> bits)
     {
         ulong end = firstPfn + ((ulong)bits.Length * 8);
@@ -261,6 +264,7 @@ internal sealed class PageFilter : IPfnBitmap
             }
         }
 
+        Watch?.Record(first, bits);
         return new Chunk(index, bits, counts, PopCount(ram), PopCount(bits));
     }
 

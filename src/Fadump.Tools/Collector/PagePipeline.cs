@@ -17,7 +17,6 @@ internal sealed class PageBatch
         Input = new byte[pages * pageSize];
         Output = compress ? new byte[pages * pageSize] : [];
         Lengths = new int[pages];
-        Keep = new bool[pages];
     }
 
     public long Index { get; set; }
@@ -37,9 +36,6 @@ internal sealed class PageBatch
 
     /// <summary>Per page: compressed length in <see cref="Output"/>, 0 = raw page, -1 = zero page (shares pd_zero).</summary>
     public int[] Lengths { get; }
-
-    /// <summary>ELF: whether each page is dumped (else written as zeros inside its segment).</summary>
-    public bool[] Keep { get; }
 
     public Exception? Error { get; set; }
 

@@ -21,6 +21,7 @@ internal sealed class SaveJob
     private readonly CancellationToken _ct;
     private readonly int _ps;
     private readonly ulong _maxPfn;
+    private readonly PfnWatch? _watch;
     private TimeSpan _lastReport = TimeSpan.FromDays(-1);
     private long _bytesRead;
     private ulong _pagesWritten;
@@ -35,6 +36,7 @@ internal sealed class SaveJob
         _ct = ct;
         _ps = input.PageSize;
         _maxPfn = EffectiveMaxPfn(input, classifier);
+        _watch = o.WatchPfns is { } w ? new PfnWatch(w) : null;
     }
 
     private DumpLevel Level => (DumpLevel)_o.DumpLevel;
@@ -48,7 +50,7 @@ internal sealed class SaveJob
 
     public SaveResult RunKdump()
     {
-        var filter = new PageFilter(_in, _maxPfn, _classifier, excludeZero: false, _o.Threads) { CancellationToken = _ct };
+        var filter = new PageFilter(_in, _maxPfn, _classifier, excludeZero: false, _o.Threads) { CancellationToken = _ct, Watch = _watch };
         var pipeline = new PagePipeline(_ps, _o.Threads, _o.Compression, shareZeroPages: (Level & DumpLevel.Zero) != 0);
         KdumpCompressedWriter? writer = null;
         ulong zero = 0;
@@ -135,9 +137,8 @@ internal sealed class SaveJob
     public SaveResult RunElf()
     {
         bool excludeZero = (Level & DumpLevel.Zero) != 0;
-        var scan = new PageFilter(_in, _maxPfn, _classifier, excludeZero, _o.Threads) { CancellationToken = _ct };
+        var scan = new PageFilter(_in, _maxPfn, _classifier, excludeZero, _o.Threads) { CancellationToken = _ct, Watch = _watch };
         var segments = ElfSegments.Build(scan, _maxPfn, _o.Threads, p => Report(SavePhase.Scanning, p));
-        var write = excludeZero ? new PageFilter(_in, _maxPfn, _classifier, excludeZero: false, _o.Threads) { CancellationToken = _ct } : scan;
         var pipeline = new PagePipeline(_ps, _o.Threads, PageCompression.None, shareZeroPages: false);
         ElfCoreWriter? writer = null;
         try
@@ -151,7 +152,7 @@ internal sealed class SaveJob
             writer = new ElfCoreWriter(_sink, _in.Machine, _in.Notes, specs, _ps);
             var w = writer;
             pipeline.Run(
-                (take, submit) => DispatchSegments(write, segments, pipeline.BatchPages, take, submit),
+                (take, submit) => DispatchSegments(segments, pipeline.BatchPages, take, submit),
                 ReadKept,
                 b =>
                 {
@@ -182,7 +183,6 @@ internal sealed class SaveJob
         finally
         {
             scan.WaitForPrefetch();
-            write.WaitForPrefetch();
         }
     }
 
@@ -203,6 +203,7 @@ internal sealed class SaveJob
             MaxPfn = _maxPfn,
             Error = error,
             BytesRead = Interlocked.Read(ref _bytesRead),
+            ExcludedWatchedPfns = _watch?.Excluded(_maxPfn),
         };
     }
 
@@ -246,11 +247,9 @@ internal sealed class SaveJob
         }
     }
 
-    /// <summary>ELF: every PFN of every segment, in order; Keep says which are dumped.</summary>
-    private void DispatchSegments(PageFilter filter, IReadOnlyList<PfnSpan> segments, int batchPages, Func<PageBatch> take, Action<PageBatch> submit)
+    /// <summary>ELF: every PFN of every segment, in order, in batches of one run each.</summary>
+    private void DispatchSegments(IReadOnlyList<PfnSpan> segments, int batchPages, Func<PageBatch> take, Action<PageBatch> submit)
     {
-        var bits = new byte[PageFilter.ChunkPfns / 8];
-        ulong chunkLoaded = ulong.MaxValue;
         foreach (var s in segments)
         {
             for (ulong p = s.Start; p < s.End;)
@@ -261,50 +260,21 @@ internal sealed class SaveJob
                 b.Runs.Add(new PfnRun(p, count));
                 b.PageCount = count;
                 b.EndPfn = p + (ulong)count;
-                for (int k = 0; k < count; k++)
-                {
-                    ulong pfn = p + (ulong)k;
-                    ulong chunk = pfn >> PageFilter.ChunkShift;
-                    if (chunk != chunkLoaded)
-                    {
-                        filter.Prefetch((chunk + 1) << PageFilter.ChunkShift, _o.Threads);
-                        filter.Fill(chunk << PageFilter.ChunkShift, bits);
-                        chunkLoaded = chunk;
-                    }
-
-                    ulong bit = pfn & (PageFilter.ChunkPfns - 1);
-                    b.Keep[k] = (bits[(int)(bit >> 3)] & (1 << (int)(bit & 7))) != 0;
-                }
-
                 submit(b);
                 p += (ulong)count;
             }
         }
     }
 
-    /// <summary>ELF worker: reads the kept pages of the batch's one run; the others become zeros.</summary>
+    /// <summary>
+    /// Reads a segment's pages, the excluded ones of a short run too: makedumpfile write_elf_pages_cyclic ("If
+    /// the number of the contiguous pages to be excluded is 255 or less, those pages are not excluded") writes
+    /// the segment from the original memory, so those pages keep their bytes.
+    /// </summary>
     private void ReadKept(PageBatch b)
     {
         var r = b.Runs[0];
-        int k = 0;
-        while (k < r.Count)
-        {
-            if (!b.Keep[k])
-            {
-                b.Input.AsSpan(k * _ps, _ps).Clear();
-                k++;
-                continue;
-            }
-
-            int e = k + 1;
-            while (e < r.Count && b.Keep[e])
-            {
-                e++;
-            }
-
-            PageReader.Read(_in, r.Pfn + (ulong)k, e - k, b.Input.AsSpan(k * _ps, (e - k) * _ps));
-            k = e;
-        }
+        PageReader.Read(_in, r.Pfn, r.Count, b.Input.AsSpan(0, r.Count * _ps));
     }
 
     private void Written(PageBatch b)

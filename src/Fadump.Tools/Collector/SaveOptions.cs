@@ -46,4 +46,11 @@ public sealed record SaveOptions
 
     /// <summary>Progress with rate and ETA, reported from the writer thread about four times a second.</summary>
     public IProgress<SaveProgress>? Progress { get; init; }
+
+    /// <summary>
+    /// PFNs whose fate <see cref="SaveResult.ExcludedWatchedPfns"/> reports: which of them the save left out on
+    /// purpose (filtered by the dump level, or beyond the last memory section with a mem_map). The dump
+    /// service's verification sample, so that it can tell a page legitimately dropped from one lost.
+    /// </summary>
+    public IReadOnlyCollection<ulong>? WatchPfns { get; init; }
 }

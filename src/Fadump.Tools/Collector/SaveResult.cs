@@ -34,6 +34,12 @@ public sealed record SaveResult
 
     /// <summary>Bytes of input page data read.</summary>
     public long BytesRead { get; init; }
+
+    /// <summary>
+    /// Of <see cref="SaveOptions.WatchPfns"/>, those the save left out on purpose (the dump level's filter, or a
+    /// PFN at or beyond <see cref="MaxPfn"/>); null when no PFNs were watched.
+    /// </summary>
+    public IReadOnlySet<ulong>? ExcludedWatchedPfns { get; init; }
 }
 
 /// <summary>The phase a save is in.</summary>

@@ -42,6 +42,12 @@ public sealed record CoreCollectorOptions
     /// <summary>Options accepted for compatibility that do not change the saved pages (--cyclic-buffer, --work-dir, -e, ...).</summary>
     public IReadOnlyList<string> IgnoredOptions { get; init; } = [];
 
+    /// <summary>
+    /// Not from kdump.conf: the PFNs of the service's verification sample, whose fate the writer reports in
+    /// <see cref="DumpWriteResult.ExcludedSamplePfns"/> (<see cref="SaveOptions.WatchPfns"/>).
+    /// </summary>
+    public IReadOnlyCollection<ulong>? WatchPfns { get; init; }
+
     /// <summary>The saver's options for this line; threads default to the CPU count (kdump-utils adds --num-threads=$(nproc)).</summary>
     public SaveOptions ToSaveOptions(int defaultThreads, IProgress<SaveProgress>? progress = null) => new()
     {
@@ -54,5 +60,6 @@ public sealed record CoreCollectorOptions
         SizeLimit = SizeLimit,
         MessageLevel = MessageLevel,
         Progress = progress,
+        WatchPfns = WatchPfns,
     };
 }

@@ -54,5 +54,7 @@ public sealed class DumpSaverWriter : IDumpWriter
         Incomplete = r.Incomplete,
         DumpLevelUsed = r.DumpLevelUsed,
         Error = r.Error,
+        MaxPfn = r.MaxPfn,
+        ExcludedSamplePfns = r.ExcludedWatchedPfns,
     };
 }

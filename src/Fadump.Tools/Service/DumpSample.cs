@@ -32,6 +32,9 @@ public sealed class DumpSample
 
     public int Count => _pages.Count;
 
+    /// <summary>The sampled PFNs (in the source's page size), for the writer to report which it left out on purpose.</summary>
+    public IReadOnlyCollection<ulong> Pfns => [.. _pages.Select(p => p.Address / (ulong)PageSize)];
+
     /// <summary>Hashes the first and last page of every range and <paramref name="count"/> pages spread evenly over all of them.</summary>
     public static DumpSample Take(IDump source, int count = DefaultCount)
     {
@@ -79,8 +82,11 @@ public sealed class DumpSample
     }
 
     /// <summary>
-    /// Compares the saved dump with the sample. Returns the problems found (empty: verified). Pages the saver
-    /// filtered out (dump level above 0) are accepted but not compared; a page missing or different is not.
+    /// Compares the saved dump with the sample. Returns the problems found (empty: verified). A sampled page
+    /// must be in the file with the source's bytes unless the writer says it left the page out on purpose
+    /// (<see cref="DumpWriteResult.ExcludedSamplePfns"/>: filtered by the dump level, or beyond the last
+    /// section with a mem_map, as makedumpfile drops QEMU's device windows). A writer that cannot tell is
+    /// excused only by a dump level above 0, or by an excluded zero page.
     /// </summary>
     public IReadOnlyList<string> Verify(IDump saved, DumpWriteResult result)
     {
@@ -106,21 +112,24 @@ public sealed class DumpSample
         var savedRanges = saved.MemoryRanges().ToList();
         if (result.DumpLevelUsed == 0)
         {
+            // What the writer covers: makedumpfile's max_mapnr; memory above it is dropped on purpose.
+            ulong scopeEnd = result.MaxPfn > 0 ? result.MaxPfn * (ulong)PageSize : ulong.MaxValue;
             foreach (var r in Ranges)
             {
-                if (!savedRanges.Any(s => s.Start <= r.Start && s.End >= r.End))
+                ulong end = Math.Min(r.End, scopeEnd);
+                if (r.Start < end && !savedRanges.Any(s => s.Start <= r.Start && s.End >= end))
                 {
-                    problems.Add(Invariant($"{saved.Path}: the source's memory 0x{r.Start:x}-0x{r.End:x} is not wholly in the file"));
+                    problems.Add(Invariant($"{saved.Path}: the source's memory 0x{r.Start:x}-0x{end:x} is not wholly in the file"));
                 }
             }
         }
 
         var buf = new byte[PageSize];
         var savedPage = new byte[saved.PageSize];
-        int compared = 0;
+        int compared = 0, leftOut = 0;
         foreach (var p in _pages)
         {
-            ulong? missing = ReadSparse(saved, savedRanges, p.Address, buf);
+            ulong? missing = ReadSparse(saved, savedRanges, Ranges, p.Address, buf);
             if (missing is null)
             {
                 if (!SHA256.HashData(buf).AsSpan().SequenceEqual(p.Hash))
@@ -133,27 +142,38 @@ public sealed class DumpSample
             }
 
             var state = saved.ReadPage(missing.Value / (ulong)saved.PageSize, savedPage);
-            bool filtered = state == PageState.Excluded && (result.DumpLevelUsed != 0 || p.IsZero);
-            if (!filtered)
+            bool onPurpose = result.ExcludedSamplePfns is { } excluded
+                ? excluded.Contains(p.Address / (ulong)PageSize)
+                : state == PageState.Excluded && (result.DumpLevelUsed != 0 || p.IsZero);
+            if (onPurpose)
             {
-                problems.Add(Invariant($"{saved.Path}: physical 0x{missing.Value:x} is {Describe(state)} in the file, the source has it"));
+                leftOut++;
+            }
+            else
+            {
+                problems.Add(Invariant($"{saved.Path}: physical 0x{missing.Value:x} is {Describe(state)} in the file, but the source has it and the saver did not filter it out"));
             }
         }
 
         ComparedPages = compared;
+        FilteredPages = leftOut;
         return problems;
     }
 
     /// <summary>Pages compared byte for byte by the last <see cref="Verify"/>.</summary>
     public int ComparedPages { get; private set; }
 
+    /// <summary>Sampled pages the last <see cref="Verify"/> found left out of the file on purpose.</summary>
+    public int FilteredPages { get; private set; }
+
     /// <summary>
-    /// Reads a page of physical memory as the source's ReadPage does: bytes in gaps between the dump's ranges
-    /// (a PT_LOAD cut at an unaligned address) read as zeros. Returns null, or the first address inside a
-    /// range that the dump does not hold (a filtered or lost page), or the address itself when no byte of the
+    /// Reads a page of physical memory as the source's ReadPage does: bytes in gaps between the source's
+    /// ranges (a PT_LOAD cut at an unaligned address) read as zeros. Returns null, or the first address that
+    /// the source has and the dump does not hold (a filtered or lost page: inside one of the dump's ranges but
+    /// unreadable, or in none of them, as a filtered ELF leaves it), or the address itself when no byte of the
     /// page is in the dump.
     /// </summary>
-    private static ulong? ReadSparse(IDump dump, List<PhysicalRange> ranges, ulong address, Span<byte> buffer)
+    private static ulong? ReadSparse(IDump dump, List<PhysicalRange> ranges, IReadOnlyList<PhysicalRange> sourceRanges, ulong address, Span<byte> buffer)
     {
         int pos = 0, covered = 0;
         while (pos < buffer.Length)
@@ -167,12 +187,12 @@ public sealed class DumpSample
                 continue;
             }
 
-            if (ranges.Any(r => a >= r.Start && a < r.End))
+            if (ranges.Any(r => a >= r.Start && a < r.End) || sourceRanges.Any(r => a >= r.Start && a < r.End))
             {
                 return a;
             }
 
-            ulong next = ranges.Where(r => r.Start > a).Select(r => r.Start).DefaultIfEmpty(ulong.MaxValue).Min();
+            ulong next = ranges.Concat(sourceRanges).Where(r => r.Start > a).Select(r => r.Start).DefaultIfEmpty(ulong.MaxValue).Min();
             int gap = (int)Math.Min((ulong)(buffer.Length - pos), next - a);
             buffer.Slice(pos, gap).Clear();
             pos += gap;

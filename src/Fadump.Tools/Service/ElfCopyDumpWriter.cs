@@ -182,6 +182,7 @@ public sealed class ElfCopyDumpWriter : IDumpWriter
             Incomplete = error is not null,
             DumpLevelUsed = 0,
             Error = error,
+            ExcludedSamplePfns = new HashSet<ulong>(),   // an unfiltered copy leaves nothing out
         };
     }
 

@@ -29,6 +29,20 @@ public sealed record DumpWriteResult
 
     /// <summary>Why the save is incomplete, for messages.</summary>
     public string? Error { get; init; }
+
+    /// <summary>
+    /// One past the highest PFN the output covers (makedumpfile's max_mapnr, cut to the last memory section
+    /// with a mem_map); 0 when the writer does not say. Pages of the input at or beyond it were dropped on
+    /// purpose, as makedumpfile drops them (firmware and device windows such as QEMU's 0xfd000000).
+    /// </summary>
+    public ulong MaxPfn { get; init; }
+
+    /// <summary>
+    /// Of <see cref="CoreCollectorOptions.WatchPfns"/>, the PFNs the writer left out on purpose (filtered by the
+    /// dump level, or at or beyond <see cref="MaxPfn"/>); empty when it left none out, null when the writer
+    /// cannot tell (then only a dump level above 0 excuses a page missing from the file).
+    /// </summary>
+    public IReadOnlySet<ulong>? ExcludedSamplePfns { get; init; }
 }
 
 /// <summary>

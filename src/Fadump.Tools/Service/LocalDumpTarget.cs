@@ -78,7 +78,7 @@ internal sealed class LocalDumpTarget(string basePath, IDumpWriter writer, TextW
         DumpWriteResult result;
         try
         {
-            result = writer.Save(dump, incomplete, options, durableThrough);
+            result = writer.Save(dump, incomplete, options with { WatchPfns = sample.Pfns }, durableThrough);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -111,7 +111,7 @@ internal sealed class LocalDumpTarget(string basePath, IDumpWriter writer, TextW
             return Failed(result, incomplete, "the saved dump does not match the source");
         }
 
-        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"verified {incomplete}: {sample.ComparedPages} sampled pages match the source"));
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"verified {incomplete}: {sample.ComparedPages} sampled pages match the source, {sample.FilteredPages} were filtered out"));
         try
         {
             File.Move(incomplete, final);
