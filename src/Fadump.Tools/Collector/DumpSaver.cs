@@ -147,6 +147,11 @@ public static partial class DumpSaver
     private static SaveResult Run(IDump input, GuardedSink sink, SaveOptions o, PageClassifier? classifier, Stopwatch sw, CancellationToken ct)
     {
         var warnings = new List<string>();
+        if (classifier?.TranslationProblem is { } broken)
+        {
+            warnings.Add(broken);
+        }
+
         var job = new SaveJob(input, sink, o, classifier, sw, ct);
         SaveResult r = o.Format == SaveFormat.Elf ? job.RunElf() : job.RunKdump();
         if (classifier is { UnreadableStructPages: > 0 } c)

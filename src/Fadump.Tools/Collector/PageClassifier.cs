@@ -103,6 +103,9 @@ internal sealed class PageClassifier
 
     public IReadOnlyList<MemMapRange> Ranges => _ranges;
 
+    /// <summary>The kernel address space's <see cref="KernelAddressSpace.TranslationProblem"/>.</summary>
+    public string? TranslationProblem => _kernel.TranslationProblem;
+
     public static PageClassifier? TryCreate(IDump dump, DumpLevel level, out string? problem)
     {
         problem = null;

@@ -43,6 +43,12 @@ public abstract class KernelAddressSpace
     public abstract ulong? ToPhysical(ulong vaddr);
 
     /// <summary>
+    /// Why part of the kernel's address space cannot be translated (a damaged table in the dump, such as a
+    /// truncated vmemmap_list), or null: addresses it would have mapped read as not in the dump.
+    /// </summary>
+    public virtual string? TranslationProblem => null;
+
+    /// <summary>
     /// Reads kernel virtual memory, translating each page on its own (virtually contiguous pages
     /// need not be physically contiguous). Returns the count of bytes read before the first byte
     /// that is unmapped or not in the dump.

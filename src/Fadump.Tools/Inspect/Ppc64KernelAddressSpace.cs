@@ -24,6 +24,9 @@ public sealed class Ppc64KernelAddressSpace : KernelAddressSpace
     private readonly ulong _linearSize;
     private readonly Lazy<VmemmapTable> _vmemmap;
 
+    /// <summary>The thread reading vmemmap_list, or 0: its reads translate linear-map addresses only.</summary>
+    private int _loadingThread;
+
     internal Ppc64KernelAddressSpace(IDump dump, VmcoreInfoNote info)
         : base(dump, info)
     {
@@ -42,6 +45,8 @@ public sealed class Ppc64KernelAddressSpace : KernelAddressSpace
     /// <summary>Why the vmemmap list could not be (fully) read, or null.</summary>
     public string? VmemmapProblem => _vmemmap.Value.Problem;
 
+    public override string? TranslationProblem => VmemmapProblem is { } p ? "vmemmap_list: " + p : null;
+
     public override ulong? ToPhysical(ulong vaddr)
     {
         if (vaddr >= PageOffset && vaddr - PageOffset < _linearSize)
@@ -49,10 +54,30 @@ public sealed class Ppc64KernelAddressSpace : KernelAddressSpace
             return vaddr - PageOffset;
         }
 
+        // While the list itself is read, a pointer into the vmemmap (a damaged vmemmap_backing.next or
+        // symbol) cannot be translated through the table being built: it is simply not in the dump.
+        if (Volatile.Read(ref _loadingThread) == Environment.CurrentManagedThreadId)
+        {
+            return null;
+        }
+
         return _vmemmap.Value.Lookup(vaddr);
     }
 
     private VmemmapTable LoadVmemmap()
+    {
+        Volatile.Write(ref _loadingThread, Environment.CurrentManagedThreadId);
+        try
+        {
+            return ReadVmemmapList();
+        }
+        finally
+        {
+            Volatile.Write(ref _loadingThread, 0);
+        }
+    }
+
+    private VmemmapTable ReadVmemmapList()
     {
         var info = VmcoreInfo;
         ulong? listSym = info.Symbol("vmemmap_list");
@@ -107,6 +132,12 @@ public sealed class Ppc64KernelAddressSpace : KernelAddressSpace
                 if (backings.Count >= MaxVmemmapBackings)
                 {
                     problem = FormattableString.Invariant($"vmemmap_list has more than {MaxVmemmapBackings} entries: truncated");
+                    break;
+                }
+
+                if (cur < PageOffset || cur - PageOffset >= _linearSize)
+                {
+                    problem = FormattableString.Invariant($"vmemmap_backing at 0x{cur:x} is not a linear-map address: list truncated");
                     break;
                 }
 

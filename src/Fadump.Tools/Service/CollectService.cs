@@ -38,6 +38,7 @@ public sealed class CollectService
     private readonly CollectOptions _o;
     private readonly TextWriter _log;
     private readonly List<string> _errors = [];
+    private bool _actionRequested;
 
     public CollectService(KdumpConfig config, CollectOptions options)
     {
@@ -48,9 +49,31 @@ public sealed class CollectService
         _log = options.Log;
     }
 
+    /// <summary>
+    /// Runs the service. It does not throw: an error no step expected (a bug, a dump damaged in a way no
+    /// check foresaw) is reported, and unless an action already ran, the failure action runs.
+    /// </summary>
     public CollectResult Run(ISysroot root)
     {
         ArgumentNullException.ThrowIfNull(root);
+        try
+        {
+            return RunSteps(root);
+        }
+        catch (Exception e)
+        {
+            Error($"the dump service failed: {Describe(e)}");
+            if (!_actionRequested)
+            {
+                RunFailureAction();
+            }
+
+            return new CollectResult { ExitCode = CollectResult.ExitFailure, Mechanism = DumpMechanism.None, Errors = _errors };
+        }
+    }
+
+    private CollectResult RunSteps(ISysroot root)
+    {
         var detected = DumpDetector.Detect(root);
         Info(detected.Reason);
         if (detected.Mechanism == DumpMechanism.None)
@@ -81,20 +104,25 @@ public sealed class CollectService
         {
             dump = Open(root, detected, out releaser);
         }
-        catch (Exception e) when (IsDataError(e) || e is UnauthorizedAccessException)
+        catch (Exception e)
         {
-            Error($"cannot open the dump: {e.Message}");
+            Error($"cannot open the dump: {Describe(e)}");
         }
 
         using (dump)
         {
             if (dump is not null)
             {
-                string dirName = DumpDirectoryName.For(dump, root, _o.Now());
-                if (PrimaryTarget() is { } target)
-                {
-                    Guarded(() => SaveAll(target, dump, dirName, releaser, run), "saving the dump");
-                }
+                Guarded(
+                    () =>
+                    {
+                        string dirName = DumpDirectoryName.For(dump, root, _o.Now());
+                        if (PrimaryTarget() is { } target)
+                        {
+                            SaveAll(target, dump, dirName, releaser, run);
+                        }
+                    },
+                    "saving the dump");
             }
 
             if (_config.KdumpPost is { } post)
@@ -212,10 +240,10 @@ public sealed class CollectService
 
             text = kernelLog.ToMakedumpfileBytes();
         }
-        catch (Exception e) when (IsDataError(e))
+        catch (Exception e)
         {
             // kdump-utils goes on without it: the vmcore matters more.
-            Info($"saving {LocalDumpTarget.DmesgName} failed: {e.Message}");
+            Info($"saving {LocalDumpTarget.DmesgName} failed: {Describe(e)}");
         }
 
         run.DmesgSaved = text is not null && target.SaveDmesg(dir, text);
@@ -226,9 +254,9 @@ public sealed class CollectService
         {
             sample = DumpSample.Take(dump, _o.VerifySamplePages);
         }
-        catch (Exception e) when (e is IOException or InvalidDataException)
+        catch (Exception e)
         {
-            Error($"saving vmcore failed: cannot read the dump: {e.Message}");
+            Error($"saving vmcore failed: cannot read the dump: {Describe(e)}");
             return;
         }
 
@@ -383,6 +411,7 @@ public sealed class CollectService
 
     private void RunAction(SystemAction action, string reason)
     {
+        _actionRequested = true;
         Info($"executing {reason}: {action.ToString().ToLowerInvariant()}");
         try
         {
@@ -396,7 +425,8 @@ public sealed class CollectService
 
     /// <summary>
     /// Runs a step whose unexpected failure must still end in the failure action: a bug or a damaged dump in
-    /// one step may not leave the machine without the configured way out.
+    /// one step may not leave the machine without the configured way out. Every exception is caught here
+    /// (the service runs once, at the worst moment: the failure action matters more than the stack).
     /// </summary>
     private void Guarded(Action step, string what)
     {
@@ -404,11 +434,15 @@ public sealed class CollectService
         {
             step();
         }
-        catch (Exception e) when (IsDataError(e) || e is UnauthorizedAccessException or NotSupportedException)
+        catch (Exception e)
         {
-            Error($"{what} failed: {e.Message}");
+            Error($"{what} failed: {Describe(e)}");
         }
     }
+
+    /// <summary>The message of an expected error; the type too for one that is a bug, so it can be reported.</summary>
+    private static string Describe(Exception e) =>
+        IsDataError(e) || e is UnauthorizedAccessException or NotSupportedException ? e.Message : $"{e.GetType().Name}: {e.Message}";
 
     /// <summary>Errors a damaged dump or a failing device can raise while it is read.</summary>
     private static bool IsDataError(Exception e) =>
