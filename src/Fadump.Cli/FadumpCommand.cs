@@ -95,6 +95,9 @@ public static class FadumpCommand
         return cmd;
     }
 
+    /// <summary>fadump read reads and prints this much at a time.</summary>
+    private const int ReadChunkBytes = 1 << 20;
+
     private static Command ReadCommand(TextWriter stdout)
     {
         var dumpArg = DumpArgument();
@@ -112,13 +115,22 @@ public static class FadumpCommand
             }
 
             using var dump = DumpFile.Open(p.GetRequiredValue(dumpArg));
-            var buf = new byte[length];
-            int n = MemoryReader.Read(dump, address, buf, p.GetValue(physical));
-            stdout.Write(HexDump.Format(address, buf.AsSpan(0, n)));
-            if (n < length)
+
+            // A chunk at a time, each hex-dumped as it is read: memory stays bounded whatever LENGTH is.
+            var buf = new byte[(int)Math.Min(length, ReadChunkBytes)];
+            for (long done = 0; done < length;)
             {
-                throw new IOException(string.Create(CultureInfo.InvariantCulture,
-                    $"{dump.Path}: {(p.GetValue(physical) ? "physical" : "virtual")} address 0x{address + (ulong)n:x} is not in the dump"));
+                int want = (int)Math.Min(buf.Length, length - done);
+                ulong at = address + (ulong)done;
+                int n = MemoryReader.Read(dump, at, buf.AsSpan(0, want), p.GetValue(physical));
+                HexDump.Write(stdout, at, buf.AsSpan(0, n));
+                if (n < want)
+                {
+                    throw new IOException(string.Create(CultureInfo.InvariantCulture,
+                        $"{dump.Path}: {(p.GetValue(physical) ? "physical" : "virtual")} address 0x{at + (ulong)n:x} is not in the dump"));
+                }
+
+                done += n;
             }
 
             return ExitOk;

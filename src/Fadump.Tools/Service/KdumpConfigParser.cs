@@ -43,7 +43,36 @@ public static class KdumpConfigParser
         "net", "options", "link_delay", "disk_timeout", "debug_mem_level", "blacklist",
     };
 
-    public static KdumpConfig ParseFile(string path) => Parse(File.ReadAllText(path), path);
+    /// <summary>kdump.conf is a few KiB; anything past this is not one (and /dev/zero must not fill memory).</summary>
+    public const int MaxFileBytes = 1 << 20;
+
+    /// <summary>Reads and parses a kdump.conf, at most <see cref="MaxFileBytes"/> of it.</summary>
+    public static KdumpConfig ParseFile(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (Directory.Exists(path))
+        {
+            throw new KdumpConfigException(path, 0, "is a directory");
+        }
+
+        byte[] buf = new byte[MaxFileBytes + 1];
+        int n = 0;
+        using (var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 0))
+        {
+            int got;
+            while (n < buf.Length && (got = fs.Read(buf, n, buf.Length - n)) > 0)
+            {
+                n += got;
+            }
+        }
+
+        if (n > MaxFileBytes)
+        {
+            throw new KdumpConfigException(path, 0, string.Create(CultureInfo.InvariantCulture, $"larger than {MaxFileBytes >> 20} MiB: not a kdump.conf"));
+        }
+
+        return Parse(System.Text.Encoding.UTF8.GetString(buf, 0, n), path);
+    }
 
     public static KdumpConfig Parse(string text, string fileName = "kdump.conf")
     {

@@ -8,7 +8,8 @@ namespace Fadump.Tools.Service;
 /// StrictHostKeyChecking=yes user@host CMD</c>). Extra options come first: ssh keeps the first value it is
 /// given for each option, so a test's <c>StrictHostKeyChecking=no</c> or <c>Port=N</c> wins. Keepalives are
 /// added (kdump-utils has none) so that a network that vanishes without a reset ends the transfer instead
-/// of hanging the capture.
+/// of hanging the capture, and a connect timeout (OpenSSH applies ConnectTimeout to the TCP connect, the
+/// banner exchange and the key exchange) so that a server that accepts and never speaks ends it too.
 /// </summary>
 public sealed class SshClient
 {
@@ -26,6 +27,9 @@ public sealed class SshClient
     }
 
     public string Program { get; }
+
+    /// <summary>ssh -o ConnectTimeout: seconds for the connection, the banner and the key exchange.</summary>
+    public const int ConnectTimeoutSeconds = 30;
 
     public SshDestination Destination => _destination;
 
@@ -52,7 +56,8 @@ public sealed class SshClient
             a.Add(_key);
         }
 
-        a.AddRange(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4"]);
+        a.AddRange(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=" + ConnectTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4"]);
         a.Add("--");
         a.Add(_destination.ToString());
         return a;

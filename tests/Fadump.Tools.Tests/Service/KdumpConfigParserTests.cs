@@ -148,4 +148,24 @@ public sealed class KdumpConfigParserTests
         Assert.StartsWith($"{f}:2: final_action 'sleep'", e.Message, StringComparison.Ordinal);
         Directory.Delete(Path.GetDirectoryName(f)!, recursive: true);
     }
+
+    [Fact]
+    public void ParseFile_reads_at_most_a_mebibyte_of_an_endless_file()
+    {
+        // /dev/zero as the config: an error naming it, not 4 GB of memory and an abort.
+        long before = GC.GetAllocatedBytesForCurrentThread();
+
+        var e = Assert.Throws<KdumpConfigException>(() => KdumpConfigParser.ParseFile("/dev/zero"));
+
+        Assert.Equal("/dev/zero: larger than 1 MiB: not a kdump.conf", e.Message);
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 8L << 20, "more than 8 MiB allocated to read the config");
+    }
+
+    [Fact]
+    public void ParseFile_of_a_directory_says_so()
+    {
+        var e = Assert.Throws<KdumpConfigException>(() => KdumpConfigParser.ParseFile("/tmp"));
+
+        Assert.Equal("/tmp: is a directory", e.Message);
+    }
 }

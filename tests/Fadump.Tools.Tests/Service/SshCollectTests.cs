@@ -118,7 +118,7 @@ public sealed class SshCollectTests : IDisposable
 
         Assert.Equal(
             ["-o", "Port=2222", "-i", "/root/.ssh/kdump_id_rsa", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-             "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4", "--", "kdump@host"],
+             "-o", "ConnectTimeout=30", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4", "--", "kdump@host"],
             ssh.Arguments());
         Assert.Equal("'/var/crash/it'\\''s'", SshClient.Quote("/var/crash/it's"));
     }

@@ -63,6 +63,59 @@ public sealed class SshVerifyTests : IDisposable
         Assert.Equal([SystemAction.Shell, SystemAction.Reboot], _actions.Actions);
     }
 
+    /// <summary>
+    /// A server that accepts the connection and never speaks (ConnectTimeout ends it), or sends its banner and
+    /// then nothing (the keepalives end it): the service reports it and runs the failure action instead of
+    /// hanging.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_silent_server_ends_in_the_failure_action_not_a_hang(bool sendsBanner)
+    {
+        using var root = SyntheticRoot.Fadump(oldNames: false);
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var accepted = new List<System.Net.Sockets.Socket>();
+        using var stop = new CancellationTokenSource();
+        _ = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var c = await listener.AcceptSocketAsync(stop.Token);
+                if (sendsBanner)
+                {
+                    c.Send("SSH-2.0-OpenSSH_9.2p1\r\n"u8);
+                }
+
+                accepted.Add(c);
+            }
+        }, TestContext.Current.CancellationToken);
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        var config = KdumpConfigParser.Parse($"path /var/crash\nssh root@127.0.0.1\nsshkey {_server.ClientKey}\nfailure_action halt\n");
+        var options = new CollectOptions
+        {
+            Actions = _actions,
+            Log = _log,
+            // Short versions of the service's own ConnectTimeout=30 (before the banner) and keepalives (15 s × 4,
+            // which OpenSSH also applies during the key exchange).
+            SshOptions = [$"Port={port}", "ConnectTimeout=3", "ServerAliveInterval=1", "ServerAliveCountMax=2", "StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null"],
+        };
+
+        var run = Task.Run(() => new CollectService(config, options).Run(new DirectorySysroot(root.Dir)), TestContext.Current.CancellationToken);
+        bool finished = await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken)) == run;
+        stop.Cancel();
+        listener.Stop();
+        accepted.ForEach(c => c.Dispose());
+
+        Assert.True(finished, "collect hung on a silent ssh server");
+        var r = await run;
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("timed out", _log.ToString(), StringComparison.Ordinal);
+        Assert.Equal([SystemAction.Halt], _actions.Actions);
+        Assert.Equal(string.Empty, root.ReadFile("sys/kernel/fadump/release_mem"));
+    }
+
     /// <summary>An ssh that passes everything to the real one, but alters the vmcore upload's standard input.</summary>
     private string DamagingSsh(string damage)
     {
