@@ -79,7 +79,7 @@ public sealed partial class PseriesKernel
         var backings = new List<VmemmapBacking>();
         foreach (var b in blocks)
         {
-            ulong phys = AllocTopDown(Block, Block);
+            ulong phys = BootAlloc(Block, Block, "vmemmap_populate");
             var backing = new VmemmapBacking(b, phys, Block);
             backings.Add(backing);
             _image!.AddVmemmap(backing);
@@ -87,7 +87,7 @@ public sealed partial class PseriesKernel
 
         // vmemmap_list: newest first, nodes carved from pages allocated for them.
         ulong listBytes = Align((ulong)backings.Count * L.VmemmapBackingSize, L.PageSize);
-        ulong listPhys = AllocTopDown(listBytes, L.PageSize);
+        ulong listPhys = BootAlloc(listBytes, L.PageSize, "vmemmap_list_populate");
         ulong next = 0;
         for (int i = 0; i < backings.Count; i++)
         {
@@ -103,23 +103,36 @@ public sealed partial class PseriesKernel
         _w.U32(L.Sym(L.MmuVmemmapPsizeOffset), 4);
         _w.U32(L.Sym(L.MmuPsizeDefsOffset) + (4 * 96), L.VmemmapBlockShift);
 
-        // SPARSEMEM_EXTREME: the root array of pointers, one page of mem_section per present root.
-        var roots = new SortedSet<ulong>(presentSections.Select(s => s / L.SectionsPerRoot));
-        foreach (var root in roots)
+        // SPARSEMEM_EXTREME: the root array of pointers (zeroed when allocated: an absent root is NULL), one
+        // page of mem_section per present root (the sections come sorted, so each root's sections are one run).
+        _machine.Memory.Clear(L.MemSectionRootsOffset, L.NrSectionRoots * 8UL);
+        ulong currentRoot = ulong.MaxValue, page = 0;
+        foreach (var s in presentSections)
         {
-            ulong page = AllocTopDown(L.PageSize, L.PageSize);
-            _w.U64(memSectionRootsVirt + (root * 8), L.Virt(page));
-            foreach (var s in presentSections.Where(s => s / L.SectionsPerRoot == root))
+            ulong root = s / L.SectionsPerRoot;
+            if (root != currentRoot)
             {
-                // sparse_encode_mem_map: mem_map − section_nr_to_pfn(nr), i.e. the vmemmap base, with
-                // SECTION_MARKED_PRESENT | SECTION_HAS_MEM_MAP (the flags every makedumpfile masks).
-                ulong encoded = L.VmemmapBase | L.SectionMarkedPresent | L.SectionHasMemMap;
-                _w.U64(L.Virt(page) + ((s % L.SectionsPerRoot) * L.MemSectionSize), encoded);
+                currentRoot = root;
+                page = BootAlloc(L.PageSize, L.PageSize, "sparse_index_alloc");
+                _w.U64(memSectionRootsVirt + (root * 8), L.Virt(page));
             }
+
+            // sparse_encode_mem_map: mem_map − section_nr_to_pfn(nr), i.e. the vmemmap base, with
+            // SECTION_MARKED_PRESENT | SECTION_HAS_MEM_MAP (the flags every makedumpfile masks).
+            ulong encoded = L.VmemmapBase | L.SectionMarkedPresent | L.SectionHasMemMap;
+            _w.U64(L.Virt(page) + ((s % L.SectionsPerRoot) * L.MemSectionSize), encoded);
         }
 
         _memblockReserved.Add(new MemoryRange(L.MemSectionRootsOffset, L.NrSectionRoots * 8UL));
     }
+
+    /// <summary>
+    /// memblock_alloc for a boot structure; a failure is the kernel's boot panic (mm/sparse.c, vmemmap):
+    /// "%s: Failed to allocate %lu bytes align=0x%lx nid=%d from=%pa".
+    /// </summary>
+    private ulong BootAlloc(ulong size, ulong align, string function) =>
+        TryAllocTopDown(size, align) ?? throw new KernelPanicException(FormattableString.Invariant(
+            $"Kernel panic - not syncing: {function}: Failed to allocate {size} bytes align=0x{align:x} nid=0 from=0x0000000000000000"));
 
     private void WriteUtsname()
     {

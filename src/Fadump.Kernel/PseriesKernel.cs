@@ -292,12 +292,17 @@ public sealed partial class PseriesKernel
         return null;
     }
 
-    /// <summary>Top-down allocation, as memblock_alloc does for boot-time structures.</summary>
-    private ulong AllocTopDown(ulong size, ulong align)
+    /// <summary>
+    /// Top-down allocation, as memblock_alloc does for boot-time structures: below the previous
+    /// allocation, around every reservation. The range is memblock-reserved, so its struct pages say
+    /// PG_reserved as a real kernel's do. Null when no RAM is left.
+    /// </summary>
+    private ulong? TryAllocTopDown(ulong size, ulong align)
     {
-        foreach (var r in Memory.Reverse())
+        for (int ri = Memory.Count - 1; ri >= 0; ri--)
         {
-            ulong end = r.End;
+            var r = Memory[ri];
+            ulong end = Math.Min(r.End, _allocFloor);
             while (end >= r.Start + size)
             {
                 ulong start = (end - size) & ~(align - 1);
@@ -307,19 +312,48 @@ public sealed partial class PseriesKernel
                 }
 
                 var range = new MemoryRange(start, size);
-                var clash = _memblockReserved.Where(x => x.Overlaps(range)).OrderBy(x => x.Start).FirstOrDefault();
-                if (clash.Size == 0)
+                ulong clashStart = ulong.MaxValue;
+                foreach (var x in _memblockReserved)
                 {
-                    _memblockReserved.Add(range);
+                    if (x.Overlaps(range) && x.Start < clashStart)
+                    {
+                        clashStart = x.Start;
+                    }
+                }
+
+                if (clashStart == ulong.MaxValue)
+                {
+                    _allocFloor = start;
+                    // Contiguous allocations share one entry: boot makes thousands of them on a large machine.
+                    if (_lastAllocation is int li && _memblockReserved[li].Start == range.End)
+                    {
+                        _memblockReserved[li] = MemoryRange.FromBounds(start, _memblockReserved[li].End);
+                        _bootAllocations[^1] = _memblockReserved[li];
+                    }
+                    else
+                    {
+                        _memblockReserved.Add(range);
+                        _lastAllocation = _memblockReserved.Count - 1;
+                        _bootAllocations.Add(range);
+                    }
+
+                    _image?.Reserve(range, PageClass.KernelData);
                     return start;
                 }
 
-                end = clash.Start;
+                end = clashStart;
             }
         }
 
-        throw new InvalidOperationException("out of memory for boot-time allocations");
+        return null;
     }
+
+    private ulong _allocFloor = ulong.MaxValue;
+    private readonly List<MemoryRange> _bootAllocations = [];
+
+    /// <summary>Memory the kernel allocated for itself at boot (memblock, top-down): vmemmap, vmemmap_list, mem_section pages.</summary>
+    public IReadOnlyList<MemoryRange> BootAllocations => _bootAllocations;
+    private int? _lastAllocation;
 
     /// <summary>kdump fallback (kexec_reserve / reserve_crashkernel) when FADump did not reserve.</summary>
     private void ReserveCrashKernel()
