@@ -216,6 +216,7 @@ public sealed class RtasFirmware
         }
         else
         {
+            _machine.Clock.Advance(TimeSpan.FromSeconds(_machine.Cost.ResetAndIplSeconds));
             _machine.Reset(BuildDeviceTree());
         }
     }
