@@ -126,7 +126,7 @@ public static class DemoRunner
         var root = new SimulatedSysroot(lpar);
         if (!root.Exists("/proc/vmcore"))
         {
-            result.VmcoreError = k2.VmcoreLog.Count > 0 ? k2.VmcoreLog[^1] : "no /proc/vmcore (the dump was not taken)";
+            result.VmcoreError = k2.VmcoreLog.Count > 0 ? string.Join("; ", k2.VmcoreLog) : "no /proc/vmcore (the dump was not taken)";
             return result;
         }
 
