@@ -59,7 +59,7 @@ internal static class SimCommands
                 throw new UsageException("--cpus must be between 1 and 2048");
             }
 
-            return new LparSpec
+            var spec = new LparSpec
             {
                 MemoryBytes = (ulong)mem,
                 Cpus = cpus,
@@ -69,6 +69,12 @@ internal static class SimCommands
                 Holes = Ranges(p.GetValue(Holes)),
                 Firmware = new RtasOptions { ReservedRanges = Ranges(p.GetValue(ReservedRanges)) },
             };
+            if (spec.Validate() is { } error)
+            {
+                throw new UsageException(error);
+            }
+
+            return spec;
         }
 
         private static List<MemoryRange> Ranges(string[]? specs)
@@ -83,9 +89,9 @@ internal static class SimCommands
                 }
 
                 long start = Sizes.Parse(parts[0]), size = Sizes.Parse(parts[1]);
-                if (start % 4096 != 0 || size % 4096 != 0 || size == 0)
+                if (start % (64 << 10) != 0 || size % (64 << 10) != 0 || size == 0)
                 {
-                    throw new UsageException($"'{s}': START and SIZE must be multiples of 4K");
+                    throw new UsageException($"'{s}': START and SIZE must be non-zero multiples of 64K (the kernel's page size)");
                 }
 
                 list.Add(new MemoryRange((ulong)start, (ulong)size));
@@ -156,7 +162,16 @@ internal static class SimCommands
         DemoResult r;
         try
         {
-            r = DemoRunner.Run(options);
+            try
+            {
+                r = DemoRunner.Run(options);
+            }
+            catch (KernelPanicException e)
+            {
+                stderr.WriteLine("fadump: the simulated kernel did not boot: " + e.Message);
+                return FadumpCommand.ExitFailure;
+            }
+
             if (scratch is null && options.OutDir is not null)
             {
                 DemoRunner.WriteSvgs(r, options.OutDir);

@@ -33,3 +33,6 @@ public enum CrashKind
     /// <summary>The LPAR is terminated from the HMC: no OS trigger, the firmware dumps on its own.</summary>
     FirmwareTerminate,
 }
+
+/// <summary>The simulated kernel panicked while booting (before anything could register a dump): its last message.</summary>
+public sealed class KernelPanicException(string message) : Exception(message);

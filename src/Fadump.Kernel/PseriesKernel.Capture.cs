@@ -31,6 +31,7 @@ public sealed partial class PseriesKernel
         }
 
         Dump.Structure = s;
+        Dump.FirmwareStructure = s;
         var regions = new List<MemoryRange>();
         ulong bootSize = 0, firstDest = 0;
         foreach (var sec in s.Sections)
@@ -126,15 +127,23 @@ public sealed partial class PseriesKernel
                 continue;
             }
 
-            if (sec.ErrorFlags != 0 || (s.StatusFlags & FadumpStructure.StatusError) != 0)
+            // rtas_fadump_process: each check reports on its own; the dump status flag itself is not consulted.
+            bool bad = false;
+            if (sec.ErrorFlags != 0)
             {
-                FailDump(FormattableString.Invariant($"rtas fadump: Dump taken by platform is not valid ({i})"));
-                return;
+                LogDumpError(FormattableString.Invariant($"rtas fadump: Dump taken by platform is not valid ({i})"), 3);
+                bad = true;
             }
 
             if (sec.BytesDumped != sec.SourceLength)
             {
-                FailDump(FormattableString.Invariant($"rtas fadump: Dump taken by platform is incomplete ({i})"));
+                LogDumpError(FormattableString.Invariant($"rtas fadump: Dump taken by platform is incomplete ({i})"), 3);
+                bad = true;
+            }
+
+            if (bad)
+            {
+                FailDump(FormattableString.Invariant($"rtas fadump: Region type: {sec.Type} src addr: 0x{sec.SourceAddress:x} dest addr: 0x{sec.DestinationAddress:x}"), 4);
                 return;
             }
         }
@@ -179,10 +188,15 @@ public sealed partial class PseriesKernel
         Dump.Vmcore = vmcore;
     }
 
-    private void FailDump(string message)
+    private void LogDumpError(string message, int level)
     {
         VmcoreLog.Add(message);
-        Printk(message, 3);
+        Printk(message, level);
+    }
+
+    private void FailDump(string message, int level = 3)
+    {
+        LogDumpError(message, level);
         // Invalidate and release: no /proc/vmcore.
         InvalidateAndRelease();
     }

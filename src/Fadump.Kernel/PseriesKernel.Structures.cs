@@ -54,17 +54,21 @@ public sealed partial class PseriesKernel
     {
         const ulong Block = 1UL << L.VmemmapBlockShift;
         ulong pagesPerSection = 1UL << (L.SectionSizeBits - L.PageShift);
-        var presentSections = new SortedSet<ulong>();
+        // Present sections in ascending order (Memory is sorted; a section shared by two ranges counts once).
+        var presentSections = new List<ulong>();
         foreach (var r in Memory)
         {
             for (ulong s = r.Start >> L.SectionSizeBits; s <= (r.End - 1) >> L.SectionSizeBits; s++)
             {
-                presentSections.Add(s);
+                if (presentSections.Count == 0 || presentSections[^1] < s)
+                {
+                    presentSections.Add(s);
+                }
             }
         }
 
-        // vmemmap: one 2 MiB block of struct pages per 32768 PFNs with a present section.
-        var blocks = new SortedSet<ulong>();
+        // vmemmap: one 2 MiB block of struct pages per 32768 PFNs with a present section (ascending, once each).
+        var blocks = new List<ulong>();
         foreach (var s in presentSections)
         {
             ulong firstPfn = s * pagesPerSection;
@@ -72,14 +76,17 @@ public sealed partial class PseriesKernel
             ulong v1 = v0 + (pagesPerSection * L.PageStructSize) - 1;
             for (ulong b = v0 & ~(Block - 1); b <= v1; b += Block)
             {
-                blocks.Add(b);
+                if (blocks.Count == 0 || blocks[^1] < b)
+                {
+                    blocks.Add(b);
+                }
             }
         }
 
         var backings = new List<VmemmapBacking>();
         foreach (var b in blocks)
         {
-            ulong phys = AllocTopDown(Block, Block);
+            ulong phys = BootAlloc(Block, Block, "vmemmap_populate");
             var backing = new VmemmapBacking(b, phys, Block);
             backings.Add(backing);
             _image!.AddVmemmap(backing);
@@ -87,39 +94,69 @@ public sealed partial class PseriesKernel
 
         // vmemmap_list: newest first, nodes carved from pages allocated for them.
         ulong listBytes = Align((ulong)backings.Count * L.VmemmapBackingSize, L.PageSize);
-        ulong listPhys = AllocTopDown(listBytes, L.PageSize);
+        ulong listPhys = BootAlloc(listBytes, L.PageSize, "vmemmap_list_populate");
         ulong next = 0;
+        var list = new byte[listBytes];
         for (int i = 0; i < backings.Count; i++)
         {
             ulong node = L.Virt(listPhys + ((ulong)i * L.VmemmapBackingSize));
-            _w.U64(node + 0, next);
-            _w.U64(node + 8, backings[i].PhysicalAddress);
-            _w.U64(node + 16, backings[i].VirtualAddress);
+            var n = list.AsSpan(i * L.VmemmapBackingSize, L.VmemmapBackingSize);
+            Formats.Endian.Write(n, next, _w.BigEndian);
+            Formats.Endian.Write(n[8..], backings[i].PhysicalAddress, _w.BigEndian);
+            Formats.Endian.Write(n[16..], backings[i].VirtualAddress, _w.BigEndian);
             next = node;
         }
 
+        _w.Bytes(L.Virt(listPhys), list); // one write: a 64 TiB machine has 32768 nodes
         _w.U64(L.Sym(L.VmemmapListOffset), next);
         // mmu_vmemmap_psize = MMU_PAGE_2M (index 4 here); mmu_psize_defs[4].shift = 21.
         _w.U32(L.Sym(L.MmuVmemmapPsizeOffset), 4);
         _w.U32(L.Sym(L.MmuPsizeDefsOffset) + (4 * 96), L.VmemmapBlockShift);
 
-        // SPARSEMEM_EXTREME: the root array of pointers, one page of mem_section per present root.
-        var roots = new SortedSet<ulong>(presentSections.Select(s => s / L.SectionsPerRoot));
-        foreach (var root in roots)
+        // SPARSEMEM_EXTREME: the root array of pointers (zeroed when allocated: an absent root is NULL), one
+        // page of mem_section per present root (the sections come sorted, so each root's sections are one run).
+        _machine.Memory.Clear(L.MemSectionRootsOffset, L.NrSectionRoots * 8UL);
+        // Each root's page is built whole and written once.
+        var sectionPage = new byte[L.PageSize];
+        ulong currentRoot = ulong.MaxValue, page = 0;
+        void Flush()
         {
-            ulong page = AllocTopDown(L.PageSize, L.PageSize);
-            _w.U64(memSectionRootsVirt + (root * 8), L.Virt(page));
-            foreach (var s in presentSections.Where(s => s / L.SectionsPerRoot == root))
+            if (currentRoot != ulong.MaxValue)
             {
-                // sparse_encode_mem_map: mem_map − section_nr_to_pfn(nr), i.e. the vmemmap base, with
-                // SECTION_MARKED_PRESENT | SECTION_HAS_MEM_MAP (the flags every makedumpfile masks).
-                ulong encoded = L.VmemmapBase | L.SectionMarkedPresent | L.SectionHasMemMap;
-                _w.U64(L.Virt(page) + ((s % L.SectionsPerRoot) * L.MemSectionSize), encoded);
+                _w.Bytes(L.Virt(page), sectionPage);
             }
         }
 
+        foreach (var s in presentSections)
+        {
+            ulong root = s / L.SectionsPerRoot;
+            if (root != currentRoot)
+            {
+                Flush();
+                Array.Clear(sectionPage);
+                currentRoot = root;
+                page = BootAlloc(L.PageSize, L.PageSize, "sparse_index_alloc");
+                _w.U64(memSectionRootsVirt + (root * 8), L.Virt(page));
+            }
+
+            // sparse_encode_mem_map: mem_map − section_nr_to_pfn(nr), i.e. the vmemmap base, with
+            // SECTION_MARKED_PRESENT | SECTION_HAS_MEM_MAP (the flags every makedumpfile masks).
+            ulong encoded = L.VmemmapBase | L.SectionMarkedPresent | L.SectionHasMemMap;
+            Formats.Endian.Write(sectionPage.AsSpan((int)((s % L.SectionsPerRoot) * L.MemSectionSize)), encoded, _w.BigEndian);
+        }
+
+        Flush();
+
         _memblockReserved.Add(new MemoryRange(L.MemSectionRootsOffset, L.NrSectionRoots * 8UL));
     }
+
+    /// <summary>
+    /// memblock_alloc for a boot structure; a failure is the kernel's boot panic (mm/sparse.c, vmemmap):
+    /// "%s: Failed to allocate %lu bytes align=0x%lx nid=%d from=%pa".
+    /// </summary>
+    private ulong BootAlloc(ulong size, ulong align, string function) =>
+        TryAllocTopDown(size, align) ?? throw new KernelPanicException(FormattableString.Invariant(
+            $"Kernel panic - not syncing: {function}: Failed to allocate {size} bytes align=0x{align:x} nid=0 from=0x0000000000000000"));
 
     private void WriteUtsname()
     {

@@ -85,7 +85,7 @@ public sealed partial class PseriesKernel
     private void BootSequence()
     {
         var dt = _machine.DeviceTree;
-        MemLimit = CommandLine.Last("mem") is { } m ? MemParse.Parse(m).Value : null;
+        MemLimit = MemoryLimit(CommandLine, _machine.Memory.TotalRam);
         Memory = ClipMemory(_machine.Memory.Ram, MemLimit);
         SystemRam = Memory.Aggregate(0UL, (s, r) => s + r.Size);
         ReservedRanges = ReadReservedRanges(dt);
@@ -98,6 +98,11 @@ public sealed partial class PseriesKernel
         var mode = CommandLine.Fadump;
         Dump.Enabled = Dump.Supported && mode is FadumpMode.On or FadumpMode.NoCma;
         Dump.NoCma = mode == FadumpMode.NoCma;
+        if (!Dump.Supported && mode is FadumpMode.On or FadumpMode.NoCma)
+        {
+            _early.Add("fadump: Firmware-Assisted Dump is not supported on this hardware");
+        }
+
         if (rtasNode?.Get("ibm,configure-kernel-dump-sizes") is { } sizes)
         {
             var cells = DeviceTreeNode.Cells(sizes);
@@ -167,24 +172,44 @@ public sealed partial class PseriesKernel
         Printk("Run /sbin/init as init process");
     }
 
+    /// <summary>
+    /// mem= as powerpc applies it (prom.c early_parse_mem, early_init_devtree): PAGE_ALIGN(memparse(value));
+    /// a limit above the RAM present is dropped; the limit is aligned down to 16 MiB (the hash MMU's large
+    /// page); what is left as 0 (mem=1K, mem=0, mem=junk) means no limit. Null: no limit.
+    /// </summary>
+    public static ulong? MemoryLimit(KernelCommandLine cmdline, ulong physMemSize)
+    {
+        if (cmdline.Last("mem") is not { } m)
+        {
+            return null;
+        }
+
+        const ulong Page = L.PageSize, Align16M = 16UL << 20;
+        ulong v = unchecked(MemParse.Parse(m).Value + Page - 1) & ~(Page - 1);
+        if (v > physMemSize)
+        {
+            v = 0;
+        }
+
+        v &= ~(Align16M - 1);
+        return v == 0 ? null : v;
+    }
+
+    /// <summary>memblock_enforce_memory_limit: keep the first `limit` bytes of RAM, holes not counted.</summary>
     private static List<MemoryRange> ClipMemory(IReadOnlyList<MemoryRange> ram, ulong? limit)
     {
         var result = new List<MemoryRange>();
+        ulong remaining = limit ?? ulong.MaxValue;
         foreach (var r in ram)
         {
-            if (limit is { } l)
+            if (remaining == 0)
             {
-                if (r.Start >= l)
-                {
-                    continue;
-                }
+                break;
+            }
 
-                result.Add(MemoryRange.FromBounds(r.Start, Math.Min(r.End, l)));
-            }
-            else
-            {
-                result.Add(r);
-            }
+            ulong n = Math.Min(r.Size, remaining);
+            result.Add(new MemoryRange(r.Start, n));
+            remaining -= n;
         }
 
         return result;
@@ -233,7 +258,7 @@ public sealed partial class PseriesKernel
         _early.AddRange(size.Log);
         if (size.Error is not null)
         {
-            Dump.Enabled = false;
+            FadumpReserveFailed();
             return;
         }
 
@@ -242,7 +267,7 @@ public sealed partial class PseriesKernel
         if (regions is null)
         {
             _early.Add("fadump: Too many holes in boot memory area to enable fadump");
-            Dump.Enabled = false;
+            FadumpReserveFailed();
             return;
         }
 
@@ -255,7 +280,7 @@ public sealed partial class PseriesKernel
         if (start is null)
         {
             _early.Add("fadump: Failed to find memory chunk for reservation!");
-            Dump.Enabled = false;
+            FadumpReserveFailed();
             return;
         }
 
@@ -269,6 +294,23 @@ public sealed partial class PseriesKernel
         _memblockReserved.Add(new MemoryRange(start.Value, Align(total, page)));
         _early.Add(FormattableString.Invariant($"fadump: Reserved {total >> 20}MB of memory at {CFormat.Hex016(start.Value)} (System RAM: {SystemRam >> 20}MB)"));
     }
+
+    /// <summary>fadump_reserve_mem's error_out: FADump disabled, nothing reserved, no boot regions.</summary>
+    private void FadumpReserveFailed()
+    {
+        Dump.Enabled = false;
+        Dump.ReserveSize = 0;
+        Dump.ReserveStart = 0;
+        Dump.BootRegions = [];
+        Dump.BootMemTop = 0;
+        Dump.BootMemorySize = 0;
+    }
+
+    /// <summary>The kernel's FADump messages so far (pr_fmt "fadump: " and "rtas fadump: "), in order.</summary>
+    public IEnumerable<string> FadumpMessages => Log.Lines
+        .Select(l => l.Length > 0 && l[0] == '[' && l.IndexOf("] ", StringComparison.Ordinal) is int i and > 0 ? l[(i + 2)..] : l)
+        .Where(l => l.StartsWith("fadump: ", StringComparison.Ordinal) || l.StartsWith("rtas fadump: ", StringComparison.Ordinal)
+            || l.Contains("for crashkernel", StringComparison.Ordinal) || l.StartsWith("crashkernel", StringComparison.Ordinal));
 
     /// <summary>First fit, bottom-up from base, over RAM that no reservation or reserved-range covers.</summary>
     private ulong? FindFreeArea(ulong from, ulong size, ulong limit)
@@ -292,12 +334,17 @@ public sealed partial class PseriesKernel
         return null;
     }
 
-    /// <summary>Top-down allocation, as memblock_alloc does for boot-time structures.</summary>
-    private ulong AllocTopDown(ulong size, ulong align)
+    /// <summary>
+    /// Top-down allocation, as memblock_alloc does for boot-time structures: below the previous
+    /// allocation, around every reservation. The range is memblock-reserved, so its struct pages say
+    /// PG_reserved as a real kernel's do. Null when no RAM is left.
+    /// </summary>
+    private ulong? TryAllocTopDown(ulong size, ulong align)
     {
-        foreach (var r in Memory.Reverse())
+        for (int ri = Memory.Count - 1; ri >= 0; ri--)
         {
-            ulong end = r.End;
+            var r = Memory[ri];
+            ulong end = Math.Min(r.End, _allocFloor);
             while (end >= r.Start + size)
             {
                 ulong start = (end - size) & ~(align - 1);
@@ -307,19 +354,48 @@ public sealed partial class PseriesKernel
                 }
 
                 var range = new MemoryRange(start, size);
-                var clash = _memblockReserved.Where(x => x.Overlaps(range)).OrderBy(x => x.Start).FirstOrDefault();
-                if (clash.Size == 0)
+                ulong clashStart = ulong.MaxValue;
+                foreach (var x in _memblockReserved)
                 {
-                    _memblockReserved.Add(range);
+                    if (x.Overlaps(range) && x.Start < clashStart)
+                    {
+                        clashStart = x.Start;
+                    }
+                }
+
+                if (clashStart == ulong.MaxValue)
+                {
+                    _allocFloor = start;
+                    // Contiguous allocations share one entry: boot makes thousands of them on a large machine.
+                    if (_lastAllocation is int li && _memblockReserved[li].Start == range.End)
+                    {
+                        _memblockReserved[li] = MemoryRange.FromBounds(start, _memblockReserved[li].End);
+                        _bootAllocations[^1] = _memblockReserved[li];
+                    }
+                    else
+                    {
+                        _memblockReserved.Add(range);
+                        _lastAllocation = _memblockReserved.Count - 1;
+                        _bootAllocations.Add(range);
+                    }
+
+                    _image?.Reserve(range, PageClass.KernelData);
                     return start;
                 }
 
-                end = clash.Start;
+                end = clashStart;
             }
         }
 
-        throw new InvalidOperationException("out of memory for boot-time allocations");
+        return null;
     }
+
+    private ulong _allocFloor = ulong.MaxValue;
+    private readonly List<MemoryRange> _bootAllocations = [];
+
+    /// <summary>Memory the kernel allocated for itself at boot (memblock, top-down): vmemmap, vmemmap_list, mem_section pages.</summary>
+    public IReadOnlyList<MemoryRange> BootAllocations => _bootAllocations;
+    private int? _lastAllocation;
 
     /// <summary>kdump fallback (kexec_reserve / reserve_crashkernel) when FADump did not reserve.</summary>
     private void ReserveCrashKernel()

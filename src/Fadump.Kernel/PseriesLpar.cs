@@ -24,6 +24,54 @@ public sealed record LparSpec
 
     public CostModel Cost { get; init; } = new();
 
+    /// <summary>RAM from 0 up to here must be present: the kernel image, its static data and the capture kernel's structures.</summary>
+    public const ulong KernelRamMinimum = 64UL << 20;
+
+    /// <summary>Checks the shape: null when the LPAR can be built, else what is wrong.</summary>
+    public string? Validate()
+    {
+        const ulong Page = 64 << 10;
+        if (MemoryBytes < KernelRamMinimum || MemoryBytes % Page != 0)
+        {
+            return FormattableString.Invariant($"memory size 0x{MemoryBytes:x} must be a multiple of 64K and at least 64M");
+        }
+
+        if (Cpus < 1)
+        {
+            return "an LPAR needs at least one CPU";
+        }
+
+        ulong cursor = 0, ram = 0;
+        foreach (var h in Holes.OrderBy(h => h.Start))
+        {
+            string what = FormattableString.Invariant($"hole 0x{h.Start:x}:0x{h.Size:x}");
+            if (h.Size == 0 || h.Start % Page != 0 || h.Size % Page != 0 || h.Size > ulong.MaxValue - h.Start)
+            {
+                return what + ": start and size must be non-zero multiples of 64K (the kernel's page size)";
+            }
+
+            if (h.Start < KernelRamMinimum)
+            {
+                return what + ": RAM from 0 to 64M holds the kernel and the real mode area; a hole must start at or above 0x4000000";
+            }
+
+            if (h.Start < cursor)
+            {
+                return what + FormattableString.Invariant($": overlaps the hole before it (which ends at 0x{cursor:x})");
+            }
+
+            ram += h.Start - cursor;
+            if (ram >= MemoryBytes)
+            {
+                return what + FormattableString.Invariant($": starts beyond the end of RAM (0x{MemoryBytes:x} bytes of RAM end at 0x{h.Start - (ram - MemoryBytes):x})");
+            }
+
+            cursor = h.End;
+        }
+
+        return null;
+    }
+
     /// <summary>RAM ranges: MemoryBytes of RAM laid out from 0, skipping the holes.</summary>
     public IReadOnlyList<MemoryRange> RamRanges()
     {
@@ -63,6 +111,11 @@ public sealed class PseriesLpar
 {
     public PseriesLpar(LparSpec spec)
     {
+        if (spec.Validate() is { } error)
+        {
+            throw new ArgumentException(error, nameof(spec));
+        }
+
         Spec = spec;
         Machine = new SimulatedMachine(spec.RamRanges(), spec.Cpus, spec.Cost);
         Firmware = new RtasFirmware(Machine, spec.Firmware);

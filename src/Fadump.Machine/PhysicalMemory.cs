@@ -95,7 +95,6 @@ public sealed class PhysicalMemory
     public void Write(ulong address, ReadOnlySpan<byte> data)
     {
         CheckRam(address, (ulong)data.Length);
-        Span<byte> frame = stackalloc byte[FrameSize];
         while (!data.IsEmpty)
         {
             ulong fa = address & ~(ulong)(FrameSize - 1);

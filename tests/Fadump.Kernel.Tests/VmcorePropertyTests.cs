@@ -23,13 +23,19 @@ public sealed class VmcorePropertyTests
         {
             ulong ram = (ulong)rng.Next(16, 64) * 64 * M;                    // 1 – 4 GiB
             var holes = new List<MemoryRange>();
-            ulong at = 0;
+            ulong at = 0, holeBytes = 0;
             for (int h = rng.Next(0, 4); h > 0; h--)
             {
                 at += (ulong)rng.Next(1, 16) * 64 * M;
                 ulong size = (ulong)rng.Next(1, 8) * 16 * M;
+                if (at - holeBytes >= ram)
+                {
+                    break; // a hole must start inside RAM (LparSpec.Validate)
+                }
+
                 holes.Add(new MemoryRange(at, size));
                 at += size;
+                holeBytes += size;
             }
 
             var reserved = new List<MemoryRange>();

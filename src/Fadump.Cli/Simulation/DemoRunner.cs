@@ -60,6 +60,9 @@ public sealed class DemoResult
 
     public List<string> CaptureLog { get; } = [];
 
+    /// <summary>The first kernel's FADump (and crashkernel=) messages, as it logged them.</summary>
+    public List<string> KernelMessages { get; } = [];
+
     public Tools.Service.CollectResult? Collect { get; set; }
 
     public string ActionsLog { get; set; } = string.Empty;
@@ -76,27 +79,54 @@ public static class DemoRunner
         var cost = lpar.Machine.Cost;
 
         var k1 = lpar.Boot();
-        result.Timeline.Add(new TimelinePhase("boot first kernel, reserve and register", clock.Now, false,
+        result.Timeline.Add(new TimelinePhase(k1.Dump.Registered ? "boot first kernel, reserve and register" : "boot first kernel (FADump not registered)", clock.Now, false,
             FormattableString.Invariant($"KernelBootSeconds {cost.KernelBootSeconds} + {cost.KernelBootSecondsPerGiB} s/GiB")), clock.Now);
         result.RegionBefore = k1.Files.Exists("/sys/kernel/debug/powerpc/fadump_region") ? k1.Files.ReadText("/sys/kernel/debug/powerpc/fadump_region") : string.Empty;
         result.LayoutFirst = MemoryLayoutPicture.FirstKernel(k1, lpar.Machine.Memory.Top);
 
+        result.KernelMessages.AddRange(k1.FadumpMessages);
+
         var crashAt = clock.Now;
         result.Dumped = lpar.Crash(options.Crash);
         var k2 = lpar.Kernel!;
-        TimeSpan fw = cost.FirmwareCopy(k1.Dump.BootMemorySize);
-        result.Timeline.Add(new TimelinePhase(FormattableString.Invariant($"crash ({options.Crash.ToString().ToLowerInvariant()}); firmware copies {MemoryLayoutPicture.Human(k1.Dump.BootMemorySize)} of boot memory"), fw, false,
-            FormattableString.Invariant($"FirmwareCopyGBps {cost.FirmwareCopyGBps}")), crashAt + fw);
-        result.Timeline.Add(new TimelinePhase("reset without clearing RAM, IPL", TimeSpan.FromSeconds(cost.ResetAndIplSeconds), false, "ResetAndIplSeconds"), crashAt + fw + TimeSpan.FromSeconds(cost.ResetAndIplSeconds));
-        result.Timeline.Add(new TimelinePhase(FormattableString.Invariant($"capture kernel boots in {MemoryLayoutPicture.Human(k2.Dump.BootMemTop)}"), clock.Now - (crashAt + fw + TimeSpan.FromSeconds(cost.ResetAndIplSeconds)), false, "KernelBootSeconds + s/GiB of boot memory"), clock.Now);
+        string crashName = options.Crash == CrashKind.FirmwareTerminate ? "fw-terminate" : options.Crash.ToString().ToLowerInvariant();
+        if (ReferenceEquals(k1, k2))
+        {
+            // No reset: the crashed kernel stays dead (panic without a dump), nothing boots after it.
+            result.Timeline.Add(new TimelinePhase(FormattableString.Invariant($"crash ({crashName}); no dump: the firmware was not asked for one, the LPAR stays down until it is rebooted"), TimeSpan.Zero, false, "no dump"), clock.Now);
+            result.VmcoreError = WhyNoDump(k1, lpar);
+            return result;
+        }
+
+        TimeSpan fw = result.Dumped ? cost.FirmwareCopy(k1.Dump.BootMemorySize) : TimeSpan.Zero;
+        var iplDone = crashAt + fw + TimeSpan.FromSeconds(cost.ResetAndIplSeconds);
+        if (result.Dumped)
+        {
+            result.Timeline.Add(new TimelinePhase(FormattableString.Invariant($"crash ({crashName}); firmware copies {MemoryLayoutPicture.Human(k1.Dump.BootMemorySize)} of boot memory"), fw, false,
+                FormattableString.Invariant($"FirmwareCopyGBps {cost.FirmwareCopyGBps}")), crashAt + fw);
+        }
+        else
+        {
+            result.Timeline.Add(new TimelinePhase(FormattableString.Invariant($"crash ({crashName}); the LPAR is terminated without a dump"), TimeSpan.Zero, false, "no dump"), crashAt);
+        }
+
+        result.Timeline.Add(new TimelinePhase("reset without clearing RAM, IPL", TimeSpan.FromSeconds(cost.ResetAndIplSeconds), false, "ResetAndIplSeconds"), iplDone);
+        bool capture = k2.Dump.DumpActive || k2.VmcoreLog.Count > 0;
+        result.Timeline.Add(new TimelinePhase(capture ? FormattableString.Invariant($"capture kernel boots in {MemoryLayoutPicture.Human(k2.Dump.BootMemTop)}") : "the next kernel boots (no dump is active)",
+            clock.Now - iplDone, false, capture ? "KernelBootSeconds + s/GiB of boot memory" : "KernelBootSeconds + s/GiB"), clock.Now);
         result.CaptureLog.AddRange(k2.VmcoreLog);
         result.RegionAfter = k2.Files.Exists("/sys/kernel/debug/powerpc/fadump_region") ? k2.Files.ReadText("/sys/kernel/debug/powerpc/fadump_region") : string.Empty;
         result.LayoutCapture = MemoryLayoutPicture.CaptureKernel(k2, lpar.Machine.Memory.Top);
+        if (!capture)
+        {
+            result.VmcoreError = WhyNoDump(k1, lpar);
+            return result;
+        }
 
         var root = new SimulatedSysroot(lpar);
         if (!root.Exists("/proc/vmcore"))
         {
-            result.VmcoreError = k2.VmcoreLog.Count > 0 ? k2.VmcoreLog[^1] : "no /proc/vmcore (the dump was not taken)";
+            result.VmcoreError = k2.VmcoreLog.Count > 0 ? string.Join("; ", k2.VmcoreLog) : "no /proc/vmcore (the dump was not taken)";
             return result;
         }
 
@@ -158,6 +188,44 @@ public static class DemoRunner
         return result;
     }
 
+    /// <summary>Why the crash left no dump, in the kernel's own words where it gave any.</summary>
+    private static string WhyNoDump(PseriesKernel k, PseriesLpar lpar)
+    {
+        var d = k.Dump;
+        string said = string.Join("; ", k.FadumpMessages.Where(m => !m.StartsWith("fadump: Reserved ", StringComparison.Ordinal) && !m.Contains("Registration is successful", StringComparison.Ordinal) && !m.Contains("for crashkernel", StringComparison.Ordinal)));
+        string reason;
+        if (!d.Supported)
+        {
+            reason = "the firmware does not offer FADump (no /rtas/ibm,configure-kernel-dump)";
+        }
+        else if (k.CommandLine.Fadump == Kernel.CommandLine.FadumpMode.Off)
+        {
+            reason = "FADump is off: the command line's last fadump= is fadump=off";
+        }
+        else if (k.CommandLine.Fadump == Kernel.CommandLine.FadumpMode.Default)
+        {
+            reason = "FADump is not enabled: the command line has no fadump=on";
+        }
+        else if (!d.Registered && d.ReserveSize == 0)
+        {
+            reason = "FADump could not reserve its memory";
+        }
+        else if (!d.Registered)
+        {
+            reason = "FADump is not registered with the firmware";
+        }
+        else if (!lpar.Firmware.Options.ExtendedOsTerm)
+        {
+            reason = "ibm,os-term returned: the firmware has no ibm,extended-os-term, so it took no dump";
+        }
+        else
+        {
+            reason = "the firmware took no dump";
+        }
+
+        return said.Length > 0 ? reason + " (the kernel said: " + said + ")" : reason;
+    }
+
     private static void CopyTo(ISysroot root, string path)
     {
         using var src = root.OpenRead("/proc/vmcore");
@@ -189,6 +257,15 @@ public static class DemoRunner
             sb.Append(CultureInfo.InvariantCulture, $"  {Timeline.Seconds(at),10}  {Timeline.Seconds(p.Duration),10}  {p.Kind,-8}  {p.Name}\n");
         }
 
+        if (r.KernelMessages.Count > 0)
+        {
+            sb.Append("\nThe first kernel's FADump messages:\n");
+            foreach (var m in r.KernelMessages)
+            {
+                sb.Append("  ").Append(m).Append('\n');
+            }
+        }
+
         if (r.VmcoreError is not null)
         {
             sb.Append("\nNo dump: ").Append(r.VmcoreError).Append('\n');
@@ -204,10 +281,17 @@ public static class DemoRunner
             }
         }
 
-        sb.Append("\n/sys/kernel/debug/powerpc/fadump_region in the first kernel:\n").Append(Indent(r.RegionBefore));
-        sb.Append("\n/sys/kernel/debug/powerpc/fadump_region in the capture kernel:\n").Append(Indent(r.RegionAfter));
+        sb.Append("\n/sys/kernel/debug/powerpc/fadump_region in the first kernel:\n").Append(r.RegionBefore.Length > 0 ? Indent(r.RegionBefore) : "  (empty: FADump is not registered)\n");
+        if (r.LayoutCapture.Count > 0)
+        {
+            sb.Append("\n/sys/kernel/debug/powerpc/fadump_region in the capture kernel:\n").Append(Indent(r.RegionAfter));
+        }
+
         sb.Append('\n').Append(MemoryLayoutPicture.ToText("Fig. 1: memory reservation in the first kernel", r.LayoutFirst));
-        sb.Append('\n').Append(MemoryLayoutPicture.ToText("Fig. 2: the capture kernel's view after the crash", r.LayoutCapture));
+        if (r.LayoutCapture.Count > 0)
+        {
+            sb.Append('\n').Append(MemoryLayoutPicture.ToText("Fig. 2: the capture kernel's view after the crash", r.LayoutCapture));
+        }
         if (r.Files.Count > 0)
         {
             sb.Append("\nFiles:\n");
@@ -241,6 +325,13 @@ public static class DemoRunner
                 w.WriteString("vmcore_error", r.VmcoreError);
             }
 
+            w.WriteStartArray("kernel_messages");
+            foreach (var m in r.KernelMessages)
+            {
+                w.WriteStringValue(m);
+            }
+
+            w.WriteEndArray();
             w.WriteStartArray("timeline");
             foreach (var (p, at) in r.Timeline.Phases)
             {
@@ -295,8 +386,11 @@ public static class DemoRunner
     {
         Directory.CreateDirectory(dir);
         File.WriteAllText(Path.Combine(dir, "fig1-first-kernel.svg"), MemoryLayoutPicture.ToSvg("Fig. 1: memory reservation in the first kernel", r.LayoutFirst));
-        File.WriteAllText(Path.Combine(dir, "fig2-capture-kernel.svg"), MemoryLayoutPicture.ToSvg("Fig. 2: the capture kernel's view after the crash", r.LayoutCapture));
         r.Files.Add(Path.Combine(dir, "fig1-first-kernel.svg"));
-        r.Files.Add(Path.Combine(dir, "fig2-capture-kernel.svg"));
+        if (r.LayoutCapture.Count > 0)
+        {
+            File.WriteAllText(Path.Combine(dir, "fig2-capture-kernel.svg"), MemoryLayoutPicture.ToSvg("Fig. 2: the capture kernel's view after the crash", r.LayoutCapture));
+            r.Files.Add(Path.Combine(dir, "fig2-capture-kernel.svg"));
+        }
     }
 }

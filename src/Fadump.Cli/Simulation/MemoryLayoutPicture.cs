@@ -19,15 +19,23 @@ public static class MemoryLayoutPicture
     {
         var d = k.Dump;
         var bands = new List<LayoutBand>();
-        foreach (var r in d.BootRegions)
+        if (d.ReserveSize > 0)
         {
-            bands.Add(new LayoutBand(r.Start, r.End, "boot memory", "boot"));
+            foreach (var r in d.BootRegions)
+            {
+                bands.Add(new LayoutBand(r.Start, r.End, "boot memory", "boot"));
+            }
+
+            bands.Add(new LayoutBand(d.ReserveStart, d.BootMemDestAddr, "CPU+HPTE", "meta"));
+            bands.Add(new LayoutBand(d.BootMemDestAddr, d.BootMemDestAddr + d.BootMemorySize, d.Cma is null ? "DUMP (reserved)" : "DUMP (CMA: user pages)", "dump"));
+            bands.Add(new LayoutBand(d.HeaderAddress, d.ReserveStart + d.ReserveSize, "HDR", "meta"));
         }
 
-        ulong cpuHpte = d.BootMemDestAddr - d.ReserveStart;
-        bands.Add(new LayoutBand(d.ReserveStart, d.ReserveStart + cpuHpte, "CPU+HPTE", "meta"));
-        bands.Add(new LayoutBand(d.BootMemDestAddr, d.BootMemDestAddr + d.BootMemorySize, d.Cma is null ? "DUMP (reserved)" : "DUMP (CMA: user pages)", "dump"));
-        bands.Add(new LayoutBand(d.HeaderAddress, d.ReserveStart + d.ReserveSize, "HDR", "meta"));
+        if (k.CrashKernelReservation is { } ck)
+        {
+            bands.Add(new LayoutBand(ck.Start, ck.End, "crashkernel (kdump)", "dump"));
+        }
+
         foreach (var r in k.ReservedRanges)
         {
             bands.Add(new LayoutBand(r.Start, r.End, "reserved-range", "fw"));
@@ -36,9 +44,15 @@ public static class MemoryLayoutPicture
         return Fill(bands, k.Memory, top, "in use by the kernel");
     }
 
+    /// <summary>The capture kernel's view; empty when the kernel that booted after the crash is not a capture kernel.</summary>
     public static List<LayoutBand> CaptureKernel(PseriesKernel k, ulong top)
     {
         var d = k.Dump;
+        if (!(d.DumpActive || d.Released) || d.ReserveSize == 0)
+        {
+            return [];
+        }
+
         var bands = new List<LayoutBand>
         {
             new(0, d.BootMemTop, "capture kernel", "boot"),
@@ -54,20 +68,27 @@ public static class MemoryLayoutPicture
         return Fill(bands, k.Memory, top, d.Released ? "released to the kernel" : "preserved: /proc/vmcore");
     }
 
+    /// <summary>Orders the bands, trims them to [0, top) and to each other, and labels the gaps between them.</summary>
     private static List<LayoutBand> Fill(List<LayoutBand> bands, IReadOnlyList<MemoryRange> ram, ulong top, string rest)
     {
         bands.Sort((a, b) => a.Start.CompareTo(b.Start));
         var all = new List<LayoutBand>();
         ulong cursor = 0;
-        foreach (var b in bands)
+        foreach (var band in bands)
         {
+            var b = band with { Start = Math.Max(band.Start, cursor), End = Math.Min(band.End, top) };
+            if (b.End <= b.Start)
+            {
+                continue;
+            }
+
             if (b.Start > cursor)
             {
                 AddGap(all, ram, cursor, b.Start, rest);
             }
 
             all.Add(b);
-            cursor = Math.Max(cursor, b.End);
+            cursor = b.End;
         }
 
         if (cursor < top)
@@ -112,7 +133,7 @@ public static class MemoryLayoutPicture
         ulong top = bands.Count == 0 ? 1 : bands[^1].End;
         foreach (var b in bands)
         {
-            int width = (int)Math.Max(1, Math.Round(40.0 * (b.End - b.Start) / top));
+            int width = (int)Math.Clamp(Math.Round(40.0 * (b.End - b.Start) / top), 1, 40);
             char fill = b.Kind switch { "boot" => '#', "dump" => '=', "meta" => '*', "fw" => 'x', "hole" => ' ', _ => '.' };
             sb.Append(CultureInfo.InvariantCulture, $"  0x{b.Start:x12}-0x{b.End - 1:x12} {Human(b.End - b.Start),9} |{new string(fill, width).PadRight(40)}| {b.Label}\n");
         }

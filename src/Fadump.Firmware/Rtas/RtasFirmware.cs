@@ -22,7 +22,19 @@ public sealed record RtasOptions
 
     /// <summary>Real mode area size: the registration structure must lie below it.</summary>
     public ulong RealModeAreaSize { get; init; } = 1UL << 30;
+
+    /// <summary>
+    /// Copy faults at the dump, by section index in the registered structure: the firmware sets the section's
+    /// error flags, stops after BytesDumped bytes (when given) and flags the whole dump with DUMP_ERROR.
+    /// </summary>
+    public IReadOnlyDictionary<int, SectionFault> SectionFaults { get; init; } = new Dictionary<int, SectionFault>();
+
+    /// <summary>CPUs the firmware could not stop and save: left out of the register save area (the section still reports its full length).</summary>
+    public IReadOnlySet<int> UnsavedCpus { get; init; } = new HashSet<int>();
 }
+
+/// <summary>A firmware copy error on one section: the error flags it reports, and how far the copy got (null: the whole length).</summary>
+public sealed record SectionFault(ushort ErrorFlags, ulong? BytesDumped = null);
 
 /// <summary>
 /// PHYP's RTAS as the kernel sees it for FADump: ibm,configure-kernel-dump (register, unregister,
@@ -216,6 +228,7 @@ public sealed class RtasFirmware
         }
         else
         {
+            _machine.Clock.Advance(TimeSpan.FromSeconds(_machine.Cost.ResetAndIplSeconds));
             _machine.Reset(BuildDeviceTree());
         }
     }
@@ -263,27 +276,31 @@ public sealed class RtasFirmware
         var s = _registered!;
         var mem = _machine.Memory;
         ulong copied = 0;
-        foreach (var sec in s.Sections)
+        for (int index = 0; index < s.Sections.Count; index++)
         {
+            var sec = s.Sections[index];
+            var fault = Options.SectionFaults.GetValueOrDefault(index);
+            ulong length = Math.Min(sec.SourceLength, fault?.BytesDumped ?? sec.SourceLength);
             sec.ErrorFlags = 0;
             sec.BytesDumped = 0;
             switch (sec.Type)
             {
                 case FadumpStructure.CpuStateData:
-                    var area = RegisterSaveArea.Build(_machine.Cpus);
+                    var area = RegisterSaveArea.Build([.. _machine.Cpus.Where(c => !Options.UnsavedCpus.Contains(c.Id))]);
                     if (!mem.IsRam(sec.DestinationAddress, sec.SourceLength))
                     {
                         sec.ErrorFlags = FadumpStructure.ErrInvalidDestAddr;
                         break;
                     }
 
-                    int n = (int)Math.Min((ulong)area.Length, sec.SourceLength);
+                    int n = (int)Math.Min((ulong)area.Length, length);
                     mem.Write(sec.DestinationAddress, area.AsSpan(0, n));
-                    sec.BytesDumped = (ulong)n;
+                    // CPUs left out still count as saved space: the section reports what the area was sized for.
+                    sec.BytesDumped = Options.UnsavedCpus.Count > 0 ? length : (ulong)n;
                     break;
 
                 case FadumpStructure.HpteRegion:
-                    sec.BytesDumped = sec.SourceLength;
+                    sec.BytesDumped = length;
                     break;
 
                 case FadumpStructure.RealModeRegion:
@@ -300,18 +317,31 @@ public sealed class RtasFirmware
                         break;
                     }
 
-                    CopyRegion(mem, sec.SourceAddress, sec.DestinationAddress, sec.SourceLength);
-                    sec.BytesDumped = sec.SourceLength;
-                    copied += sec.SourceLength;
+                    if (length > 0)
+                    {
+                        CopyRegion(mem, sec.SourceAddress, sec.DestinationAddress, length);
+                    }
+
+                    sec.BytesDumped = length;
+                    copied += length;
                     break;
 
                 default:
                     sec.ErrorFlags = FadumpStructure.ErrInvalidDataType;
                     break;
             }
+
+            if (fault is not null)
+            {
+                sec.ErrorFlags |= fault.ErrorFlags;
+            }
         }
 
         s.StatusFlags = FadumpStructure.StatusDumpPerformed | FadumpStructure.StatusDumpTriggered;
+        if (s.Sections.Any(x => x.ErrorFlags != 0))
+        {
+            s.StatusFlags |= FadumpStructure.StatusError;
+        }
         _dump = s;
         _registered = null;
         _machine.Clock.Advance(_machine.Cost.FirmwareCopy(copied));

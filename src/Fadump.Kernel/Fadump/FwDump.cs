@@ -43,6 +43,9 @@ public sealed class FwDump
     /// <summary>The structure registered with the firmware (first kernel) or returned by it (capture kernel).</summary>
     public FadumpStructure? Structure { get; set; }
 
+    /// <summary>fdm_active: the structure the firmware returned after the dump (capture kernel), kept after an invalidation.</summary>
+    public FadumpStructure? FirmwareStructure { get; set; }
+
     public ulong ElfcorehdrAddress { get; set; }
 
     public ulong ElfcorehdrSize { get; set; }

@@ -32,24 +32,158 @@ public sealed class KernelMemoryImage : IMemoryContent
 
     public IReadOnlyList<VmemmapBacking> Vmemmap => _vmemmap;
 
-    /// <summary>Marks memory the kernel owns (image, boot allocations): PG_reserved in struct page.</summary>
+    /// <summary>Marks memory the kernel owns (image, boot allocations): PG_reserved in struct page. An earlier reservation's class wins where two overlap.</summary>
     public void Reserve(MemoryRange range, PageClass cls)
     {
-        _reserved.Add((range, cls));
+        if (range.Size == 0)
+        {
+            return;
+        }
+
+        lock (_lock)
+        {
+            _reserved.Add((range, cls));
+            _reservedIndex = null;
+        }
     }
 
     public void AddVmemmap(VmemmapBacking backing)
     {
-        _vmemmap.Add(backing);
-        _vmemmapByPhys = [.. _vmemmap.OrderBy(v => v.PhysicalAddress)];
+        lock (_lock)
+        {
+            _vmemmap.Add(backing);
+            _vmemmapIndex = null;
+        }
     }
 
-    private VmemmapBacking[] _vmemmapByPhys = [];
+    private readonly Lock _lock = new();
+    private VmemmapBacking[]? _vmemmapIndex;
+    private ReservedIndex? _reservedIndex;
+
+    /// <summary>The reservations as disjoint sorted intervals (built once after the last change: boot makes thousands).</summary>
+    private sealed class ReservedIndex
+    {
+        public required ulong[] Starts { get; init; }
+
+        public required ulong[] Ends { get; init; }
+
+        public required PageClass[] Classes { get; init; }
+
+        /// <summary>The interval holding addr, or -1.</summary>
+        public int Find(ulong addr)
+        {
+            int i = Array.BinarySearch(Starts, addr);
+            if (i < 0)
+            {
+                i = ~i - 1;
+            }
+
+            return i >= 0 && addr < Ends[i] ? i : -1;
+        }
+
+        /// <summary>Whether any interval overlaps [start, end).</summary>
+        public bool Overlaps(ulong start, ulong end)
+        {
+            int i = Array.BinarySearch(Starts, start);
+            if (i >= 0)
+            {
+                return true;
+            }
+
+            i = ~i; // first interval starting after start
+            return (i > 0 && Ends[i - 1] > start) || (i < Starts.Length && Starts[i] < end);
+        }
+    }
+
+    private ReservedIndex Reserved
+    {
+        get
+        {
+            var r = _reservedIndex;
+            if (r is not null)
+            {
+                return r;
+            }
+
+            lock (_lock)
+            {
+                return _reservedIndex ??= BuildReservedIndex(_reserved);
+            }
+        }
+    }
+
+    private static ReservedIndex BuildReservedIndex(List<(MemoryRange Range, PageClass Class)> reserved)
+    {
+        // A sweep over the boundaries: each elementary interval takes the class of the earliest reservation covering it.
+        var events = new List<(ulong At, int Index, bool Open)>(reserved.Count * 2);
+        for (int i = 0; i < reserved.Count; i++)
+        {
+            events.Add((reserved[i].Range.Start, i, true));
+            events.Add((reserved[i].Range.End, i, false));
+        }
+
+        events.Sort((a, b) => a.At.CompareTo(b.At));
+        var active = new SortedSet<int>();
+        var starts = new List<ulong>();
+        var ends = new List<ulong>();
+        var classes = new List<PageClass>();
+        for (int e = 0; e < events.Count;)
+        {
+            ulong at = events[e].At;
+            for (; e < events.Count && events[e].At == at; e++)
+            {
+                if (events[e].Open)
+                {
+                    active.Add(events[e].Index);
+                }
+                else
+                {
+                    active.Remove(events[e].Index);
+                }
+            }
+
+            if (active.Count == 0 || e == events.Count)
+            {
+                continue;
+            }
+
+            ulong next = events[e].At;
+            var cls = reserved[active.Min].Class;
+            if (starts.Count > 0 && ends[^1] == at && classes[^1] == cls)
+            {
+                ends[^1] = next;
+            }
+            else
+            {
+                starts.Add(at);
+                ends.Add(next);
+                classes.Add(cls);
+            }
+        }
+
+        return new ReservedIndex { Starts = [.. starts], Ends = [.. ends], Classes = [.. classes] };
+    }
+
+    private VmemmapBacking[] VmemmapByPhys
+    {
+        get
+        {
+            var v = _vmemmapIndex;
+            if (v is not null)
+            {
+                return v;
+            }
+
+            lock (_lock)
+            {
+                return _vmemmapIndex ??= [.. _vmemmap.OrderBy(x => x.PhysicalAddress)];
+            }
+        }
+    }
 
     /// <summary>The backing whose physical block holds addr, or -1 (binary search: a 1 TiB machine has 512).</summary>
-    private int FindVmemmap(ulong addr)
+    private int FindVmemmap(VmemmapBacking[] a, ulong addr)
     {
-        var a = _vmemmapByPhys;
         int lo = 0, hi = a.Length - 1;
         while (lo <= hi)
         {
@@ -74,24 +208,37 @@ public sealed class KernelMemoryImage : IMemoryContent
     /// <summary>A CMA area: only movable pages (user memory, page cache) or free pages live there.</summary>
     public void SetMovableOnly(MemoryRange range) => _movableOnly.Add(range);
 
-    /// <summary>The class of a PFN at the crash.</summary>
+    /// <summary>
+    /// The class of a PFN at the crash. A free buddy block never spans a reserved page: the buddy allocator
+    /// only ever received the pages memblock left free, so a workload block that shares its pages with a boot
+    /// allocation is kernel data rather than a free block claiming the reserved page.
+    /// </summary>
     public PageClass ClassOf(ulong pfn)
     {
         ulong addr = pfn << Ppc64KernelLayout.PageShift;
-        foreach (var (range, reservedClass) in _reserved)
+        var reserved = Reserved;
+        int ri = reserved.Find(addr);
+        if (ri >= 0)
         {
-            if (range.Contains(addr))
-            {
-                return reservedClass;
-            }
+            return reserved.Classes[ri];
         }
 
-        if (FindVmemmap(addr) >= 0)
+        if (FindVmemmap(VmemmapByPhys, addr) >= 0)
         {
             return PageClass.KernelData;
         }
 
         var cls = _workload.ClassOf(pfn);
+        if (cls == PageClass.Free)
+        {
+            const ulong BlockBytes = (ulong)WorkloadModel.BlockPages << Ppc64KernelLayout.PageShift;
+            ulong blockStart = addr & ~(BlockBytes - 1);
+            if (reserved.Overlaps(blockStart, blockStart + BlockBytes))
+            {
+                return PageClass.KernelData;
+            }
+        }
+
         foreach (var m in _movableOnly)
         {
             if (m.Contains(addr) && cls is not (PageClass.Anon or PageClass.PageCache or PageClass.Free))
@@ -103,25 +250,16 @@ public sealed class KernelMemoryImage : IMemoryContent
         return cls;
     }
 
-    private bool IsInReservedList(ulong addr)
-    {
-        foreach (var (r, _) in _reserved)
-        {
-            if (r.Contains(addr))
-            {
-                return true;
-            }
-        }
-
-        return FindVmemmap(addr) >= 0;
-    }
+    /// <summary>Whether the kernel reserved the page at addr for itself at boot (memblock): PG_reserved.</summary>
+    public bool IsReserved(ulong addr) => Reserved.Find(addr) >= 0 || FindVmemmap(VmemmapByPhys, addr) >= 0;
 
     public void Fill(ulong frameAddress, Span<byte> frame)
     {
-        int vi = FindVmemmap(frameAddress);
+        var byPhys = VmemmapByPhys;
+        int vi = FindVmemmap(byPhys, frameAddress);
         if (vi >= 0)
         {
-            var v = _vmemmapByPhys[vi];
+            var v = byPhys[vi];
             FillStructPages(v.VirtualAddress + (frameAddress - v.PhysicalAddress), frame);
             return;
         }
@@ -244,7 +382,7 @@ public sealed class KernelMemoryImage : IMemoryContent
                 break;
         }
 
-        if (IsInReservedList(addr))
+        if (IsReserved(addr))
         {
             // memblock-reserved at boot: PG_reserved, never freed to the buddy allocator.
             flags = 1UL << Ppc64KernelLayout.PgReserved;
