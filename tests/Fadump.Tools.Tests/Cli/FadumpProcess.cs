@@ -51,9 +51,15 @@ internal static class FadumpProcess
         return psi;
     }
 
-    public static Result Run(IEnumerable<string> args, string? umask = null, int timeoutSeconds = 120)
+    public static Result Run(IEnumerable<string> args, string? umask = null, int timeoutSeconds = 120, string? workingDirectory = null)
     {
-        using var p = Process.Start(StartInfo(args, umask))!;
+        var psi = StartInfo(args, umask);
+        if (workingDirectory is not null)
+        {
+            psi.WorkingDirectory = workingDirectory;
+        }
+
+        using var p = Process.Start(psi)!;
         p.StandardInput.Close();
         var so = p.StandardOutput.ReadToEndAsync();
         var se = p.StandardError.ReadToEndAsync();

@@ -230,6 +230,17 @@ public sealed class OutputFileCliTests : IDisposable
     }
 
     [Fact]
+    public void Sim_run_saves_to_a_relative_directory_under_the_working_directory()
+    {
+        var r = FadumpProcess.Run(["sim", "run", "--memory", "1G", "--save-to", "rel"], workingDirectory: _dir);
+
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        string saved = Directory.GetDirectories(P("rel")).Single();
+        Assert.True(File.Exists(Path.Combine(saved, "vmcore")));
+        Assert.Equal(Private, File.GetUnixFileMode(Path.Combine(saved, "vmcore-dmesg.txt")));
+    }
+
+    [Fact]
     public async Task Save_F_into_a_pipe_whose_reader_stops_fails_with_broken_pipe()
     {
         using var big = SyntheticRoot.Kdump(32 << 20);
