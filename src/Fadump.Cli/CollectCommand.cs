@@ -35,6 +35,16 @@ internal static class CollectCommand
                 return FadumpCommand.ExitFailure;
             }
 
+            string rootDir = p.GetValue(root)!;
+            var rootKind = Fadump.Formats.IO.PosixFile.Kind(rootDir, followSymlinks: true);
+            if (rootKind != Fadump.Formats.IO.FileKind.Directory)
+            {
+                stderr.WriteLine(rootKind == Fadump.Formats.IO.FileKind.Missing
+                    ? $"fadump: {rootDir}: No such file or directory"
+                    : $"fadump: {rootDir}: Not a directory (--root is {Fadump.Formats.IO.PosixFile.Describe(rootKind)})");
+                return FadumpCommand.ExitFailure;
+            }
+
             IActionRunner actions = p.GetValue(printActions) ? new PrintingActionRunner(stdout) : new SystemActionRunner(stdout);
             var service = new CollectService(cfg, new CollectOptions
             {
@@ -42,7 +52,7 @@ internal static class CollectCommand
                 Log = stdout,
                 SshOptions = p.GetValue(sshOptions) ?? [],
             });
-            var result = service.Run(new DirectorySysroot(p.GetValue(root)!));
+            var result = service.Run(new DirectorySysroot(rootDir));
             foreach (var e in result.Errors)
             {
                 stderr.WriteLine($"fadump: {e}");

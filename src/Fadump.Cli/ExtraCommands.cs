@@ -7,11 +7,11 @@ namespace Fadump.Cli;
 /// <summary>Commands registered beside info, regs and read.</summary>
 internal static class ExtraCommands
 {
-    public static IEnumerable<Command> All(TextWriter stdout, TextWriter stderr)
+    public static IEnumerable<Command> All(TextWriter stdout, TextWriter stderr, Stream? rawStdout)
     {
-        yield return DmesgCommand(stdout, stderr);
+        yield return DmesgCommand(stdout, stderr, rawStdout);
         yield return CollectCommand.Create(stdout, stderr);
-        foreach (var c in SaveCommands.All(stdout, stderr))
+        foreach (var c in SaveCommands.All(stdout, stderr, rawStdout))
         {
             yield return c;
         }
@@ -22,7 +22,7 @@ internal static class ExtraCommands
         }
     }
 
-    private static Command DmesgCommand(TextWriter stdout, TextWriter stderr)
+    private static Command DmesgCommand(TextWriter stdout, TextWriter stderr, Stream? rawStdout)
     {
         var dumpArg = FadumpCommand.DumpFilesArgument();
         var cmd = new Command("dmesg", "Print the crashed kernel's log exactly as makedumpfile --dump-dmesg writes it") { dumpArg };
@@ -36,10 +36,12 @@ internal static class ExtraCommands
             }
 
             stdout.Flush();
-            if (ReferenceEquals(stdout, Console.Out))
+            if (rawStdout is not null)
             {
-                using var o = Console.OpenStandardOutput();
+                // The log's bytes as they are (not re-encoded), through write(2): a closed pipe is an error.
+                using var o = new BufferedStream(rawStdout, 1 << 16);
                 log.WriteMakedumpfile(o);
+                o.Flush();
             }
             else
             {

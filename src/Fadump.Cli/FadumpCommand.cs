@@ -14,9 +14,38 @@ public static class FadumpCommand
     public const int ExitFailure = 1;
     public const int ExitUsage = 2;
 
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    /// <summary>
+    /// The process's entry point: standard output through write(2), so that a closed pipe is an error
+    /// (exit 1, "fadump: standard output: Broken pipe") and not a silent success; the signal handlers.
+    /// </summary>
+    public static int RunProcess(string[] args)
     {
-        var root = Build(stdout, stderr);
+        Signals.Install();
+        var raw = new StandardOutput();
+        var stdout = new StreamWriter(raw, new System.Text.UTF8Encoding(false), 1 << 14) { AutoFlush = true };
+        int rc = Run(args, stdout, Console.Error, raw);
+        try
+        {
+            stdout.Flush();
+        }
+        catch (IOException e)
+        {
+            if (rc == ExitOk)
+            {
+                Console.Error.WriteLine($"fadump: {e.Message}");
+                rc = ExitFailure;
+            }
+        }
+
+        return Signals.Received is > 0 and int s ? 128 + s : rc;
+    }
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => Run(args, stdout, stderr, rawStdout: null);
+
+    /// <param name="rawStdout">Standard output for binary data (save -F, dmesg); null: text through stdout, -F to descriptor 1.</param>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, Stream? rawStdout)
+    {
+        var root = Build(stdout, stderr, rawStdout);
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
@@ -31,7 +60,9 @@ public static class FadumpCommand
 
         try
         {
-            return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+            // Signals are ours (Signals): System.CommandLine's handler would end the process after a timeout.
+            var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };
+            return parse.InvokeAsync(config, Signals.Token).GetAwaiter().GetResult();
         }
         catch (UsageException e)
         {
@@ -40,18 +71,25 @@ public static class FadumpCommand
         }
         catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or NotSupportedException)
         {
-            stderr.WriteLine($"fadump: {e.Message}");
+            stderr.WriteLine($"fadump: {Describe(e)}");
             return ExitFailure;
         }
     }
 
-    private static RootCommand Build(TextWriter stdout, TextWriter stderr)
+    /// <summary>"PATH: reason" where .NET's message lacks the form (FileNotFoundException: "Could not find file '...'.").</summary>
+    internal static string Describe(Exception e) => e switch
+    {
+        FileNotFoundException { FileName: { } f } => $"{f}: No such file or directory",
+        _ => e.Message,
+    };
+
+    private static RootCommand Build(TextWriter stdout, TextWriter stderr, Stream? rawStdout)
     {
         var root = new RootCommand("Fadump: firmware-assisted crash dump for Linux, simulated platform and real tools");
-        root.Subcommands.Add(InfoCommand(stdout));
+        root.Subcommands.Add(InfoCommand(stdout, stderr));
         root.Subcommands.Add(RegsCommand(stdout));
         root.Subcommands.Add(ReadCommand(stdout));
-        foreach (var c in ExtraCommands.All(stdout, stderr))
+        foreach (var c in ExtraCommands.All(stdout, stderr, rawStdout))
         {
             root.Subcommands.Add(c);
         }
@@ -66,7 +104,8 @@ public static class FadumpCommand
 
     internal static IDump OpenDump(string[] files) => files.Length == 1 ? DumpFile.Open(files[0]) : DumpFile.Open(files);
 
-    private static Command InfoCommand(TextWriter stdout)
+    /// <summary>info prints the summary of an incomplete (flagged or truncated) dump too, then exits 1 (DESIGN.md §5: a partial dump exits non-zero).</summary>
+    private static Command InfoCommand(TextWriter stdout, TextWriter stderr)
     {
         var dumpArg = DumpFilesArgument();
         var json = new Option<bool>("--json") { Description = "print as JSON" };
@@ -76,6 +115,12 @@ public static class FadumpCommand
             using var dump = OpenDump(p.GetRequiredValue(dumpArg));
             var summary = DumpSummary.Of(dump, PanicFinder.Find(dump));
             stdout.Write(p.GetValue(json) ? summary.ToJson() : summary.ToText());
+            if (summary.IncompleteReason is { } why)
+            {
+                stderr.WriteLine($"fadump: {dump.Path}: the dump is incomplete: {why}");
+                return ExitFailure;
+            }
+
             return ExitOk;
         });
         return cmd;

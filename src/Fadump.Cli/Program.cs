@@ -1,3 +1,3 @@
 using Fadump.Cli;
 
-return FadumpCommand.Run(args, Console.Out, Console.Error);
+return FadumpCommand.RunProcess(args);

@@ -24,10 +24,10 @@ internal static class SaveCommands
     private const int MlDebug = 8;
     private const int MlReport = 16;
 
-    public static IEnumerable<Command> All(TextWriter stdout, TextWriter stderr)
+    public static IEnumerable<Command> All(TextWriter stdout, TextWriter stderr, Stream? rawStdout)
     {
-        yield return Save(stdout, stderr);
-        yield return Convert(stdout, stderr);
+        yield return Save(stdout, stderr, rawStdout);
+        yield return Convert(stdout, stderr, rawStdout);
     }
 
     private sealed class CompressionOptions
@@ -80,7 +80,7 @@ internal static class SaveCommands
         }
     }
 
-    private static Command Save(TextWriter stdout, TextWriter stderr)
+    private static Command Save(TextWriter stdout, TextWriter stderr, Stream? rawStdout)
     {
         var files = new Argument<string[]>("FILES") { Description = "VMCORE OUTFILE (-F: VMCORE only; -R: OUTFILE only; --dump-dmesg: VMCORE LOGFILE)", Arity = new ArgumentArity(1, 2) };
         var level = new Option<string>("-d") { Description = "dump level 0-31 (sum of 1 zero, 2 cache, 4 private cache, 8 user, 16 free); A,B retries at B when A does not fit", DefaultValueFactory = _ => "0" };
@@ -100,7 +100,7 @@ internal static class SaveCommands
             files, level, elf, flat, rearrange, threads, dmesg, ml, limit, force, dryRun, showStats,
         };
         comp.AddTo(cmd);
-        cmd.SetAction((p, ct) => Task.FromResult(RunSave(p, stdout, stderr, ct, new SaveArgs(
+        cmd.SetAction((p, ct) => Task.FromResult(RunSave(stdout, stderr, rawStdout, ct, new SaveArgs(
             p.GetRequiredValue(files), p.GetValue(level)!, comp.Get(p), p.GetValue(elf), p.GetValue(flat), p.GetValue(rearrange),
             p.GetValue(threads), p.GetValue(dmesg), p.GetValue(ml) | (p.GetValue(showStats) ? MlReport : 0), p.GetValue(limit), p.GetValue(force))
         {
@@ -109,7 +109,7 @@ internal static class SaveCommands
         return cmd;
     }
 
-    private static Command Convert(TextWriter stdout, TextWriter stderr)
+    private static Command Convert(TextWriter stdout, TextWriter stderr, Stream? rawStdout)
     {
         var input = new Argument<string>("IN") { Description = "a dump: ELF, kdump-compressed or flattened" };
         var output = new Argument<string>("OUT") { Description = "the file to write" };
@@ -117,10 +117,11 @@ internal static class SaveCommands
         var level = new Option<int>("-d") { Description = "dump level 0-31", DefaultValueFactory = _ => 0 };
         var threads = new Option<int>("--num-threads") { Description = "threads that read and compress pages (default: all CPUs)", DefaultValueFactory = _ => Environment.ProcessorCount };
         var ml = new Option<int>("--message-level") { Description = "message types as for save (default 7)", DefaultValueFactory = _ => 7 };
+        var force = new Option<bool>("-f") { Description = "overwrite OUT if it exists" };
         var comp = new CompressionOptions();
         var cmd = new Command("convert", "Convert a dump to kdump-compressed, ELF or flattened (same pipeline as save; default: kdump, level 0, uncompressed)")
         {
-            input, output, format, level, threads, ml,
+            input, output, format, level, threads, ml, force,
         };
         comp.AddTo(cmd);
         cmd.SetAction((p, ct) =>
@@ -132,9 +133,9 @@ internal static class SaveCommands
             }
 
             var a = new SaveArgs([p.GetRequiredValue(input), p.GetRequiredValue(output)], p.GetValue(level).ToString(CultureInfo.InvariantCulture),
-                comp.Get(p), f == "elf", Flat: false, Rearrange: false, p.GetValue(threads), Dmesg: false, p.GetValue(ml), Limit: null, Force: true)
+                comp.Get(p), f == "elf", Flat: false, Rearrange: false, p.GetValue(threads), Dmesg: false, p.GetValue(ml), Limit: null, Force: p.GetValue(force))
             { FlattenedFile = f == "flat" };
-            return Task.FromResult(RunSave(p, stdout, stderr, ct, a));
+            return Task.FromResult(RunSave(stdout, stderr, rawStdout, ct, a));
         });
         return cmd;
     }
@@ -147,8 +148,16 @@ internal static class SaveCommands
         public bool DryRun { get; init; }
     }
 
-    private static int RunSave(ParseResult p, TextWriter stdout, TextWriter stderr, CancellationToken ct, SaveArgs a)
+    /// <remarks>
+    /// SIGINT, SIGTERM, SIGHUP (<see cref="Signals"/>): the save stops at the next batch; a file output that got
+    /// its header keeps what was written under OUTFILE, flagged incomplete (status 0x8 / e_flags bit 0), as after
+    /// a full disk; one that did not is removed. Then exit 128 + the signal. A partial dump is kept because it may
+    /// be the only copy (SIGTERM at shutdown in the capture kernel), and its format and `info` say it is partial.
+    /// makedumpfile handles no signal: it dies leaving its partial file unflagged under the final name.
+    /// </remarks>
+    private static int RunSave(TextWriter stdout, TextWriter stderr, Stream? rawStdout, CancellationToken ct, SaveArgs a)
     {
+        using var cooperate = Signals.Cooperate();
         int ml = a.MessageLevel;
         if (ml is < 0 or > 31)
         {
@@ -170,8 +179,7 @@ internal static class SaveCommands
                 throw new UsageException("-R takes one OUTFILE and reads the flattened dump from standard input");
             }
 
-            CheckTarget(a.Files[0], a.Force);
-            using var file = new PrivateOutputFile(a.Files[0]);
+            using var file = new PrivateOutputFile(a.Files[0], a.Force);
             using var stdin = Console.OpenStandardInput();
             FlattenedRearranger.Rearrange(stdin, new FileSink(file.Handle), "<stdin>");
             file.Commit();
@@ -187,7 +195,7 @@ internal static class SaveCommands
                 throw new UsageException("--dump-dmesg takes VMCORE LOGFILE");
             }
 
-            CheckTarget(a.Files[1], a.Force);
+            PrivateOutputFile.CheckTarget(a.Files[1], a.Force);
             using var dump = DumpFile.Open(a.Files[0]);
             var log = KernelLog.Read(dump);
             foreach (var w in log.Warnings)
@@ -195,7 +203,7 @@ internal static class SaveCommands
                 Common($"fadump: warning: {w}");
             }
 
-            using var file = new PrivateOutputFile(a.Files[1]);
+            using var file = new PrivateOutputFile(a.Files[1], a.Force);
             using (var fs = new FileStream(file.Handle, FileAccess.ReadWrite, 1 << 16, false))
             {
                 log.WriteMakedumpfile(fs);
@@ -227,7 +235,7 @@ internal static class SaveCommands
         long? limit = a.Limit is null ? null : Sizes.Parse(a.Limit);
         if (!a.Flat && !a.DryRun)
         {
-            CheckTarget(a.Files[1], a.Force);
+            PrivateOutputFile.CheckTarget(a.Files[1], a.Force);
         }
 
         using var input = DumpFile.Open(a.Files[0]);
@@ -241,6 +249,7 @@ internal static class SaveCommands
             Threads = a.Threads,
             SizeLimit = limit,
             MessageLevel = ml,
+            Overwrite = a.Force,
         };
         if ((ml & MlDebug) != 0)
         {
@@ -251,13 +260,18 @@ internal static class SaveCommands
         SaveResult r;
         try
         {
-            r = WithProgress(stderr, (ml & MlProgress) != 0, options, o => SaveTo(input, a, o, stdout, ct));
+            r = WithProgress(stderr, (ml & MlProgress) != 0, options, o => SaveTo(input, a, o, stdout, rawStdout, ct));
         }
         catch (OperationCanceledException)
         {
             if ((ml & MlError) != 0)
             {
-                stderr.WriteLine("fadump: interrupted: the dump is incomplete (flagged in the file); fadump save Failed.");
+                string why = Signals.Received > 0 ? $"interrupted by {Signals.Name(Signals.Received)}" : "interrupted";
+                string what = a.DryRun ? "nothing was written"
+                    : a.Flat ? $"the dump on {StandardOutput.Name} is incomplete"
+                    : File.Exists(a.Files[1]) ? $"{a.Files[1]}: the dump is incomplete (flagged in the file)"
+                    : $"nothing was written to {a.Files[1]}";
+                stderr.WriteLine($"fadump: {why}: {what}; fadump save Failed.");
             }
 
             return FadumpCommand.ExitFailure;
@@ -278,7 +292,11 @@ internal static class SaveCommands
             if ((ml & MlError) != 0)
             {
                 stderr.WriteLine($"fadump: {r.Error}");
-                stderr.WriteLine("fadump: the dump is incomplete (flagged in the file); fadump save Failed.");
+                string what = a.Flat ? $"the dump on {StandardOutput.Name} is incomplete"
+                    : a.DryRun ? "the dump would be incomplete"
+                    : File.Exists(a.Files[1]) ? $"{a.Files[1]}: the dump is incomplete (flagged in the file)"
+                    : $"nothing was kept: {a.Files[1]} was not written";
+                stderr.WriteLine($"fadump: {what}; fadump save Failed.");
             }
 
             return FadumpCommand.ExitFailure;
@@ -293,7 +311,7 @@ internal static class SaveCommands
         return FadumpCommand.ExitOk;
     }
 
-    private static SaveResult SaveTo(IDump input, SaveArgs a, SaveOptions o, TextWriter stdout, CancellationToken ct)
+    private static SaveResult SaveTo(IDump input, SaveArgs a, SaveOptions o, TextWriter stdout, Stream? rawStdout, CancellationToken ct)
     {
         if (a.DryRun)
         {
@@ -305,13 +323,11 @@ internal static class SaveCommands
             return DumpSaver.Save(input, a.Files[1], o, ct);
         }
 
-        // -F: flattened records on standard output, for a pipe or ssh.
+        // -F: flattened records on standard output, for a pipe or ssh; write(2), so that a reader that went
+        // away (EPIPE) fails the save. Not disposed: after a failed write its Dispose would flush again.
         stdout.Flush();
-        using var so = Console.OpenStandardOutput();
-        using var buffered = new BufferedStream(so, 1 << 20);
-        var r = DumpSaver.Save(input, buffered, o, ct);
-        buffered.Flush();
-        return r;
+        var buffered = new BufferedStream(rawStdout ?? new StandardOutput(), 1 << 20);
+        return DumpSaver.Save(input, buffered, o, ct);
     }
 
     private static List<int> ParseLevels(string s)
@@ -328,14 +344,6 @@ internal static class SaveCommands
         }
 
         return levels;
-    }
-
-    private static void CheckTarget(string path, bool force)
-    {
-        if (File.Exists(path) && !force)
-        {
-            throw new UsageException($"{path} already exists (use -f to overwrite)");
-        }
     }
 
     /// <summary>Progress on stderr: a Spectre.Console bar on a terminal, plain lines every few seconds otherwise.</summary>

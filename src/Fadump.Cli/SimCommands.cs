@@ -125,7 +125,7 @@ internal static class SimCommands
         var json = new Option<bool>("--json") { Description = "print the run as JSON" };
         var cmd = new Command("demo", "Boot, register, crash, capture, save, release and re-register on a simulated pSeries LPAR (64 GiB, 16 CPUs by default)") { outDir, json };
         m.AddTo(cmd);
-        cmd.SetAction(p => RunAndReport(new DemoOptions { Lpar = m.Build(p), OutDir = p.GetValue(outDir) }, p.GetValue(json), stdout, stderr));
+        cmd.SetAction(p => RunAndReport(new DemoOptions { Lpar = m.Build(p), OutDir = FullPath(p.GetValue(outDir)) }, p.GetValue(json), stdout, stderr));
         return cmd;
     }
 
@@ -143,11 +143,14 @@ internal static class SimCommands
             Lpar = m.Build(p),
             Crash = ParseCrash(p.GetValue(crash)!),
             VmcoreOut = p.GetValue(vmcoreOut),
-            OutDir = p.GetValue(saveTo),
+            OutDir = FullPath(p.GetValue(saveTo)),
             Save = p.GetValue(saveTo) is not null,
         }, p.GetValue(json), stdout, stderr));
         return cmd;
     }
+
+    /// <summary>A relative --out / --save-to is relative to the working directory (kdump.conf's path must be absolute).</summary>
+    private static string? FullPath(string? dir) => dir is null ? null : Path.GetFullPath(dir);
 
     private static int RunAndReport(DemoOptions options, bool json, TextWriter stdout, TextWriter stderr)
     {

@@ -91,6 +91,13 @@ public interface IDump : IDisposable
     /// <summary>True when the writer flagged the dump incomplete (status 0x8 / e_flags bit 0).</summary>
     bool IsIncomplete { get; }
 
+    /// <summary>
+    /// Why the dump is incomplete: "flagged incomplete by its writer (...)", or "truncated: ..." for a file shorter
+    /// than its own tables say that no writer flagged (a copy cut short, a killed writer, a power loss); null
+    /// when complete. May scan the file's tables (kdump: the bitmaps' rank index).
+    /// </summary>
+    string? IncompleteReason => IsIncomplete ? "flagged incomplete by its writer" : null;
+
     /// <summary>Physical memory ranges the dump describes as RAM, ascending.</summary>
     IEnumerable<PhysicalRange> MemoryRanges();
 

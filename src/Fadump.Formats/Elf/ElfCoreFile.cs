@@ -187,8 +187,9 @@ public sealed class ElfCoreFile : IDisposable
                 {
                     if (!incomplete)
                     {
+                        // A copy cut short, a writer killed before it could flag the file, a power loss; or a bad header.
                         throw new DumpFormatException(path, at,
-                            FormattableString.Invariant($"PT_LOAD [0x{off:x}, +0x{filesz:x}) of physical 0x{paddr:x}: expected it inside the {src.Length}-byte file"));
+                            FormattableString.Invariant($"PT_LOAD [0x{off:x}, +0x{filesz:x}) of physical 0x{paddr:x}: expected it inside the {src.Length}-byte file: the dump is truncated (incomplete) or its program header is corrupt"));
                     }
 
                     // A dump flagged incomplete was cut short by its writer: what is missing reads as zeros.

@@ -54,7 +54,8 @@ public sealed class ElfCoreWriter : IDisposable
 
         TotalSize = off;
         var head = new byte[dataOffset];
-        ElfHeaders.WriteCoreHeader(head, machine, phnum);
+        // Incomplete until Complete says otherwise (e_flags bit 0; big-endian ppc64 has no such bit, e_flags is the ABI).
+        ElfHeaders.WriteCoreHeader(head, machine, phnum, be ? 0 : ElfLayout.DumpElfIncomplete);
         var ph = head.AsSpan(ElfLayout.EhdrSize);
         ElfHeaders.WriteProgramHeader(ph, be, new(ElfLayout.PtNote, 0, (ulong)notesOffset, 0, 0, (ulong)noteBytes.Length, (ulong)noteBytes.Length, 4));
         for (int i = 0; i < _loads.Length; i++)
@@ -104,6 +105,15 @@ public sealed class ElfCoreWriter : IDisposable
         if (_segment < _loads.Length)
         {
             throw new InvalidOperationException(FormattableString.Invariant($"segment {_segment} is short: {_segmentDone} of {_loads[_segment].FileSize} bytes written"));
+        }
+
+        if (!_machine.BigEndian)
+        {
+            // Data durable first, then e_flags without the incomplete bit.
+            _sink.Barrier();
+            var eh = new byte[ElfLayout.EhdrSize];
+            ElfHeaders.WriteCoreHeader(eh, _machine, 1 + _loads.Length);
+            _sink.Write(0, eh);
         }
 
         _sink.Flush();

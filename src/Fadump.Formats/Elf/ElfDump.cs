@@ -46,7 +46,10 @@ public sealed class ElfDump : IDump
     public int? DumpLevel => null;
 
     /// <summary>e_flags bit 0 (makedumpfile DUMP_ELF_INCOMPLETE). Not meaningful on big-endian ppc64, where e_flags is 1 (ELFv1).</summary>
+    /// <remarks>A truncated ELF file that is not flagged does not open (<see cref="ElfCoreFile.Open(IRandomAccessSource)"/> names the PT_LOAD).</remarks>
     public bool IsIncomplete => !_elf.Machine.BigEndian && (_elf.Flags & ElfLayout.DumpElfIncomplete) != 0;
+
+    public string? IncompleteReason => IsIncomplete ? "flagged incomplete by its writer (e_flags bit 0)" : null;
 
     public IEnumerable<PhysicalRange> MemoryRanges() =>
         PhysicalRange.Coalesce(_elf.Loads.OrderBy(l => l.PhysicalAddress).Select(l => new PhysicalRange(l.PhysicalAddress, l.PhysicalEnd)));

@@ -99,7 +99,7 @@ public sealed class FlattenedSource : IRandomAccessSource
                 }
 
                 throw new DumpFormatException(path, pos,
-                    Invariant($"flattened record header: expected a record or the end marker (-1, -1), but the file ends after {file.Length - pos} bytes (truncated stream?)"));
+                    Invariant($"flattened record header: expected a record or the end marker (-1, -1), but the file ends after {file.Length - pos} bytes: the stream is truncated (incomplete)"));
             }
 
             file.ReadExactly(pos, rh, "flattened record header");
@@ -178,7 +178,7 @@ public sealed class FlattenedSource : IRandomAccessSource
             }
 
             throw new DumpFormatException(path, pos,
-                Invariant($"flattened record of {size} bytes at logical offset 0x{offset:x}: expected its data inside the file, which has {remaining} bytes left"));
+                Invariant($"flattened record of {size} bytes at logical offset 0x{offset:x}: expected its data inside the file, which has {remaining} bytes left: the stream is truncated (incomplete)"));
         }
     }
 

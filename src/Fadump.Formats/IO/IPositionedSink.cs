@@ -10,6 +10,14 @@ public interface IPositionedSink : IDisposable
 
     /// <summary>Makes everything durable (fsync for files, end marker for flattened streams).</summary>
     void Flush();
+
+    /// <summary>
+    /// Makes what was written so far durable before anything written later (fsync for files; nothing for a
+    /// stream, whose records arrive in order). Writers call it before they clear the incomplete flag.
+    /// </summary>
+    void Barrier()
+    {
+    }
 }
 
 /// <summary>A regular file written with pwrite.</summary>
@@ -22,6 +30,8 @@ public sealed class FileSink : IPositionedSink
     public void Write(long offset, ReadOnlySpan<byte> data) => RandomAccess.Write(_handle, data, offset);
 
     public void Flush() => RandomAccess.FlushToDisk(_handle);
+
+    public void Barrier() => RandomAccess.FlushToDisk(_handle);
 
     public void Dispose()
     {

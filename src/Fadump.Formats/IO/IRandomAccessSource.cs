@@ -31,7 +31,7 @@ public static class RandomAccessSourceExtensions
         if (offset < 0 || offset > source.Length || buffer.Length > source.Length - offset)
         {
             throw new DumpFormatException(source.Name, offset,
-                FormattableString.Invariant($"{what}: expected {buffer.Length} bytes, but the file is {source.Length} bytes long"));
+                FormattableString.Invariant($"{what}: expected {buffer.Length} bytes, but the file is {source.Length} bytes long (truncated or corrupt)"));
         }
 
         int total = 0;

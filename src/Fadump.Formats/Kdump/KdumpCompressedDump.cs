@@ -13,6 +13,7 @@ public sealed partial class KdumpCompressedDump : IDump, IPageCounts
 {
     private readonly IRandomAccessSource _src;
     private readonly KdumpBitmaps _bitmaps;
+    private readonly Lazy<string?> _truncation;
 
     private KdumpCompressedDump(IRandomAccessSource src, KdumpHeader header, DumpMachine machine, List<ElfNote> notes, VmcoreInfo.VmcoreInfo? vmcoreInfo, bool flattened)
     {
@@ -23,6 +24,7 @@ public sealed partial class KdumpCompressedDump : IDump, IPageCounts
         VmcoreInfo = vmcoreInfo;
         IsFlattened = flattened;
         _bitmaps = new KdumpBitmaps(src, header);
+        _truncation = new Lazy<string?>(FindTruncation, LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
     /// <summary>Opens a kdump-compressed file. Takes ownership of the source (disposed on failure too).</summary>
@@ -89,7 +91,22 @@ public sealed partial class KdumpCompressedDump : IDump, IPageCounts
 
     public int? DumpLevel => Header.DumpLevel;
 
+    /// <summary>Flagged incomplete by its writer (status 0x8). A truncated file that is not flagged: <see cref="Truncation"/>.</summary>
     public bool IsIncomplete => (Header.Status & KdumpStatus.Incomplete) != 0;
+
+    /// <summary>
+    /// Why the file is shorter than its headers say (a copy cut short, a writer killed before it could flag the
+    /// file, a power loss), or null: the page_desc table must fit in the file, and the first and last descriptors
+    /// must point at data inside it. The writer appends data in PFN order and writes the last descriptor last,
+    /// so a file cut anywhere fails one of these checks. Computed on first use (it needs the bitmaps' rank
+    /// index); reading a page the file lacks is an error naming it.
+    /// </summary>
+    public string? Truncation => _truncation.Value;
+
+    public string? IncompleteReason =>
+        IsIncomplete ? "flagged incomplete by its writer (status 0x8)"
+        : Truncation is not null ? "truncated: " + Truncation
+        : null;
 
     public int HeaderVersion => Header.Version;
 
@@ -156,6 +173,42 @@ public sealed partial class KdumpCompressedDump : IDump, IPageCounts
     }
 
     public int ReadPhysical(ulong address, Span<byte> buffer) => PhysicalReader.Read(this, address, buffer);
+
+    private string? FindTruncation()
+    {
+        ulong entries = _bitmaps.Rank(EndPfn) - _bitmaps.Rank(StartPfn);
+        if (entries == 0)
+        {
+            return null;
+        }
+
+        long length = _src.Length;
+        long room = Math.Max(0, length - Header.DescTableOffset) / KdumpLayout.PageDescSize;
+        if (entries > (ulong)room)
+        {
+            return Invariant($"the page_desc table of {entries} entries at 0x{Header.DescTableOffset:x} ends beyond the {length}-byte file (room for {room})");
+        }
+
+        Span<byte> d = stackalloc byte[KdumpLayout.PageDescSize];
+        foreach (ulong index in (ReadOnlySpan<ulong>)[0, entries - 1])
+        {
+            long descAt = Header.DescTableOffset + ((long)index * KdumpLayout.PageDescSize);
+            _src.ReadExactly(descAt, d, "page_desc");
+            long offset = Endian.I64(d[KdumpLayout.DescOffset..], Header.BigEndian);
+            uint size = Endian.U32(d[KdumpLayout.DescSize..], Header.BigEndian);
+            if (offset == 0 && size == 0)
+            {
+                return Invariant($"page_desc {index} of {entries} at 0x{descAt:x} was never written");
+            }
+
+            if (offset > 0 && size <= (uint)PageSize && offset > length - size)
+            {
+                return Invariant($"page_desc {index} of {entries} at 0x{descAt:x} points at data [0x{offset:x}, +0x{size:x}) beyond the {length}-byte file");
+            }
+        }
+
+        return null;
+    }
 
     public void Dispose() => _src.Dispose();
 }

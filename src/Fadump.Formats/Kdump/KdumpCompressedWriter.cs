@@ -133,7 +133,8 @@ public sealed class KdumpCompressedWriter : IDisposable
             MaxMapnr = options.MaxPfn,
         };
 
-        WriteHeader(_header);
+        // Incomplete until Complete says otherwise: a file cut short by SIGKILL or a power loss keeps status 0x8.
+        WriteHeader(_header with { Status = _header.Status | KdumpStatus.Incomplete });
         var sub = new byte[KdumpLayout.SubHeaderSize + notes.Length];
         _header.WriteSubHeader(sub);
         notes.CopyTo(sub, KdumpLayout.SubHeaderSize);
@@ -154,7 +155,7 @@ public sealed class KdumpCompressedWriter : IDisposable
 
     public int PageSize => _pageSize;
 
-    /// <summary>The headers as written (status without the incomplete bit).</summary>
+    /// <summary>The headers as <see cref="Complete"/> writes them (status without the incomplete bit, which the file carries until then).</summary>
     public KdumpHeader Header => _header;
 
     /// <summary>Entries of the page_desc table: PFNs set in the dump bitmap inside this file's range.</summary>
@@ -254,6 +255,11 @@ public sealed class KdumpCompressedWriter : IDisposable
 
         FlushData();
         FlushDescriptors(_descsBuffered);
+
+        // Pages and table durable first, then the header without status 0x8: after a power loss the file is
+        // either complete or still flagged.
+        _sink.Barrier();
+        WriteHeader(_header);
         _sink.Flush();
         _completed = true;
         _stopped = true;

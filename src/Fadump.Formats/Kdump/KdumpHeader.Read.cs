@@ -37,10 +37,23 @@ public sealed partial record KdumpHeader
         long length = src.Length;
 
         int minSub = diskdump ? 0 : 1;
+        string flagged = ((KdumpStatus)Endian.U32(h[KdumpLayout.Status..], be) & KdumpStatus.Incomplete) != 0 ? "flagged incomplete and " : string.Empty;
+        if (subHdrSize >= minSub && subHdrSize <= 1024 && (1L + subHdrSize) * blockSize > length)
+        {
+            throw new DumpFormatException(path, length,
+                Invariant($"the dump is {flagged}truncated (incomplete): its sub-header ({subHdrSize} blocks of {blockSize} bytes) ends at 0x{(1L + subHdrSize) * blockSize:x}, but the file is {length} bytes long"));
+        }
+
         if (subHdrSize < minSub || (1L + subHdrSize) * blockSize > length)
         {
             throw new DumpFormatException(path, KdumpLayout.SubHdrSize,
                 Invariant($"sub_hdr_size {subHdrSize} blocks of {blockSize} bytes: expected at least {minSub} and the sub-header to end inside the {length}-byte file"));
+        }
+
+        if (bitmapBlocks != 0 && bitmapBlocks % 2 == 0 && (1L + subHdrSize + bitmapBlocks) * blockSize > length && bitmapBlocks / 2 * (long)blockSize <= (1L << KdumpLayout.MaxPhysicalAddressBits) / 4096 / 8)
+        {
+            throw new DumpFormatException(path, length,
+                Invariant($"the dump is {flagged}truncated (incomplete): its bitmaps ({bitmapBlocks} blocks of {blockSize} bytes) end at 0x{(1L + subHdrSize + bitmapBlocks) * blockSize:x}, but the file is {length} bytes long"));
         }
 
         if (bitmapBlocks == 0 || bitmapBlocks % 2 != 0 || (1L + subHdrSize + bitmapBlocks) * blockSize > length)

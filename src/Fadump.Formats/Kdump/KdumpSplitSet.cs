@@ -175,6 +175,11 @@ public sealed class KdumpSplitSet : IDump
 
     public bool IsIncomplete => _parts.Any(p => p.IsIncomplete) || MissingPfnRanges.Count > 0;
 
+    public string? IncompleteReason =>
+        _parts.FirstOrDefault(p => p.IncompleteReason is not null) is { } part ? $"{part.Path}: {part.IncompleteReason}"
+        : MissingPfnRanges.Count > 0 ? "files of the split set are missing"
+        : null;
+
     public KdumpUtsname Utsname => _parts[0].Utsname;
 
     public IEnumerable<PhysicalRange> MemoryRanges() => _parts[0].MemoryRanges();

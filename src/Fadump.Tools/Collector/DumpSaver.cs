@@ -19,7 +19,10 @@ namespace Fadump.Tools.Collector;
 /// does: a partial dump is still worth analysing, and its format says it is partial. The result then has
 /// <see cref="SaveResult.Incomplete"/> set and <see cref="SaveResult.Error"/> says why; callers exit non-zero.
 /// With fallback levels the file is written again at the next level first. Input errors and cancellation also
-/// leave an incomplete-flagged file, and are thrown.
+/// leave an incomplete-flagged file, and are thrown. The writers put the header with the incomplete flag
+/// down first and clear it last, so a process killed outright leaves a flagged (hidden, temporary) file too.
+/// A failure before the header was written (-L below the header's size, ENOSPC at once) keeps nothing: there
+/// would be no header to carry the flag.
 /// </remarks>
 public static partial class DumpSaver
 {
@@ -36,7 +39,7 @@ public static partial class DumpSaver
         for (int li = 0; ; li++)
         {
             var classifier = Prepare(input, levels[li]);
-            var file = new PrivateOutputFile(outputPath);
+            var file = new PrivateOutputFile(outputPath, o.Overwrite);
             bool keep = false;
             try
             {
@@ -48,10 +51,10 @@ public static partial class DumpSaver
                 {
                     r = Run(input, guard, o with { DumpLevel = levels[li] }, classifier, sw, ct);
                 }
-                catch when (guard.Length > 0)
+                catch when (guard.WroteHeader)
                 {
                     // Written in part, and flagged incomplete by the writer: kept, as after a write error.
-                    // Nothing written yet (the input failed first): the temporary file goes.
+                    // No header yet (the input failed first): the temporary file goes.
                     keep = true;
                     file.CommitIncomplete();
                     throw;
@@ -61,6 +64,12 @@ public static partial class DumpSaver
                 {
                     warnings.Add(Invariant($"dump level {levels[li]} did not fit ({r.Error}); retrying with dump level {levels[li + 1]}"));
                     continue;
+                }
+
+                if (r.Incomplete && !guard.WroteHeader)
+                {
+                    // Not even the header fitted: nothing to flag, nothing kept (the finally removes the file).
+                    return r with { Error = $"{r.Error}; not even the header was written, so nothing was kept", Warnings = [.. warnings, .. r.Warnings], Elapsed = sw.Elapsed };
                 }
 
                 keep = true;

@@ -16,6 +16,13 @@ internal sealed class GuardedSink(IPositionedSink inner, long? limit) : IPositio
 
     public Exception? WriteError { get; private set; }
 
+    /// <summary>
+    /// The write at offset 0 (the file's header, which the writers write first with the incomplete flag set)
+    /// succeeded: from then on a cut-short file says it is incomplete. Before it, a partial file would be a
+    /// stub with no header to flag, and is removed rather than kept.
+    /// </summary>
+    public bool WroteHeader { get; private set; }
+
     public void Write(long offset, ReadOnlySpan<byte> data)
     {
         long end = offset + data.Length;
@@ -37,6 +44,10 @@ internal sealed class GuardedSink(IPositionedSink inner, long? limit) : IPositio
         }
 
         Length = Math.Max(Length, end);
+        if (offset == 0 && data.Length > 0)
+        {
+            WroteHeader = true;
+        }
     }
 
     public void Flush()
@@ -44,6 +55,19 @@ internal sealed class GuardedSink(IPositionedSink inner, long? limit) : IPositio
         try
         {
             inner.Flush();
+        }
+        catch (IOException e)
+        {
+            WriteError ??= e;
+            throw;
+        }
+    }
+
+    public void Barrier()
+    {
+        try
+        {
+            inner.Barrier();
         }
         catch (IOException e)
         {

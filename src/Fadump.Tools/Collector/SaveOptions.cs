@@ -44,6 +44,9 @@ public sealed record SaveOptions
     /// <summary>makedumpfile --message-level (bits: 1 progress, 2 common, 4 error, 8 debug, 16 report); the library only reports through <see cref="Progress"/> and the result, callers print.</summary>
     public int MessageLevel { get; init; } = 7;
 
+    /// <summary>The file overload replaces an existing regular file (makedumpfile -f); otherwise "File exists" is an error.</summary>
+    public bool Overwrite { get; init; } = true;
+
     /// <summary>Progress with rate and ETA, reported from the writer thread about four times a second.</summary>
     public IProgress<SaveProgress>? Progress { get; init; }
 

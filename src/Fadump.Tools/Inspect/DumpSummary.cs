@@ -32,6 +32,7 @@ public sealed record DumpSummary(
         }
 
         ulong dumped = dump is IPageCounts counts ? counts.DumpedPageCount : CountPages(dump);
+        string? incomplete = dump.IncompleteReason;
         return new DumpSummary(
             dump.Path,
             dump.Format == DumpFormat.Elf ? "elf" : "kdump",
@@ -46,9 +47,15 @@ public sealed record DumpSummary(
             dump.MaxPfn,
             dumped,
             memory,
-            dump.IsIncomplete,
-            panic);
+            dump.IsIncomplete || incomplete is not null,
+            panic)
+        {
+            IncompleteReason = incomplete,
+        };
     }
+
+    /// <summary>Why the dump is incomplete (flagged by its writer, or truncated), or null.</summary>
+    public string? IncompleteReason { get; init; }
 
     private static ulong CountPages(IDump dump)
     {
@@ -79,7 +86,7 @@ public sealed record DumpSummary(
         Line("Memory", $"{MemoryBytes} bytes ({MemoryBytes / (1024.0 * 1024.0):F1} MiB)");
         Line("Max PFN", MaxPfn.ToString(CultureInfo.InvariantCulture));
         Line("Dumped pages", DumpedPages.ToString(CultureInfo.InvariantCulture));
-        Line("Complete", Incomplete ? "no (the dump is flagged incomplete)" : "yes");
+        Line("Complete", Incomplete ? $"no ({IncompleteReason ?? "the dump is flagged incomplete"})" : "yes");
         if (Panic is not null)
         {
             Line("Panic", Panic);
@@ -124,6 +131,10 @@ public sealed record DumpSummary(
             w.WriteNumber("dumped_pages", DumpedPages);
             w.WriteNumber("memory_bytes", MemoryBytes);
             w.WriteBoolean("incomplete", Incomplete);
+            if (Incomplete)
+            {
+                WriteNullable(w, "incomplete_reason", IncompleteReason);
+            }
             WriteNullable(w, "panic", Panic);
             w.WriteEndObject();
         }

@@ -45,22 +45,15 @@ internal sealed class LocalDumpTarget(string basePath, IDumpWriter writer, TextW
 
     public bool SaveDmesg(string dir, byte[] text)
     {
-        string incomplete = Path.Combine(BasePath, dir, DmesgIncompleteName);
         try
         {
-            var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
-            if (!OperatingSystem.IsWindows())
+            // 0600, a temporary name created O_EXCL (never through a link), fsynced, renamed, the directory fsynced.
+            using (var f = new Output.PrivateOutputFile(Path.Combine(BasePath, dir, DmesgName)))
             {
-                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+                RandomAccess.Write(f.Handle, text, 0);
+                f.Commit();
             }
 
-            using (var f = new FileStream(incomplete, options))
-            {
-                f.Write(text);
-                f.Flush(flushToDisk: true);
-            }
-
-            File.Move(incomplete, Path.Combine(BasePath, dir, DmesgName), overwrite: true);
             log.WriteLine($"saving {DmesgName} complete");
             return true;
         }

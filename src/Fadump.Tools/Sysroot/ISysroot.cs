@@ -42,16 +42,19 @@ public sealed class DirectorySysroot(string root) : ISysroot
         fs.Flush();
     }
 
-    /// <summary>Regular files by their size; a device under /dev (/dev/mem reports size 0) by offset, unbounded.</summary>
+    /// <summary>
+    /// Regular files by their size; a device under /dev (/dev/mem reports size 0) by offset, unbounded. Anything
+    /// else (a FIFO as proc/vmcore, a directory) is refused by FileSource before it is opened, so it cannot hang.
+    /// </summary>
     public IRandomAccessSource OpenRead(string path)
     {
-        var file = new FileSource(Full(path));
-        if (file.Length > 0 || !path.StartsWith("/dev/", StringComparison.Ordinal))
+        string full = Full(path);
+        if (path.StartsWith("/dev/", StringComparison.Ordinal)
+            && PosixFile.Kind(full, followSymlinks: true) is FileKind.CharacterDevice or FileKind.BlockDevice)
         {
-            return file;
+            return new DeviceSource(full);
         }
 
-        file.Dispose();
-        return new DeviceSource(Full(path));
+        return new FileSource(full);
     }
 }

@@ -1,3 +1,4 @@
+using Fadump.Cli;
 using Fadump.Formats;
 using Fadump.Tools.Service;
 using Fadump.Tools.Sysroot;
@@ -74,5 +75,39 @@ public sealed class EnospcTests : IDisposable
         {
             Directory.Delete(rootfs, recursive: true);
         }
+    }
+
+    [Theory]
+    [InlineData("save", "kdump")]
+    [InlineData("save", "elf")]
+    [InlineData("convert", "kdump")]
+    [InlineData("convert", "flat")]
+    public void Save_and_convert_on_a_full_disk_exit_1_and_keep_only_a_flagged_file(string command, string format)
+    {
+        string vmcore = Path.Combine(_root.Dir, "proc", "vmcore");
+        string output = Path.Combine(_tmpfs.Dir, "vmcore");
+        string[] args = (command, format) switch
+        {
+            ("save", "elf") => ["save", "-E", "-d", "1", vmcore, output],
+            ("save", _) => ["save", "-d", "1", vmcore, output],
+            _ => ["convert", "--format", format, vmcore, output],
+        };
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+
+        int rc = FadumpCommand.Run(args, stdout, stderr);
+
+        Assert.Equal(1, rc);
+        string err = stderr.ToString();
+        Assert.Contains("No space left on device", err, StringComparison.Ordinal);
+        Assert.Contains($"fadump: {output}: the dump is incomplete (flagged in the file); fadump save Failed.", err, StringComparison.Ordinal);
+        Assert.Equal([output], Directory.GetFileSystemEntries(_tmpfs.Dir));    // no temporary file left
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(output));
+
+        var info = new StringWriter();
+        var infoErr = new StringWriter();
+        int irc = FadumpCommand.Run(["info", output], info, infoErr);
+        Assert.Equal(1, irc);
+        Assert.Contains("incomplete", infoErr.ToString(), StringComparison.Ordinal);
     }
 }

@@ -1,0 +1,107 @@
+using System.Diagnostics;
+
+namespace Fadump.Tools.Tests.Cli;
+
+/// <summary>
+/// The real `fadump` executable (the apphost the Fadump.Cli reference copies next to the tests), as a child
+/// process: for what only a process shows (a closed pipe, signals, the umask, SIGKILL).
+/// </summary>
+internal static class FadumpProcess
+{
+    public static string Executable
+    {
+        get
+        {
+            string path = Path.Combine(AppContext.BaseDirectory, "fadump");
+            Assert.True(File.Exists(path), $"{path} is missing: the Fadump.Cli project reference copies it");
+            return path;
+        }
+    }
+
+    public sealed record Result(int ExitCode, string Stdout, string Stderr);
+
+    public static ProcessStartInfo StartInfo(IEnumerable<string> args, string? umask = null)
+    {
+        ProcessStartInfo psi;
+        if (umask is null)
+        {
+            psi = new ProcessStartInfo(Executable);
+            foreach (var a in args)
+            {
+                psi.ArgumentList.Add(a);
+            }
+        }
+        else
+        {
+            // sh sets the umask, then execs fadump with the arguments as they are ("$@").
+            psi = new ProcessStartInfo("/bin/sh");
+            psi.ArgumentList.Add("-c");
+            psi.ArgumentList.Add($"umask {umask}; exec \"$0\" \"$@\"");
+            psi.ArgumentList.Add(Executable);
+            foreach (var a in args)
+            {
+                psi.ArgumentList.Add(a);
+            }
+        }
+
+        psi.RedirectStandardOutput = true;
+        psi.RedirectStandardError = true;
+        psi.RedirectStandardInput = true;
+        psi.UseShellExecute = false;
+        return psi;
+    }
+
+    public static Result Run(IEnumerable<string> args, string? umask = null, int timeoutSeconds = 120, string? workingDirectory = null)
+    {
+        var psi = StartInfo(args, umask);
+        if (workingDirectory is not null)
+        {
+            psi.WorkingDirectory = workingDirectory;
+        }
+
+        using var p = Process.Start(psi)!;
+        p.StandardInput.Close();
+        var so = p.StandardOutput.ReadToEndAsync();
+        var se = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(timeoutSeconds * 1000))
+        {
+            p.Kill(entireProcessTree: true);
+            Assert.Fail($"fadump {string.Join(' ', args)} did not finish in {timeoutSeconds} s");
+        }
+
+        p.WaitForExit();
+        return new Result(p.ExitCode, so.Result, se.Result);
+    }
+
+    /// <summary>kill -SIGNAL pid (.NET has no API to send a signal other than SIGKILL).</summary>
+    public static void Signal(int pid, string signal)
+    {
+        using var k = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { "-" + signal, pid.ToString(System.Globalization.CultureInfo.InvariantCulture) }, UseShellExecute = false })!;
+        k.WaitForExit();
+        Assert.Equal(0, k.ExitCode);
+    }
+
+    /// <summary>Waits until path exists with at least minBytes (the save is under way), or fails.</summary>
+    public static string WaitForPart(string dir, string name, long minBytes, Process p, int timeoutSeconds = 60)
+    {
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < TimeSpan.FromSeconds(timeoutSeconds))
+        {
+            string? part = Directory.GetFiles(dir, "." + name + ".part-*").FirstOrDefault();
+            if (part is not null && new FileInfo(part).Length >= minBytes)
+            {
+                return part;
+            }
+
+            if (p.HasExited)
+            {
+                Assert.Fail($"fadump exited ({p.ExitCode}) before the save was under way");
+            }
+
+            Thread.Sleep(20);
+        }
+
+        Assert.Fail($"no .{name}.part-* of {minBytes} bytes in {dir} after {timeoutSeconds} s");
+        return string.Empty;
+    }
+}
