@@ -10,6 +10,7 @@ using Fadump.Formats.IO;
 using Fadump.Formats.Kdump;
 using Fadump.Kernel;
 using Fadump.Kernel.Sysfs;
+using Fadump.Tools.Collector;
 using Fadump.Tools.Inspect;
 using Fadump.Tools.Service;
 using VmcoreInfoNote = Fadump.Formats.VmcoreInfo.VmcoreInfo;
@@ -34,6 +35,7 @@ internal static class Targets
         new("ppc64-walk", "Ppc64KernelAddressSpace over a kernel image: linear map, vmemmap_list walk", Ppc64Walk),
         new("printk-ring", "PrintkRingBufferReader (lockless prb, 5.10+) via KernelLog over a kernel image", Printk),
         new("printk-logbuf", "PrintkLogBufferReader (log_buf, 3.5-5.9 records and pre-3.5 text) via KernelLog", Printk),
+        new("save", "the collector (DumpSaver: mem_section/struct page classification, -d 31, kdump or ELF) over a kernel image", Save),
         new("kdump-conf", "kdump.conf parser (KdumpConfigParser)", KdumpConf),
         new("core-collector", "core_collector line parser (CoreCollectorParser)", CoreCollector),
         new("release-region", "release_region listing (ReleaseRegionListing) and the PHYP dump image over memory: [text] 0x00 [memory]", ReleaseRegion),
@@ -251,6 +253,34 @@ internal static class Targets
         }
     }
 
+    private static void Save(byte[] data)
+    {
+        try
+        {
+            using var image = KernelImage.Parse(data);
+            if (image is null)
+            {
+                return;
+            }
+
+            // The last byte picks the dump level (bits 0-4) and the output format (bit 5).
+            byte pick = data[^1];
+            using var output = new MemoryStream();
+            var options = new SaveOptions
+            {
+                DumpLevel = (pick & 1) != 0 ? 31 : pick & 31,
+                Format = (pick & 0x20) != 0 ? SaveFormat.Elf : SaveFormat.Kdump,
+                Compression = PageCompression.None,
+                Threads = 1,
+                MessageLevel = 0,
+            };
+            _ = DumpSaver.Save(image, output, options);
+        }
+        catch (DumpFormatException e) when (Expected(true, e))
+        {
+        }
+    }
+
     private static void KdumpConf(byte[] data)
     {
         try
@@ -303,18 +333,10 @@ internal static class Targets
 
     private static void Sysfs(byte[] data)
     {
-        // Two kernels booted once per process: a first kernel (FADump registered) and a capture kernel
-        // (a dump active). Writes change their state, which is part of what is fuzzed.
-        if (_first is null || _capture is null)
-        {
-            _first = Lpar();
-            _first.Boot();
-            _capture = Lpar();
-            _capture.Boot();
-            _capture.Crash(CrashKind.Sysrq);
-        }
-
+        // A first kernel (FADump registered) and a capture kernel (a dump active), booted again after an
+        // input changed their state, so that every input starts from the same two kernels.
         int start = 0;
+        bool firstChanged = false, captureChanged = false;
         for (int i = 0; i <= data.Length; i++)
         {
             if (i < data.Length && data[i] != 0)
@@ -325,12 +347,15 @@ internal static class Targets
             if (i > start)
             {
                 byte sel = data[start];
-                var k = (sel & 0x80) != 0 ? _capture.Kernel : _first.Kernel;
+                bool capture = (sel & 0x80) != 0;
+                var k = capture ? Capture().Kernel! : First().Kernel!;
                 string path = SysfsFiles[(sel & 0x7f) % SysfsFiles.Length];
                 string text = Encoding.Latin1.GetString(data, start + 1, i - start - 1);
                 try
                 {
-                    k!.Files.WriteText(path, text);
+                    k.Files.WriteText(path, text);
+                    firstChanged |= !capture;
+                    captureChanged |= capture;
                     _ = k.Files.ReadText("/sys/kernel/debug/powerpc/fadump_region");
                     if (k.Files.Exists("/sys/kernel/fadump/bootargs_append"))
                     {
@@ -344,6 +369,39 @@ internal static class Targets
 
             start = i + 1;
         }
+
+        if (firstChanged)
+        {
+            _first = null;
+        }
+
+        if (captureChanged)
+        {
+            _capture = null;
+        }
+    }
+
+    private static PseriesLpar First()
+    {
+        if (_first is null)
+        {
+            _first = Lpar();
+            _first.Boot();
+        }
+
+        return _first;
+    }
+
+    private static PseriesLpar Capture()
+    {
+        if (_capture is null)
+        {
+            _capture = Lpar();
+            _capture.Boot();
+            _capture.Crash(CrashKind.Sysrq);
+        }
+
+        return _capture;
     }
 
     private static PseriesLpar Lpar() =>
