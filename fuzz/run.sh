@@ -4,7 +4,7 @@
 #   fuzz/run.sh --build                     build and instrument only
 # Exit status: 0 when the run found no crash and no hang, 1 when it did (the inputs are listed),
 # 2 on a usage error. Environment: FUZZ_TIMEOUT_MS (per-exec limit, default 2000), FUZZ_MEMORY_MB
-# (the .NET GC heap limit for one exec, default 512), FUZZ_RESUME=1 to continue an earlier run,
+# (the .NET GC heap limit of the target process, default 128), FUZZ_RESUME=1 to continue an earlier run,
 # FUZZ_BIN (where to build, default fuzz/bin), FUZZ_SKIP_BUILD=1 to reuse an instrumented FUZZ_BIN.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,7 +37,7 @@ command -v afl-fuzz >/dev/null || { echo "run.sh: afl-fuzz is not installed (Deb
 [ -n "${FUZZ_SKIP_BUILD:-}" ] || build
 
 timeout_ms=${FUZZ_TIMEOUT_MS:-2000}
-memory_mb=${FUZZ_MEMORY_MB:-512}
+memory_mb=${FUZZ_MEMORY_MB:-128}
 dict=()
 [ -f "$here/dict/$target.dict" ] && dict=(-x "$here/dict/$target.dict")
 input=(-i "$here/corpus/$target")

@@ -67,6 +67,14 @@ internal static class Program
         return new ArgumentException(message);
     }
 
+    private static unsafe void EnsureCoverageMap()
+    {
+        if (SharpFuzz.Common.Trace.SharedMem == null)
+        {
+            SharpFuzz.Common.Trace.SharedMem = (byte*)System.Runtime.InteropServices.NativeMemory.AllocZeroed(1 << 16);
+        }
+    }
+
     /// <summary>Runs every input; an escaping exception is printed with the file name and counts as a finding.</summary>
     private static int Replay(Target target, string[] paths)
     {
@@ -83,6 +91,9 @@ internal static class Program
             }
         }
 
+        // Assemblies instrumented by sharpfuzz write their coverage to SharpFuzz.Common.Trace.SharedMem, which
+        // only Fuzzer.Run sets (to afl-fuzz's shared memory): give them a private map outside afl-fuzz.
+        EnsureCoverageMap();
         int failed = 0;
         var slowest = (Name: string.Empty, Ms: 0L);
         foreach (var f in files)
