@@ -1,0 +1,347 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text;
+using Fadump.Formats;
+using Fadump.Formats.Compression;
+using Fadump.Formats.Elf;
+using Fadump.Formats.Flattened;
+using Fadump.Formats.IO;
+using Fadump.Formats.Kdump;
+using Fadump.Tools.Tests.Synthetic;
+using VmcoreInfoNote = Fadump.Formats.VmcoreInfo.VmcoreInfo;
+
+namespace Fadump.Fuzz;
+
+/// <summary>
+/// Writes the seed corpora (fuzz/corpus/TARGET/*): minimal valid samples of each format, made with the
+/// project's own writers, and kernel images of the synthetic kernels the Tools tests use. Small on purpose
+/// (4 KiB pages, a few pages, mostly zeros): afl-fuzz mutates faster and the repository stays small.
+/// </summary>
+internal static class Seeds
+{
+    private const int Page = 4096;
+
+    public static void Write(string dir)
+    {
+        void Put(string target, string name, byte[] bytes)
+        {
+            string d = Path.Combine(dir, target);
+            Directory.CreateDirectory(d);
+            File.WriteAllBytes(Path.Combine(d, name), bytes);
+        }
+
+        DumpMachine[] machines = [DumpMachine.X86_64, DumpMachine.Ppc64, DumpMachine.Ppc64le];
+        foreach (var m in machines)
+        {
+            byte[] elf = Elf(m);
+            Put("elf", $"elf-{m.UtsMachine}", elf);
+            Put("info", $"elf-{m.UtsMachine}", elf);
+        }
+
+        Put("elf", "elf-x86_64-incomplete", Elf(DumpMachine.X86_64, incomplete: true));
+        (DumpMachine M, PageCompression C)[] kdumps =
+        [
+            (DumpMachine.X86_64, PageCompression.Zlib), (DumpMachine.X86_64, PageCompression.Lzo),
+            (DumpMachine.X86_64, PageCompression.Snappy), (DumpMachine.Ppc64le, PageCompression.Zstd),
+            (DumpMachine.Ppc64, PageCompression.None),
+        ];
+        foreach (var (m, c) in kdumps)
+        {
+            byte[] k = Kdump(m, c, level: 31);
+            Put("kdump", $"kdump-{m.UtsMachine}-{c}".ToLowerInvariant(), k);
+        }
+
+        Put("kdump", "kdump-x86_64-incomplete", Kdump(DumpMachine.X86_64, PageCompression.Zlib, level: 1, incomplete: true));
+        Put("info", "kdump-x86_64-zlib", Kdump(DumpMachine.X86_64, PageCompression.Zlib, level: 31));
+
+        byte[] part1 = Kdump(DumpMachine.X86_64, PageCompression.Zlib, 31, split: (0, 6));
+        byte[] part2 = Kdump(DumpMachine.X86_64, PageCompression.Lzo, 31, split: (6, Pfns));
+        Put("split", "split-x86_64-zlib-lzo", Concat(part1, part2));
+        Put("split", "split-x86_64-flattened", Concat(Flatten(s => KdumpTo(s, DumpMachine.X86_64, PageCompression.Zlib, 31, (0, 6), false)), part2));
+
+        Put("flattened", "flat-kdump-x86_64-zlib", Flatten(s => KdumpTo(s, DumpMachine.X86_64, PageCompression.Zlib, 31, null, false)));
+        Put("flattened", "flat-kdump-ppc64-lzo", Flatten(s => KdumpTo(s, DumpMachine.Ppc64, PageCompression.Lzo, 31, null, false)));
+        Put("flattened", "flat-elf-x86_64", Flatten(s => ElfTo(s, DumpMachine.X86_64, false)));
+        Put("info", "flat-kdump-x86_64-zlib", Flatten(s => KdumpTo(s, DumpMachine.X86_64, PageCompression.Zlib, 31, null, false)));
+
+        // Kernel images: the synthetic kernels of the Tools tests (x86_64 4-level and 5-level, ppc64 both byte orders).
+        var x86 = SyntheticScenarios.X86_64WithLog();
+        var x86l5 = new SyntheticX86_64(fiveLevel: true);
+        x86l5.MapVmemmap();
+        var x86Legacy = LegacyScenarios.X86_64(LegacyScenarios.Build(bigEndian: false, callerId: true));
+        var ppcBe = SyntheticScenarios.Ppc64WithLog(bigEndian: true);
+        ppcBe.AddVmemmap(0, 1, 5, 6);
+        var ppcLe = SyntheticScenarios.Ppc64WithLog(bigEndian: false);
+        ppcLe.AddVmemmap(3, 2);
+        var ppcLegacy = LegacyScenarios.Ppc64(LegacyScenarios.Build(bigEndian: true), bigEndian: true);
+        Put("x86-walk", "x86_64-4level-log", Image(x86.Kernel));
+        Put("x86-walk", "x86_64-5level-vmemmap", Image(x86l5.Kernel));
+        Put("ppc64-walk", "ppc64-vmemmap", Image(ppcBe.Kernel));
+        Put("ppc64-walk", "ppc64le-vmemmap", Image(ppcLe.Kernel));
+        Put("printk-ring", "x86_64-prb", Image(x86.Kernel));
+        Put("printk-ring", "ppc64-prb", Image(ppcBe.Kernel));
+        Put("printk-ring", "ppc64le-prb", Image(ppcLe.Kernel));
+        Put("printk-logbuf", "x86_64-log_buf-callerid", Image(x86Legacy.Kernel));
+        Put("printk-logbuf", "ppc64-log_buf", Image(ppcLegacy.Kernel));
+        Put("info", "kdump-x86_64-synthetic-kernel", KernelKdump(x86.Kernel));
+        Put("save", "x86_64-struct-pages", Image(StructPages()));
+        Put("save", "ppc64le-vmemmap", Image(ppcLe.Kernel));
+
+        foreach (var k in new[] { x86.Kernel, ppcLe.Kernel })
+        {
+            Put("vmcoreinfo", $"synthetic-{k.Machine.UtsMachine}", k.Info.ToBytes());
+        }
+
+        string data = Path.Combine(AppContext.BaseDirectory, "vmcoreinfo");
+        foreach (var f in Directory.Exists(data) ? Directory.GetFiles(data, "*.txt") : [])
+        {
+            Put("vmcoreinfo", Path.GetFileNameWithoutExtension(f), File.ReadAllBytes(f));
+        }
+
+        Put("kdump-conf", "default", Encoding.ASCII.GetBytes("path /var/crash\ncore_collector makedumpfile -l --message-level 7 -d 31\n"));
+        Put("kdump-conf", "every-directive", Encoding.ASCII.GetBytes(
+            "# kdump.conf\npath /srv/dumps   # trailing comment\ncore_collector makedumpfile -c --message-level 1 -d 17\n" +
+            "ssh kdump@dumphost.example.com\nsshkey /root/.ssh/other_key\nfailure_action shell\nfinal_action poweroff\n" +
+            "kdump_pre /usr/local/bin/pre.sh\nkdump_post /usr/local/bin/post.sh\nextra_modules foo\n"));
+        Put("kdump-conf", "ssh-flattened", Encoding.ASCII.GetBytes("ssh root@[::1]\ncore_collector makedumpfile -F -l -d 31 --num-threads 2\ndefault dump_to_rootfs\n"));
+
+        string[] collectors =
+        [
+            "makedumpfile -l --message-level 7 -d 31", "makedumpfile -c -d 31", "makedumpfile -E -d 1",
+            "/usr/sbin/makedumpfile -lF --num-threads=4 -L 64M", "makedumpfile -z -d17 --cyclic-buffer 1024 --non-mmap",
+            "makedumpfile -p --work-dir /tmp -d 0",
+        ];
+        for (int i = 0; i < collectors.Length; i++)
+        {
+            Put("core-collector", $"line{i}", Encoding.ASCII.GetBytes(collectors[i]));
+        }
+
+        var memory = new byte[1 << 16];
+        Put("release-region", "listing-small", [.. "CPU:0x0-0x0: HPTE:0x0-0x0: DUMP:0x2000-0x1000, 0x1000-0x1000:\n"u8, 0, .. memory.AsSpan(0, 0x3000)]);
+        Put("release-region", "listing-real", Encoding.ASCII.GetBytes("CPU:0x2bef000-0x10000: HPTE:0x2bff000-0x1000: DUMP:0x2c00000-0x400000, 0x400000-0x27ef000:\n"));
+
+        Put("sysfs", "register", [0x00, .. "1\n"u8, 0, 0x02, .. "crashkernel=256M\n"u8, 0, 0x00, .. "0\n"u8, 0, 0x01, .. "0x1"u8]);
+        Put("sysfs", "release", [0x83, .. "1\n"u8, 0, 0x80, .. "1\n"u8, 0, 0x84, .. "-1"u8]);
+    }
+
+    private const ulong Pfns = 16;
+
+    /// <summary>RAM PFN runs of the small dumps: [0,3) and [8,11), a hole between.</summary>
+    private static readonly (ulong Start, ulong End)[] RamRuns = [(0, 3), (8, 11)];
+
+    private static byte[] Concat(byte[] a, byte[] b)
+    {
+        var r = new byte[4 + a.Length + b.Length];
+        BinaryPrimitives.WriteUInt32LittleEndian(r, (uint)a.Length);
+        a.CopyTo(r, 4);
+        b.CopyTo(r, 4 + a.Length);
+        return r;
+    }
+
+    private static List<ElfNote> Notes(DumpMachine m)
+    {
+        var info = new VmcoreInfoNote();
+        info.Add("OSRELEASE", "6.1.0-fuzz");
+        info.Add("PAGESIZE", Page.ToString(CultureInfo.InvariantCulture));
+        info.Add("CRASHTIME", "1795249829");
+        info.AddSymbol("swapper_pg_dir", 0xffffffff82a0c000);
+        var names = PrStatus.RegisterNames(m.Arch);
+        return
+        [
+            new PrStatus(1, 11, [.. Enumerable.Range(0, names.Length).Select(i => (ulong)i * 0x1111)]).ToNote(m),
+            new PrStatus(2, 0, new ulong[names.Length]).ToNote(m),
+            new ElfNote("VMCOREINFO", ElfNote.VMCOREINFO_TYPE, info.ToBytes()),
+        ];
+    }
+
+    /// <summary>Page content: a short recognisable pattern, the rest zero (so that it compresses).</summary>
+    private static void Fill(ulong pfn, Span<byte> page)
+    {
+        page.Clear();
+        for (int i = 0; i < 32; i++)
+        {
+            page[i] = (byte)(pfn * 31 + (ulong)i);
+        }
+    }
+
+    private static byte[] Elf(DumpMachine m, bool incomplete = false)
+    {
+        var sink = new MemorySink();
+        ElfTo(sink, m, incomplete);
+        return sink.ToArray();
+    }
+
+    private static void ElfTo(IPositionedSink sink, DumpMachine m, bool incomplete)
+    {
+        ulong virt = m.Arch == DumpArch.X86_64 ? 0xffff888000000000UL : 0xc000000000000000UL;
+        // Two small PT_LOADs, the second with p_filesz < p_memsz.
+        var loads = new List<ElfSegmentSpec> { new(0, virt, Page, Page), new(8 * Page, virt + (8 * Page), 2 * Page, 512) };
+        using var w = new ElfCoreWriter(sink, m, Notes(m), loads, Page);
+        var page = new byte[Page];
+        Fill(0, page);
+        w.Write(page);
+        if (incomplete)
+        {
+            w.MarkIncomplete();
+            return;
+        }
+
+        Fill(8, page);
+        w.Write(page.AsSpan(0, 512));
+        w.Complete();
+    }
+
+    private static byte[] Kdump(DumpMachine m, PageCompression c, int level, (ulong, ulong)? split = null, bool incomplete = false)
+    {
+        var sink = new MemorySink();
+        KdumpTo(sink, m, c, level, split, incomplete);
+        return sink.ToArray();
+    }
+
+    private static void KdumpTo(IPositionedSink sink, DumpMachine m, PageCompression c, int level, (ulong Start, ulong End)? split, bool incomplete)
+    {
+        var options = new KdumpWriterOptions
+        {
+            Machine = m,
+            PageSize = Page,
+            MaxPfn = Pfns,
+            Utsname = KdumpUtsname.ForMachine(m, "6.1.0-fuzz", "fuzznode", "#1 SMP"),
+            Timestamp = DateTimeOffset.FromUnixTimeSeconds(1700000000),
+            DumpLevel = level,
+            Compression = c,
+            Notes = Notes(m),
+            CurrentCpu = 0,
+            RamBitmap = RangePfnBitmap.FromPfnRuns(RamRuns),
+            DumpBitmap = new ExcludingPfnBitmap(RangePfnBitmap.FromPfnRuns(RamRuns), pfn => pfn == 9),
+            SplitRange = split,
+        };
+        var w = new KdumpCompressedWriter(sink, options);
+        var page = new byte[Page];
+        foreach (var (start, end) in RamRuns)
+        {
+            for (ulong pfn = start; pfn < end; pfn++)
+            {
+                if (pfn == 9 || (split is { } s && (pfn < s.Start || pfn >= s.End)))
+                {
+                    continue;
+                }
+
+                Fill(pfn, page);
+                if (pfn == 10)
+                {
+                    Array.Clear(page); // a zero page: shares the zero descriptor at -d 1
+                }
+
+                w.WritePage(pfn, page);
+                if (incomplete)
+                {
+                    w.MarkIncomplete();
+                    return;
+                }
+            }
+        }
+
+        w.Complete();
+    }
+
+    private static byte[] Flatten(Action<IPositionedSink> write)
+    {
+        using var ms = new MemoryStream();
+        using (var sink = new FlattenedSink(ms, leaveOpen: true))
+        {
+            write(sink);
+        }
+
+        return ms.ToArray();
+    }
+
+    /// <summary>
+    /// An x86_64 kernel with SPARSEMEM_VMEMMAP struct pages of every class the collector filters (free, cache,
+    /// anon, slab, compound, hwpoison, offline), as in the Tools' PageClassifierTests.
+    /// </summary>
+    private static SyntheticKernel StructPages()
+    {
+        var x = new SyntheticX86_64();
+        x.MapVmemmap();
+        var k = x.Kernel;
+        var i = k.Info;
+        i.AddOffset("page.lru", 8);
+        i.AddOffset("page._mapcount", 48);
+        i.AddOffset("page.private", 40);
+        i.AddOffset("page.compound_dtor", 16);
+        i.AddOffset("page.compound_order", 17);
+        i.AddOffset("page.compound_head", 8);
+        i.AddLength("zone.free_area", 11);
+        i.AddNumber("PG_lru", 4);
+        i.AddNumber("PG_private", 13);
+        i.AddNumber("PG_swapcache", 10);
+        i.AddNumber("PG_swapbacked", 19);
+        i.AddNumber("PG_slab", 9);
+        i.AddNumber("PG_hwpoison", 23);
+        i.AddNumber("PG_head_mask", 1 << 16);
+        i.AddNumber("PAGE_BUDDY_MAPCOUNT_VALUE", -129);
+        i.AddNumber("HUGETLB_PAGE_DTOR", 2);
+        i.AddNumber("PAGE_OFFLINE_MAPCOUNT_VALUE", -257);
+        ulong va = x.AllocRam(32 * 4096, 32 * 4096);
+        ulong b = (va - SyntheticX86_64.PageOffsetBase) / 4096;
+        for (int p = 0; p < 32; p++)
+        {
+            k.Write(va + (ulong)(p * 4096), Enumerable.Repeat((byte)(p + 1), 16).ToArray());
+        }
+
+        void Page(ulong pfn, ulong flags = 0, ulong mapping = 0, int mapcount = -1, ulong priv = 0, ulong head = 0)
+        {
+            ulong sp = SyntheticX86_64.VmemmapBase + (pfn * 64);
+            k.WriteU64(sp, flags);
+            k.WriteU64(sp + 8, head);
+            k.WriteU64(sp + 24, mapping);
+            k.WriteU64(sp + 40, priv);
+            k.WriteU32(sp + 48, unchecked((uint)mapcount));
+        }
+
+        const ulong mapping = 0xffff9c4a40123440;
+        Page(b + 0, mapcount: -129, priv: 3);
+        Page(b + 8, 1 << 4, mapping);
+        Page(b + 9, (1 << 4) | (1 << 13), mapping);
+        Page(b + 10, (1 << 4) | (1 << 19), mapping | 1);
+        Page(b + 11, 1 << 9, mapping | 1);
+        Page(b + 12, (1 << 10) | (1 << 19), mapping);
+        Page(b + 16, 1 << 16, mapping);
+        Page(b + 17, head: SyntheticX86_64.VmemmapBase + (b + 16) * 64 + 1);
+        k.Write(SyntheticX86_64.VmemmapBase + ((b + 17) * 64) + 16, [2, 1]);
+        Page(b + 20, 1 << 23);
+        Page(b + 21, mapcount: -257);
+        return k;
+    }
+
+    private static byte[] Image(SyntheticKernel k) => KernelImage.Encode(k.Machine, k.Info, k.Ram);
+
+    /// <summary>A synthetic kernel as a kdump-compressed file without its zero pages: a small dump with a real log.</summary>
+    private static byte[] KernelKdump(SyntheticKernel k)
+    {
+        ulong pfns = (ulong)(k.Ram.Length / k.PageSize);
+        bool Zero(ulong pfn) => !k.Ram.AsSpan((int)pfn * k.PageSize, k.PageSize).ContainsAnyExcept((byte)0);
+        var sink = new MemorySink();
+        var w = new KdumpCompressedWriter(sink, new KdumpWriterOptions
+        {
+            Machine = k.Machine,
+            PageSize = k.PageSize,
+            MaxPfn = pfns,
+            DumpLevel = 1,
+            Compression = PageCompression.Zlib,
+            Notes = [new ElfNote("VMCOREINFO", ElfNote.VMCOREINFO_TYPE, k.Info.ToBytes())],
+            RamBitmap = RangePfnBitmap.FromPfnRuns([(0, pfns)]),
+            DumpBitmap = new ExcludingPfnBitmap(RangePfnBitmap.FromPfnRuns([(0, pfns)]), Zero),
+        });
+        for (ulong pfn = 0; pfn < pfns; pfn++)
+        {
+            if (!Zero(pfn))
+            {
+                w.WritePage(pfn, k.Ram.AsSpan((int)pfn * k.PageSize, k.PageSize));
+            }
+        }
+
+        w.Complete();
+        return sink.ToArray();
+    }
+}
