@@ -64,8 +64,19 @@ public sealed class PhypDumpTests : IDisposable
 
         var steps = PhypReleaser.Plan(fake.Listing, 16UL << 20);
 
-        Assert.Equal(["CPU state copy", "HPTE copy", "low memory copy", "reserved memory", "reserved memory", "reserved memory"], steps.Select(s => s.What));
-        Assert.Equal(fake.Listing.Reserved.Length, steps.Skip(3).Aggregate(0UL, (a, s) => a + s.Range.Length));
+        // Worked out by hand from the spec (A3, A5) and the fake's layout, not by the code under test: 48 MiB of
+        // DRAM, R = 4 MiB, scratch area = 0x10000 + 0x1000 + R at the top (0x2bef000); the listing's reserved
+        // pair is [R, scratch start). The copies go first, each due once saved; then 16 MiB chunks of the rest.
+        Assert.Equal(
+            [
+                new ReleaseStep("CPU state copy", new AddressLength(0x2bef000, 0x10000), 0),
+                new ReleaseStep("HPTE copy", new AddressLength(0x2bff000, 0x1000), 0),
+                new ReleaseStep("low memory copy", new AddressLength(0x2c00000, 0x400000), 0x400000),
+                new ReleaseStep("reserved memory", new AddressLength(0x400000, 0x1000000), 0x1400000),
+                new ReleaseStep("reserved memory", new AddressLength(0x1400000, 0x1000000), 0x2400000),
+                new ReleaseStep("reserved memory", new AddressLength(0x2400000, 0x7ef000), 0x2bef000),
+            ],
+            steps);
         Assert.Equal("0x400000 0x1000000\n", ReleaseRegionListing.ReleaseCommand(steps[3].Range));
     }
 
@@ -89,7 +100,13 @@ public sealed class PhypDumpTests : IDisposable
         Assert.Equal(DumpMechanism.PhypDump, r.Mechanism);
 
         // Every range, in order, each while the save was still running.
-        var expected = PhypReleaser.Plan(fake.Listing, 8UL << 20).Select(s => s.Range).ToList();
+        // By hand (see the test above), with 8 MiB chunks: the three copies, then [4 MiB, 0x2bef000) in 8 MiB steps.
+        AddressLength[] expected =
+        [
+            new(0x2bef000, 0x10000), new(0x2bff000, 0x1000), new(0x2c00000, 0x400000),
+            new(0x400000, 0x800000), new(0xc00000, 0x800000), new(0x1400000, 0x800000), new(0x1c00000, 0x800000),
+            new(0x2400000, 0x7ef000),
+        ];
         Assert.Equal(expected, fake.Releases.Select(x => x.Range));
         Assert.All(fake.Releases, x => Assert.True(x.DuringSave, $"{x.Range} was released after the save ended"));
         Assert.Equal($"0x{fake.Listing.Cpu.Address:x} 0x10000\n", fake.Releases[0].Text);
