@@ -259,60 +259,7 @@ internal static class Seeds
     /// An x86_64 kernel with SPARSEMEM_VMEMMAP struct pages of every class the collector filters (free, cache,
     /// anon, slab, compound, hwpoison, offline), as in the Tools' PageClassifierTests.
     /// </summary>
-    private static SyntheticKernel StructPages()
-    {
-        var x = new SyntheticX86_64();
-        x.MapVmemmap();
-        var k = x.Kernel;
-        var i = k.Info;
-        i.AddOffset("page.lru", 8);
-        i.AddOffset("page._mapcount", 48);
-        i.AddOffset("page.private", 40);
-        i.AddOffset("page.compound_dtor", 16);
-        i.AddOffset("page.compound_order", 17);
-        i.AddOffset("page.compound_head", 8);
-        i.AddLength("zone.free_area", 11);
-        i.AddNumber("PG_lru", 4);
-        i.AddNumber("PG_private", 13);
-        i.AddNumber("PG_swapcache", 10);
-        i.AddNumber("PG_swapbacked", 19);
-        i.AddNumber("PG_slab", 9);
-        i.AddNumber("PG_hwpoison", 23);
-        i.AddNumber("PG_head_mask", 1 << 16);
-        i.AddNumber("PAGE_BUDDY_MAPCOUNT_VALUE", -129);
-        i.AddNumber("HUGETLB_PAGE_DTOR", 2);
-        i.AddNumber("PAGE_OFFLINE_MAPCOUNT_VALUE", -257);
-        ulong va = x.AllocRam(32 * 4096, 32 * 4096);
-        ulong b = (va - SyntheticX86_64.PageOffsetBase) / 4096;
-        for (int p = 0; p < 32; p++)
-        {
-            k.Write(va + (ulong)(p * 4096), Enumerable.Repeat((byte)(p + 1), 16).ToArray());
-        }
-
-        void Page(ulong pfn, ulong flags = 0, ulong mapping = 0, int mapcount = -1, ulong priv = 0, ulong head = 0)
-        {
-            ulong sp = SyntheticX86_64.VmemmapBase + (pfn * 64);
-            k.WriteU64(sp, flags);
-            k.WriteU64(sp + 8, head);
-            k.WriteU64(sp + 24, mapping);
-            k.WriteU64(sp + 40, priv);
-            k.WriteU32(sp + 48, unchecked((uint)mapcount));
-        }
-
-        const ulong mapping = 0xffff9c4a40123440;
-        Page(b + 0, mapcount: -129, priv: 3);
-        Page(b + 8, 1 << 4, mapping);
-        Page(b + 9, (1 << 4) | (1 << 13), mapping);
-        Page(b + 10, (1 << 4) | (1 << 19), mapping | 1);
-        Page(b + 11, 1 << 9, mapping | 1);
-        Page(b + 12, (1 << 10) | (1 << 19), mapping);
-        Page(b + 16, 1 << 16, mapping);
-        Page(b + 17, head: SyntheticX86_64.VmemmapBase + (b + 16) * 64 + 1);
-        k.Write(SyntheticX86_64.VmemmapBase + ((b + 17) * 64) + 16, [2, 1]);
-        Page(b + 20, 1 << 23);
-        Page(b + 21, mapcount: -257);
-        return k;
-    }
+    private static SyntheticKernel StructPages() => ClassifierScenario.BuildKernel().Kernel;
 
     private static byte[] Image(SyntheticKernel k) => KernelImage.Encode(k.Machine, k.Info, k.Ram);
 

@@ -8,7 +8,7 @@ namespace Fadump.Tools.Tests.Synthetic;
 /// private cache, anon, slab, swap cache, hugetlbfs, hwpoison, offline, anon THP, cache folio, ...), each
 /// page filled with non-zero data. Shared by the classifier's unit tests and the real-makedumpfile check.
 /// </summary>
-internal static class ClassifierScenario
+internal static partial class ClassifierScenario
 {
     private const ulong PgLru = 1 << 4, PgSlab = 1 << 9, PgSwapcache = 1 << 10, PgPrivate = 1 << 13, PgHead = 1 << 16, PgSwapbacked = 1 << 19, PgHwpoison = 1 << 23;
     private const ulong Mapping = 0xffff9c4a40123440;
@@ -90,15 +90,4 @@ internal static class ClassifierScenario
         var (k, b) = BuildKernel();
         return (k.Open(), b);
     }
-
-    /// <summary>Dump level → the test-page offsets makedumpfile excludes (worked out by hand from its rules).</summary>
-    public static TheoryData<int, int[]> Levels => new()
-    {
-        { 0, [20, 21] },
-        { 2, [8, 12, 20, 21, .. Enumerable.Range(48, 16)] },
-        { 4, [8, 9, 12, 20, 21, .. Enumerable.Range(48, 16)] },
-        { 8, [10, 16, 17, 18, 19, 20, 21, .. Enumerable.Range(24, 8)] },
-        { 16, [0, 1, 2, 3, 4, 5, 6, 7, 20, 21] },
-        { 30, [.. Enumerable.Range(0, 11), 12, 16, 17, 18, 19, 20, 21, .. Enumerable.Range(24, 8), .. Enumerable.Range(48, 16)] },
-    };
 }
