@@ -158,6 +158,114 @@ public sealed partial class PseriesKernel
         TryAllocTopDown(size, align) ?? throw new KernelPanicException(FormattableString.Invariant(
             $"Kernel panic - not syncing: {function}: Failed to allocate {size} bytes align=0x{align:x} nid=0 from=0x0000000000000000"));
 
+    /// <summary>Linux's memory block size on pSeries LPARs: hotplug adds whole blocks.</summary>
+    public const ulong MemoryBlockSize = 256UL << 20;
+
+    /// <summary>
+    /// Memory hot-add after registration (add_memory, memmap_on_memory): the machine gains the range, the
+    /// kernel maps struct pages for it from the start of the range itself, links the new vmemmap blocks into
+    /// vmemmap_list and fills the mem_section entries. FADump does nothing: with hotplug_ready the capture
+    /// kernel builds the ELF core headers from the memory it finds at its own boot, so the registration
+    /// (boot memory and the reserved area, both below) stays valid and no re-registration is needed.
+    /// </summary>
+    public void HotAddMemory(MemoryRange range)
+    {
+        if (Crashed || Dump.DumpActive || _image is null)
+        {
+            throw new InvalidOperationException("memory hot-add is simulated in the running first kernel only");
+        }
+
+        if (range.Start % MemoryBlockSize != 0 || range.Size % MemoryBlockSize != 0 || range.Size == 0)
+        {
+            throw new ArgumentException(FormattableString.Invariant($"hot-added memory {range} must be whole 256M memory blocks"), nameof(range));
+        }
+
+        Printk(FormattableString.Invariant($"pseries-hotplug-mem: Attempting to hot-add {range.Size / MemoryBlockSize} LMB(s)"));
+        _machine.Memory.AddRam(range);
+        Memory = [.. Memory.Append(range).OrderBy(r => r.Start)];
+        SystemRam += range.Size;
+
+        const ulong Block = 1UL << L.VmemmapBlockShift;
+        ulong pagesPerSection = 1UL << (L.SectionSizeBits - L.PageShift);
+        var mapped = new HashSet<ulong>(_image.Vmemmap.Select(v => v.VirtualAddress));
+        var blocks = new List<ulong>();
+        for (ulong s = range.Start >> L.SectionSizeBits; s <= (range.End - 1) >> L.SectionSizeBits; s++)
+        {
+            ulong v0 = L.VmemmapBase + (s * pagesPerSection * L.PageStructSize);
+            for (ulong b = v0 & ~(Block - 1); b < v0 + (pagesPerSection * L.PageStructSize); b += Block)
+            {
+                if (mapped.Add(b))
+                {
+                    blocks.Add(b);
+                }
+            }
+        }
+
+        // memmap_on_memory: the vmemmap blocks, then the vmemmap_list nodes and new mem_section pages, at the start of the range.
+        ulong cursor = range.Start;
+        ulong Take(ulong size)
+        {
+            ulong at = cursor;
+            cursor += size;
+            return at;
+        }
+
+        var backings = blocks.Select(b => new VmemmapBacking(b, Take(Block), Block)).ToList();
+        ulong listBytes = Align((ulong)Math.Max(1, backings.Count) * L.VmemmapBackingSize, L.PageSize);
+        ulong listPhys = Take(listBytes);
+        ulong memSectionRoots = L.Sym(L.MemSectionRootsOffset);
+        var newRoots = new List<(ulong Root, ulong Page)>();
+        for (ulong s = range.Start >> L.SectionSizeBits; s <= (range.End - 1) >> L.SectionSizeBits; s++)
+        {
+            ulong root = s / L.SectionsPerRoot;
+            if (_w.ReadU64(memSectionRoots + (root * 8)) == 0 && !newRoots.Any(x => x.Root == root))
+            {
+                newRoots.Add((root, Take(L.PageSize)));
+            }
+        }
+
+        var allocated = MemoryRange.FromBounds(range.Start, cursor);
+        _image.Reserve(allocated, PageClass.KernelData);
+        _bootAllocations.Add(allocated);
+        foreach (var b in backings)
+        {
+            _image.AddVmemmap(b);
+        }
+
+        // vmemmap_list: the new nodes go in front (newest first).
+        ulong next = _w.ReadU64(L.Sym(L.VmemmapListOffset));
+        var list = new byte[listBytes];
+        for (int i = 0; i < backings.Count; i++)
+        {
+            var n = list.AsSpan(i * L.VmemmapBackingSize, L.VmemmapBackingSize);
+            Formats.Endian.Write(n, next, _w.BigEndian);
+            Formats.Endian.Write(n[8..], backings[i].PhysicalAddress, _w.BigEndian);
+            Formats.Endian.Write(n[16..], backings[i].VirtualAddress, _w.BigEndian);
+            next = L.Virt(listPhys + ((ulong)i * L.VmemmapBackingSize));
+        }
+
+        _w.Bytes(L.Virt(listPhys), list);
+        _w.U64(L.Sym(L.VmemmapListOffset), next);
+
+        foreach (var (root, page) in newRoots)
+        {
+            _machine.Memory.Clear(page, L.PageSize);
+            _w.U64(memSectionRoots + (root * 8), L.Virt(page));
+        }
+
+        for (ulong s = range.Start >> L.SectionSizeBits; s <= (range.End - 1) >> L.SectionSizeBits; s++)
+        {
+            ulong rootPage = _w.ReadU64(memSectionRoots + (s / L.SectionsPerRoot * 8));
+            _w.U64(rootPage + ((s % L.SectionsPerRoot) * L.MemSectionSize), L.VmemmapBase | L.SectionMarkedPresent | L.SectionHasMemMap);
+        }
+
+        // arch/powerpc/platforms/pseries/hotplug-memory.c, one LMB (memory block) at a time.
+        for (ulong lmb = range.Start; lmb < range.End; lmb += MemoryBlockSize)
+        {
+            Printk(FormattableString.Invariant($"pseries-hotplug-mem: Memory at {lmb:x} (drc index {0x80000000UL + (lmb / MemoryBlockSize):x}) was hot-added"));
+        }
+    }
+
     private void WriteUtsname()
     {
         // struct new_utsname: six 65-byte fields.

@@ -41,6 +41,14 @@ public sealed record LparSpec
             return "an LPAR needs at least one CPU";
         }
 
+        foreach (var r in Firmware.ReservedRanges)
+        {
+            if (r.Start < KernelRamMinimum)
+            {
+                return FormattableString.Invariant($"reserved-range 0x{r.Start:x}:0x{r.Size:x}: RAM from 0 to 64M holds the kernel; firmware-reserved memory must start at or above 0x4000000");
+            }
+        }
+
         ulong cursor = 0, ram = 0;
         foreach (var h in Holes.OrderBy(h => h.Start))
         {

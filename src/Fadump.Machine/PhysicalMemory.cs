@@ -20,7 +20,7 @@ public sealed class PhysicalMemory
     private readonly ConcurrentDictionary<ulong, byte[]> _overlay = new();
     private readonly List<Alias> _aliases = [];
     private readonly Lock _aliasLock = new();
-    private readonly MemoryRange[] _ram;
+    private MemoryRange[] _ram;
     private Alias[] _aliasSnapshot = [];
 
     public PhysicalMemory(IReadOnlyList<MemoryRange> ram, IMemoryContent? content = null)
@@ -40,6 +40,22 @@ public sealed class PhysicalMemory
         }
 
         Content = content ?? ZeroContent.Instance;
+    }
+
+    /// <summary>Memory hot-add: a new RAM range, frame-aligned, overlapping no RAM. Its content is the procedural base's.</summary>
+    public void AddRam(MemoryRange range)
+    {
+        if (range.Start % FrameSize != 0 || range.Size % FrameSize != 0 || range.Size == 0 || range.Size > ulong.MaxValue - range.Start)
+        {
+            throw new ArgumentException($"RAM range {range} is not frame-aligned", nameof(range));
+        }
+
+        if (_ram.Any(r => r.Overlaps(range)))
+        {
+            throw new ArgumentException($"RAM range {range} overlaps RAM", nameof(range));
+        }
+
+        _ram = [.. _ram.Append(range).OrderBy(r => r.Start)];
     }
 
     /// <summary>RAM ranges in ascending order; everything else is a hole.</summary>

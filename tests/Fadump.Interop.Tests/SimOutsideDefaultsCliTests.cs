@@ -108,6 +108,14 @@ public sealed class SimOutsideDefaultsCliTests
     }
 
     [Fact]
+    public void A_reserved_range_over_the_kernel_is_a_usage_error()
+    {
+        var (code, _, stderr) = Fadump("sim", "run", "--memory", "4G", "--cpus", "2", "--reserved-range", "0:4G");
+        Assert.Equal(2, code);
+        Assert.Contains("reserved-range 0x0:0x100000000: RAM from 0 to 64M holds the kernel", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_hole_inside_ram_moves_ram_up_and_the_dump_is_taken()
     {
         var (code, stdout, stderr) = Fadump("sim", "run", "--memory", "4G", "--cpus", "2", "--hole", "1G:1G", "--json");

@@ -53,4 +53,33 @@ public sealed class SimulatedRefilterTests
             }
         }
     }
+
+    [Fact]
+    public void Hot_added_memory_is_filtered_by_its_own_struct_pages()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var lpar = new PseriesLpar(new LparSpec { MemoryBytes = 2UL << 30, Cpus = 2, Seed = 5 });
+        var k1 = lpar.Boot();
+        var added = new Fadump.Machine.MemoryRange(4UL << 30, 1UL << 30);
+        k1.HotAddMemory(added);
+        Assert.True(lpar.Crash(CrashKind.Panic));
+        using var dir = new RealTool.TempDir();
+        string file = dir.File("vmcore");
+        using var vmcore = DumpFile.Open(lpar.Kernel!.Files.OpenRead("/proc/vmcore"));
+        DumpSaver.Save(vmcore, file, new SaveOptions { DumpLevel = 31, Compression = PageCompression.Zlib, Threads = 2 }, ct);
+        using var saved = DumpFile.Open(file);
+        var page = new byte[L.PageSize];
+        ulong first = added.Start >> L.PageShift, count = added.Size >> L.PageShift, dumped = 0;
+        for (ulong pfn = first; pfn < first + count; pfn++)
+        {
+            if (saved.ReadPage(pfn, page) == PageState.Dumped)
+            {
+                dumped++;
+            }
+        }
+
+        // The memmap at the start of the range is kept (PG_reserved); the workload's free, cache and user pages go.
+        Assert.Equal(PageState.Dumped, saved.ReadPage(first, page));
+        Assert.InRange(dumped, 2UL, count / 2);
+    }
 }

@@ -113,9 +113,16 @@ public sealed class OutsideDefaultsTests
     }
 
     [Fact]
+    public void A_reserved_range_over_the_kernel_is_refused()
+    {
+        var spec = new LparSpec { MemoryBytes = 4 * G, Firmware = new RtasOptions { ReservedRanges = [new MemoryRange(0, 4 * G)] } };
+        Assert.Contains("reserved-range 0x0:0x100000000", spec.Validate(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Reserved_ranges_over_all_memory_are_a_boot_panic_not_a_crash_of_the_simulator()
     {
-        var lpar = new PseriesLpar(new LparSpec { MemoryBytes = 512 * M, Firmware = new RtasOptions { ReservedRanges = [new MemoryRange(40 * M, 472 * M)] } });
+        var lpar = new PseriesLpar(new LparSpec { MemoryBytes = 64 * G, Firmware = new RtasOptions { ReservedRanges = [new MemoryRange(64 * M, (64 * G) - (64 * M))] } });
         var e = Assert.Throws<KernelPanicException>(() => lpar.Boot());
         Assert.StartsWith("Kernel panic - not syncing: vmemmap_populate: Failed to allocate", e.Message, StringComparison.Ordinal);
     }
