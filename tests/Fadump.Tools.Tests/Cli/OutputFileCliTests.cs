@@ -257,6 +257,25 @@ public sealed class OutputFileCliTests : IDisposable
         Assert.DoesNotContain("Completed", stderr, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("info")]
+    [InlineData("dmesg")]
+    public void Standard_output_on_a_full_device_is_an_error(string command)
+    {
+        // The write error at exit is checked, not lost in a flush nobody looks at.
+        using var p = Process.Start(new ProcessStartInfo("/bin/sh")
+        {
+            ArgumentList = { "-c", "exec \"$0\" \"$1\" \"$2\" > /dev/full", FadumpProcess.Executable, command, Input },
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        })!;
+        string err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+
+        Assert.Equal(1, p.ExitCode);
+        Assert.Contains("fadump: standard output: No space left on device", err, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Files_are_0600_under_umask_000()
     {
