@@ -182,6 +182,22 @@ public sealed class OutputFileCliTests : IDisposable
     }
 
     [Fact]
+    public void Save_refuses_a_truncated_input_before_it_writes_anything()
+    {
+        Assert.Equal(0, Fadump("convert", Input, P("in")).Rc);
+        using (var f = File.OpenHandle(P("in"), FileMode.Open, FileAccess.ReadWrite))
+        {
+            RandomAccess.SetLength(f, RandomAccess.GetLength(f) / 2);
+        }
+
+        var (rc, _, err) = Fadump("save", "-d", "1", P("in"), P("out"));
+
+        Assert.Equal(1, rc);
+        Assert.StartsWith($"fadump: {P("in")}: the input dump is incomplete: truncated: ", err, StringComparison.Ordinal);
+        Assert.Equal([P("in")], Directory.GetFileSystemEntries(_dir));
+    }
+
+    [Fact]
     public void Info_cut_inside_the_bitmaps_is_an_error_saying_truncated()
     {
         Assert.Equal(0, Fadump("convert", Input, P("out")).Rc);
