@@ -6,19 +6,28 @@ using Fadump.Tools.Tests.Service;
 
 namespace Fadump.Tools.Tests.Cli;
 
+/// <summary>The synthetic kernel's 5 MiB vmcore (SyntheticRoot), shared by a test class.</summary>
+public sealed class SmallVmcore : IDisposable
+{
+    private readonly SyntheticRoot _root = SyntheticRoot.Kdump();
+
+    public string Path => System.IO.Path.Combine(_root.Dir, "proc", "vmcore");
+
+    public void Dispose() => _root.Dispose();
+}
+
 /// <summary>
 /// What `fadump save`, `convert` and `info` do with bad targets and inputs, pipes, signals, SIGKILL and power loss
 /// (issue 7 items 3, 4, 6, 9, 11, 12). In-process where that shows it, a child process where only a process does.
 /// </summary>
-public sealed class OutputFileCliTests : IDisposable
+public sealed class OutputFileCliTests(SmallVmcore small) : IClassFixture<SmallVmcore>, IDisposable
 {
     private const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-    private static readonly SyntheticRoot Small = SyntheticRoot.Kdump();
     private readonly string _dir = Directory.CreateTempSubdirectory("fadump-cli-out-").FullName;
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static string Input => Path.Combine(Small.Dir, "proc", "vmcore");
+    private string Input => small.Path;
 
     private string P(string name) => Path.Combine(_dir, name);
 
