@@ -233,12 +233,20 @@ internal static class SaveCommands
         }
 
         long? limit = a.Limit is null ? null : Sizes.Parse(a.Limit);
+        bool existed = false;
         if (!a.Flat && !a.DryRun)
         {
             PrivateOutputFile.CheckTarget(a.Files[1], a.Force);
+            existed = File.Exists(a.Files[1]);
         }
 
         using var input = DumpFile.Open(a.Files[0]);
+        if (!input.IsIncomplete && input.IncompleteReason is { } truncated)
+        {
+            // Its missing pages cannot be read (only a writer's flag says which are lost): refused before OUTFILE exists.
+            throw new IOException($"{input.Path}: the input dump is incomplete: {truncated}");
+        }
+
         var options = new SaveOptions
         {
             DumpLevel = levels[0],
@@ -261,6 +269,13 @@ internal static class SaveCommands
         try
         {
             r = WithProgress(stderr, (ml & MlProgress) != 0, options, o => SaveTo(input, a, o, stdout, rawStdout, ct));
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException && !a.Flat && !a.DryRun && File.Exists(a.Files[1]) && !existed)
+        {
+            // The input failed part-way: what was written is kept, flagged (DumpSaver); say so.
+            stderr.WriteLine($"fadump: {FadumpCommand.Describe(e)}");
+            stderr.WriteLine($"fadump: {a.Files[1]}: the dump is incomplete (flagged in the file); fadump save Failed.");
+            return FadumpCommand.ExitFailure;
         }
         catch (OperationCanceledException)
         {

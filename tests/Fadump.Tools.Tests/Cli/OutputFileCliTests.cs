@@ -6,19 +6,28 @@ using Fadump.Tools.Tests.Service;
 
 namespace Fadump.Tools.Tests.Cli;
 
+/// <summary>The synthetic kernel's 5 MiB vmcore (SyntheticRoot), shared by a test class.</summary>
+public sealed class SmallVmcore : IDisposable
+{
+    private readonly SyntheticRoot _root = SyntheticRoot.Kdump();
+
+    public string Path => System.IO.Path.Combine(_root.Dir, "proc", "vmcore");
+
+    public void Dispose() => _root.Dispose();
+}
+
 /// <summary>
 /// What `fadump save`, `convert` and `info` do with bad targets and inputs, pipes, signals, SIGKILL and power loss
 /// (issue 7 items 3, 4, 6, 9, 11, 12). In-process where that shows it, a child process where only a process does.
 /// </summary>
-public sealed class OutputFileCliTests : IDisposable
+public sealed class OutputFileCliTests(SmallVmcore small) : IClassFixture<SmallVmcore>, IDisposable
 {
     private const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-    private static readonly SyntheticRoot Small = SyntheticRoot.Kdump();
     private readonly string _dir = Directory.CreateTempSubdirectory("fadump-cli-out-").FullName;
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static string Input => Path.Combine(Small.Dir, "proc", "vmcore");
+    private string Input => small.Path;
 
     private string P(string name) => Path.Combine(_dir, name);
 
@@ -182,6 +191,22 @@ public sealed class OutputFileCliTests : IDisposable
     }
 
     [Fact]
+    public void Save_refuses_a_truncated_input_before_it_writes_anything()
+    {
+        Assert.Equal(0, Fadump("convert", Input, P("in")).Rc);
+        using (var f = File.OpenHandle(P("in"), FileMode.Open, FileAccess.ReadWrite))
+        {
+            RandomAccess.SetLength(f, RandomAccess.GetLength(f) / 2);
+        }
+
+        var (rc, _, err) = Fadump("save", "-d", "1", P("in"), P("out"));
+
+        Assert.Equal(1, rc);
+        Assert.StartsWith($"fadump: {P("in")}: the input dump is incomplete: truncated: ", err, StringComparison.Ordinal);
+        Assert.Equal([P("in")], Directory.GetFileSystemEntries(_dir));
+    }
+
+    [Fact]
     public void Info_cut_inside_the_bitmaps_is_an_error_saying_truncated()
     {
         Assert.Equal(0, Fadump("convert", Input, P("out")).Rc);
@@ -255,6 +280,25 @@ public sealed class OutputFileCliTests : IDisposable
         string stderr = await err;
         Assert.Contains("fadump: standard output: Broken pipe", stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("Completed", stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("info")]
+    [InlineData("dmesg")]
+    public void Standard_output_on_a_full_device_is_an_error(string command)
+    {
+        // The write error at exit is checked, not lost in a flush nobody looks at.
+        using var p = Process.Start(new ProcessStartInfo("/bin/sh")
+        {
+            ArgumentList = { "-c", "exec \"$0\" \"$1\" \"$2\" > /dev/full", FadumpProcess.Executable, command, Input },
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        })!;
+        string err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+
+        Assert.Equal(1, p.ExitCode);
+        Assert.Contains("fadump: standard output: No space left on device", err, StringComparison.Ordinal);
     }
 
     [Fact]
