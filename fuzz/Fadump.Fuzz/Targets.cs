@@ -36,6 +36,7 @@ internal static class Targets
         new("printk-ring", "PrintkRingBufferReader (lockless prb, 5.10+) via KernelLog over a kernel image", Printk),
         new("printk-logbuf", "PrintkLogBufferReader (log_buf, 3.5-5.9 records and pre-3.5 text) via KernelLog", Printk),
         new("save", "the collector (DumpSaver: mem_section/struct page classification, -d 31, kdump or ELF) over a kernel image", Save),
+        new("collect", "fadump collect (kdump mechanism) on a /proc/vmcore of any format: no exception escapes, a failure runs the failure action", Collect),
         new("kdump-conf", "kdump.conf parser (KdumpConfigParser)", KdumpConf),
         new("core-collector", "core_collector line parser (CoreCollectorParser)", CoreCollector),
         new("release-region", "release_region listing (ReleaseRegionListing) and the PHYP dump image over memory: [text] 0x00 [memory]", ReleaseRegion),
@@ -278,6 +279,57 @@ internal static class Targets
         }
         catch (DumpFormatException e) when (Expected(true, e))
         {
+        }
+    }
+
+    private sealed class RecordingActions : IActionRunner
+    {
+        public List<SystemAction> Requested { get; } = [];
+
+        public void Run(SystemAction action, string reason) => Requested.Add(action);
+    }
+
+    private static void Collect(byte[] data)
+    {
+        // A capture kernel's root (kdump: /proc/vmcore, no FADump files) in a temporary directory, the dump
+        // saved under it. Invariants: Run returns (no exception escapes it), and a run that did not save the
+        // dump asked for its failure action (shell; the final action is poweroff).
+        string dir = Directory.CreateTempSubdirectory("fadump-fuzz-collect-").FullName;
+        try
+        {
+            string root = Path.Combine(dir, "root");
+            Directory.CreateDirectory(Path.Combine(root, "proc"));
+            File.WriteAllBytes(Path.Combine(root, "proc", "vmcore"), data);
+            File.WriteAllText(Path.Combine(root, "proc", "cmdline"), "root=/dev/sda2 elfcorehdr=0x1000\n");
+            // The last byte picks the core_collector: bit 0 the dump level (31 or 0), bits 1-2 the format.
+            byte pick = data.Length == 0 ? (byte)0 : data[^1];
+            string format = ((pick >> 1) & 3) switch { 0 => "-l", 1 => "-c", 2 => "-E", _ => string.Empty };
+            string level = (pick & 1) != 0 ? "31" : "0";
+            var config = KdumpConfigParser.Parse(
+                $"path {Path.Combine(dir, "crash")}\ncore_collector makedumpfile {format} -d {level}\nfailure_action shell\nfinal_action poweroff\n", "fuzz-kdump.conf");
+            var actions = new RecordingActions();
+            var options = new CollectOptions
+            {
+                Actions = actions,
+                Now = () => DateTimeOffset.FromUnixTimeSeconds(1700000000),
+                DefaultThreads = 1,
+                VerifySamplePages = 16,
+                RootFs = dir,
+            };
+            var result = new CollectService(config, options).Run(new Fadump.Tools.Sysroot.DirectorySysroot(root));
+            if (Verbose)
+            {
+                Console.Error.WriteLine($"  collect: exit {result.ExitCode}, saved {result.VmcoreSaved}, actions [{string.Join(", ", actions.Requested)}], errors: {string.Join(" | ", result.Errors)}");
+            }
+
+            if (!result.VmcoreSaved && !actions.Requested.Contains(SystemAction.Shell))
+            {
+                throw new InvalidOperationException($"collect did not save the dump (exit {result.ExitCode}) and ran no failure action");
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
         }
     }
 
