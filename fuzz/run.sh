@@ -70,6 +70,14 @@ if [ ! -f "$stats" ]; then
     exit 1
 fi
 grep -E '^(execs_done|execs_per_sec|corpus_count|edges_found|total_edges|bitmap_cvg|saved_crashes|saved_hangs|unique_crashes|unique_hangs|run_time) ' "$stats" | sed 's/^/  /'
+# SharpFuzz runs every input in the one process that answers the fork-server protocol, so when afl-fuzz
+# kills an input that ran past -t (or the runtime dies), the fork server is gone and afl-fuzz aborts
+# instead of saving a hang: keep the input it was running as the hang.
+if grep -qE 'Unable to communicate with fork server|Unable to request new process from fork server|Fork server is misbehaving' "$out/afl.log"; then
+    mkdir -p "$out/default/hangs"
+    cp "$out/default/.cur_input" "$out/default/hangs/id:fork-server-lost,$(date +%s)" 2>/dev/null || true
+    echo "run.sh: afl-fuzz lost the fork server: the input it was running timed out or killed the runtime" >&2
+fi
 findings=$(find "$out/default/crashes" "$out/default/hangs" -type f -name 'id:*' 2>/dev/null | sort)
 if [ -n "$findings" ]; then
     echo "run.sh: FUZZING FOUND CRASHES OR HANGS in target $target:" >&2

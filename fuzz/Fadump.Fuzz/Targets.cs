@@ -294,6 +294,13 @@ internal static class Targets
         // A capture kernel's root (kdump: /proc/vmcore, no FADump files) in a temporary directory, the dump
         // saved under it. Invariants: Run returns (no exception escapes it), and a run that did not save the
         // dump asked for its failure action (shell; the final action is poweroff).
+        // A dump may describe far more memory than its file holds (p_memsz > p_filesz reads as zeros): at -d 0
+        // the service rightly writes all of it, as makedumpfile does. Keep each input's output small.
+        if (DescribedBytes(data) is not (<= MaxCollectBytes))
+        {
+            return;
+        }
+
         string dir = Directory.CreateTempSubdirectory("fadump-fuzz-collect-").FullName;
         try
         {
@@ -320,6 +327,10 @@ internal static class Targets
             if (Verbose)
             {
                 Console.Error.WriteLine($"  collect: exit {result.ExitCode}, saved {result.VmcoreSaved}, actions [{string.Join(", ", actions.Requested)}], errors: {string.Join(" | ", result.Errors)}");
+                foreach (var f in Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories))
+                {
+                    Console.Error.WriteLine($"    {f}: {new FileInfo(f).Length} bytes");
+                }
             }
 
             if (!result.VmcoreSaved && !actions.Requested.Contains(SystemAction.Shell))
@@ -329,7 +340,36 @@ internal static class Targets
         }
         finally
         {
-            Directory.Delete(dir, recursive: true);
+            if (Environment.GetEnvironmentVariable("FADUMP_FUZZ_KEEP") != "1")
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+    }
+
+    private const ulong MaxCollectBytes = 64UL << 20;
+
+    /// <summary>The bytes of RAM the dump describes (null when the readers reject it: collect must cope with that).</summary>
+    private static ulong? DescribedBytes(byte[] data)
+    {
+        try
+        {
+            using var dump = DumpFile.Open(new MemorySource(data, "fuzz.vmcore"));
+            ulong total = 0;
+            foreach (var r in dump.MemoryRanges().Take(100_000))
+            {
+                total += r.Size;
+                if (total > MaxCollectBytes)
+                {
+                    return total;
+                }
+            }
+
+            return total;
+        }
+        catch (Exception e) when (IsDumpError(e))
+        {
+            return 0;
         }
     }
 
