@@ -63,13 +63,6 @@ afl-fuzz "${input[@]}" -o "$out" "${dict[@]}" -t "$timeout_ms" -m none -V "$seco
     > "$out/afl.log" 2>&1
 rc=$?
 set -e
-stats="$out/default/fuzzer_stats"
-if [ ! -f "$stats" ]; then
-    tail -40 "$out/afl.log" >&2
-    echo "run.sh: afl-fuzz did not start (exit $rc)" >&2
-    exit 1
-fi
-grep -E '^(execs_done|execs_per_sec|corpus_count|edges_found|total_edges|bitmap_cvg|saved_crashes|saved_hangs|unique_crashes|unique_hangs|run_time) ' "$stats" | sed 's/^/  /'
 # SharpFuzz runs every input in the one process that answers the fork-server protocol, so when afl-fuzz
 # kills an input that ran past -t (or the runtime dies), the fork server is gone and afl-fuzz aborts
 # instead of saving a hang: keep the input it was running as the hang.
@@ -78,6 +71,13 @@ if grep -qE 'Unable to communicate with fork server|Unable to request new proces
     cp "$out/default/.cur_input" "$out/default/hangs/id:fork-server-lost,$(date +%s)" 2>/dev/null || true
     echo "run.sh: afl-fuzz lost the fork server: the input it was running timed out or killed the runtime" >&2
 fi
+stats="$out/default/fuzzer_stats"
+if [ ! -f "$stats" ]; then
+    tail -40 "$out/afl.log" >&2
+    echo "run.sh: afl-fuzz did not start (exit $rc)" >&2
+    exit 1
+fi
+grep -E '^(execs_done|execs_per_sec|corpus_count|edges_found|total_edges|bitmap_cvg|saved_crashes|saved_hangs|unique_crashes|unique_hangs|run_time) ' "$stats" | sed 's/^/  /'
 findings=$(find "$out/default/crashes" "$out/default/hangs" -type f -name 'id:*' 2>/dev/null | sort)
 if [ -n "$findings" ]; then
     echo "run.sh: FUZZING FOUND CRASHES OR HANGS in target $target:" >&2
