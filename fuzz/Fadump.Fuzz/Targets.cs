@@ -295,7 +295,8 @@ internal static class Targets
         // saved under it. Invariants: Run returns (no exception escapes it), and a run that did not save the
         // dump asked for its failure action (shell; the final action is poweroff).
         // A dump may describe far more memory than its file holds (p_memsz > p_filesz reads as zeros): at -d 0
-        // the service rightly writes all of it, as makedumpfile does. Keep each input's output small.
+        // the service rightly writes all of it, as makedumpfile does; and a kdump-compressed output has two
+        // bitmaps of max_pfn bits (a PT_LOAD at 280 TiB made 17 GB). Keep each input's output small.
         if (DescribedBytes(data) is not (<= MaxCollectBytes))
         {
             return;
@@ -349,12 +350,17 @@ internal static class Targets
 
     private const ulong MaxCollectBytes = 64UL << 20;
 
-    /// <summary>The bytes of RAM the dump describes (null when the readers reject it: collect must cope with that).</summary>
+    /// <summary>The bytes of RAM the dump describes, or MaxValue when its highest PFN is beyond the bound (0 when the readers reject it: collect must cope with that).</summary>
     private static ulong? DescribedBytes(byte[] data)
     {
         try
         {
             using var dump = DumpFile.Open(new MemorySource(data, "fuzz.vmcore"));
+            if (dump.MaxPfn > MaxCollectBytes / (ulong)dump.PageSize)
+            {
+                return ulong.MaxValue;
+            }
+
             ulong total = 0;
             foreach (var r in dump.MemoryRanges().Take(100_000))
             {
