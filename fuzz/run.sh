@@ -63,6 +63,14 @@ afl-fuzz "${input[@]}" -o "$out" "${dict[@]}" -t "$timeout_ms" -m none -V "$seco
     > "$out/afl.log" 2>&1
 rc=$?
 set -e
+# SharpFuzz runs every input in the one process that answers the fork-server protocol, so when afl-fuzz
+# kills an input that ran past -t (or the runtime dies), the fork server is gone and afl-fuzz aborts
+# instead of saving a hang: keep the input it was running as the hang.
+if grep -qE 'Unable to communicate with fork server|Unable to request new process from fork server|Fork server is misbehaving' "$out/afl.log"; then
+    mkdir -p "$out/default/hangs"
+    cp "$out/default/.cur_input" "$out/default/hangs/id:fork-server-lost,$(date +%s)" 2>/dev/null || true
+    echo "run.sh: afl-fuzz lost the fork server: the input it was running timed out or killed the runtime" >&2
+fi
 stats="$out/default/fuzzer_stats"
 if [ ! -f "$stats" ]; then
     tail -40 "$out/afl.log" >&2

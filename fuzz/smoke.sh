@@ -7,6 +7,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
 seconds=${FUZZ_SMOKE_SECONDS:-20}
+# A loaded CI machine must not turn a slow input into a "hang": 5 s per input in the smoke run.
+export FUZZ_TIMEOUT_MS=${FUZZ_TIMEOUT_MS:-5000}
 export FUZZ_BIN=${FUZZ_BIN:-$here/bin}
 out=${FUZZ_SMOKE_OUT:-$(mktemp -d /tmp/fadump-fuzz-smoke.XXXXXX)}
 ./run.sh --build

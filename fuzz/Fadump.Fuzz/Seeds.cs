@@ -85,6 +85,10 @@ internal static class Seeds
         Put("printk-logbuf", "ppc64-log_buf", Image(ppcLegacy.Kernel));
         Put("info", "kdump-x86_64-synthetic-kernel", KernelKdump(x86.Kernel));
         Put("save", "x86_64-struct-pages", Image(StructPages()));
+        Put("collect", "elf-x86_64", Elf(DumpMachine.X86_64));
+        Put("collect", "kdump-ppc64-lzo", Kdump(DumpMachine.Ppc64, PageCompression.Lzo, level: 31));
+        Put("collect", "kdump-x86_64-synthetic-kernel", KernelKdump(x86.Kernel));
+        Put("collect", "kdump-x86_64-struct-pages", KernelKdump(StructPages()));
         Put("save", "ppc64le-vmemmap", Image(ppcLe.Kernel));
 
         foreach (var k in new[] { x86.Kernel, ppcLe.Kernel })

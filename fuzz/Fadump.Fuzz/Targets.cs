@@ -36,6 +36,7 @@ internal static class Targets
         new("printk-ring", "PrintkRingBufferReader (lockless prb, 5.10+) via KernelLog over a kernel image", Printk),
         new("printk-logbuf", "PrintkLogBufferReader (log_buf, 3.5-5.9 records and pre-3.5 text) via KernelLog", Printk),
         new("save", "the collector (DumpSaver: mem_section/struct page classification, -d 31, kdump or ELF) over a kernel image", Save),
+        new("collect", "fadump collect (kdump mechanism) on a /proc/vmcore of any format: no exception escapes, a failure runs the failure action", Collect),
         new("kdump-conf", "kdump.conf parser (KdumpConfigParser)", KdumpConf),
         new("core-collector", "core_collector line parser (CoreCollectorParser)", CoreCollector),
         new("release-region", "release_region listing (ReleaseRegionListing) and the PHYP dump image over memory: [text] 0x00 [memory]", ReleaseRegion),
@@ -278,6 +279,103 @@ internal static class Targets
         }
         catch (DumpFormatException e) when (Expected(true, e))
         {
+        }
+    }
+
+    private sealed class RecordingActions : IActionRunner
+    {
+        public List<SystemAction> Requested { get; } = [];
+
+        public void Run(SystemAction action, string reason) => Requested.Add(action);
+    }
+
+    private static void Collect(byte[] data)
+    {
+        // A capture kernel's root (kdump: /proc/vmcore, no FADump files) in a temporary directory, the dump
+        // saved under it. Invariants: Run returns (no exception escapes it), and a run that did not save the
+        // dump asked for its failure action (shell; the final action is poweroff).
+        // A dump may describe far more memory than its file holds (p_memsz > p_filesz reads as zeros): at -d 0
+        // the service rightly writes all of it, as makedumpfile does; and a kdump-compressed output has two
+        // bitmaps of max_pfn bits (a PT_LOAD at 280 TiB made 17 GB). Keep each input's output small.
+        if (DescribedBytes(data) is not (<= MaxCollectBytes))
+        {
+            return;
+        }
+
+        string dir = Directory.CreateTempSubdirectory("fadump-fuzz-collect-").FullName;
+        try
+        {
+            string root = Path.Combine(dir, "root");
+            Directory.CreateDirectory(Path.Combine(root, "proc"));
+            File.WriteAllBytes(Path.Combine(root, "proc", "vmcore"), data);
+            File.WriteAllText(Path.Combine(root, "proc", "cmdline"), "root=/dev/sda2 elfcorehdr=0x1000\n");
+            // The last byte picks the core_collector: bit 0 the dump level (31 or 0), bits 1-2 the format.
+            byte pick = data.Length == 0 ? (byte)0 : data[^1];
+            string format = ((pick >> 1) & 3) switch { 0 => "-l", 1 => "-c", 2 => "-E", _ => string.Empty };
+            string level = (pick & 1) != 0 ? "31" : "0";
+            var config = KdumpConfigParser.Parse(
+                $"path {Path.Combine(dir, "crash")}\ncore_collector makedumpfile {format} -d {level}\nfailure_action shell\nfinal_action poweroff\n", "fuzz-kdump.conf");
+            var actions = new RecordingActions();
+            var options = new CollectOptions
+            {
+                Actions = actions,
+                Now = () => DateTimeOffset.FromUnixTimeSeconds(1700000000),
+                DefaultThreads = 1,
+                VerifySamplePages = 16,
+                RootFs = dir,
+            };
+            var result = new CollectService(config, options).Run(new Fadump.Tools.Sysroot.DirectorySysroot(root));
+            if (Verbose)
+            {
+                Console.Error.WriteLine($"  collect: exit {result.ExitCode}, saved {result.VmcoreSaved}, actions [{string.Join(", ", actions.Requested)}], errors: {string.Join(" | ", result.Errors)}");
+                foreach (var f in Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories))
+                {
+                    Console.Error.WriteLine($"    {f}: {new FileInfo(f).Length} bytes");
+                }
+            }
+
+            if (!result.VmcoreSaved && !actions.Requested.Contains(SystemAction.Shell))
+            {
+                throw new InvalidOperationException($"collect did not save the dump (exit {result.ExitCode}) and ran no failure action");
+            }
+        }
+        finally
+        {
+            if (Environment.GetEnvironmentVariable("FADUMP_FUZZ_KEEP") != "1")
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+    }
+
+    private const ulong MaxCollectBytes = 64UL << 20;
+
+    /// <summary>The bytes of RAM the dump describes, or MaxValue when its highest PFN is beyond the bound (0 when the readers reject it: collect must cope with that).</summary>
+    private static ulong? DescribedBytes(byte[] data)
+    {
+        try
+        {
+            using var dump = DumpFile.Open(new MemorySource(data, "fuzz.vmcore"));
+            if (dump.MaxPfn > MaxCollectBytes / (ulong)dump.PageSize)
+            {
+                return ulong.MaxValue;
+            }
+
+            ulong total = 0;
+            foreach (var r in dump.MemoryRanges().Take(100_000))
+            {
+                total += r.Size;
+                if (total > MaxCollectBytes)
+                {
+                    return total;
+                }
+            }
+
+            return total;
+        }
+        catch (Exception e) when (IsDumpError(e))
+        {
+            return 0;
         }
     }
 

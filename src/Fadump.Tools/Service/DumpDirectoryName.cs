@@ -43,13 +43,14 @@ public static class DumpDirectoryName
         }
 
         var info = dump.VmcoreInfo;
-        if (info?.Symbol("init_uts_ns") is not { } uts || info.Offset("uts_namespace.name") is not { } nameOffset)
-        {
-            return null;
-        }
-
         try
         {
+            // Symbol and Offset throw on a malformed value: that is "the dump cannot say" too.
+            if (info?.Symbol("init_uts_ns") is not { } uts || info.Offset("uts_namespace.name") is not { } nameOffset)
+            {
+                return null;
+            }
+
             var kernel = KernelAddressSpace.Create(dump);
             var b = new byte[UtsFieldLength];
             int n = kernel.ReadVirtual(uts + (ulong)nameOffset + NodenameOffset, b);
