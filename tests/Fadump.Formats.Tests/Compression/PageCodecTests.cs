@@ -199,6 +199,55 @@ public class PageCodecTests
         }).QuickCheckThrowOnFailure();
     }
 
+    /// <summary>
+    /// Page-sized and larger inputs (FsCheck's byte[] stays small): 4 KiB and 64 KiB pages, 256 KiB, and any size
+    /// up to 300 000 bytes, filled with a random mix of random bytes and repeated runs so that both the
+    /// compressible and the incompressible paths are taken. Every page size is reached.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(AllMethods))]
+    public void RoundTripsArbitraryPageSizedData(PageCompression method)
+    {
+        int[] sizes = [4096, 65536, 262144];
+        var reached = new HashSet<int>();
+        var gen = from size in Gen.OneOf(Gen.Elements(sizes), Gen.Choose(1, 300_000))
+                  from seed in Gen.Choose(0, int.MaxValue)
+                  from runs in Gen.Choose(0, 100)
+                  select (size, seed, runs);
+        Prop.ForAll(gen.ToArbitrary(), t =>
+        {
+            var (size, seed, runPercent) = t;
+            var rng = new Random(seed);
+            byte[] data = new byte[size];
+            for (int at = 0; at < size;)
+            {
+                int len = Math.Min(size - at, rng.Next(1, 2048));
+                if (rng.Next(100) < runPercent)
+                {
+                    data.AsSpan(at, len).Fill((byte)rng.Next(256));
+                }
+                else
+                {
+                    rng.NextBytes(data.AsSpan(at, len));
+                }
+
+                at += len;
+            }
+
+            lock (reached)
+            {
+                reached.Add(size);
+            }
+
+            byte[] c = new byte[PageCodec.GetMaxCompressedLength(method, size)];
+            int n = PageCodec.Compress(method, data, c);
+            byte[] back = new byte[size];
+            PageCodec.Decompress(method, c.AsSpan(0, n), back);
+            return n > 0 && back.AsSpan().SequenceEqual(data);
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(60));
+        Assert.Superset(sizes.ToHashSet(), reached);
+    }
+
     [Theory]
     [MemberData(nameof(AllMethods))]
     public void WorksFromManyThreads(PageCompression method)
