@@ -140,7 +140,7 @@ public sealed class RtasFirmwareTests
         Assert.Equal(0, Register(m, fw, Valid(fw)));
         fw.OsTerm("x");
         var s = FadumpStructure.Decode(m.DeviceTree.Find("/rtas")!.Get("ibm,kernel-dump")!)!;
-        Assert.NotEqual(s.Sections[0].SourceLength, s.Sections[0].BytesDumped);
+        Assert.True(s.Sections[0].BytesDumped > 0 && s.Sections[0].BytesDumped < s.Sections[0].SourceLength, $"{s.Sections[0].BytesDumped} of {s.Sections[0].SourceLength} bytes dumped");
     }
 
     [Fact]

@@ -103,13 +103,20 @@ public sealed class SimulatedLparTests : IClassFixture<SimulatedLparTests.SavedV
     {
         using var dump = DumpFile.Open(_saved.Path);
         var cpus = dump.CpuStates();
-        var args = new List<string> { "-nx", "-batch", "-ex", "set architecture powerpc:common64", "-ex", "set endian little", "-ex", $"core-file {_saved.Path}" };
+        Assert.Equal(3, cpus.Count); // the LPAR was started with --cpus 3
+        var args = new List<string> { "-nx", "-batch", "-ex", "set architecture powerpc:common64", "-ex", "set endian little", "-ex", $"core-file {_saved.Path}", "-ex", "info threads" };
         for (int t = 1; t <= cpus.Count; t++)
         {
             args.AddRange(["-ex", $"thread {t}", "-ex", $"printf \"T{t} PC=%lx R1=%lx\\n\", $pc, $r1"]);
         }
 
         var r = RealTool.Run("gdb-multiarch", args);
+        TestContext.Current.TestOutputHelper?.WriteLine(r.All);
+        Assert.True(r.ExitCode == 0, $"gdb-multiarch exited {r.ExitCode}: {r.All}");
+
+        // gdb itself sees three threads, one per NT_PRSTATUS, and no fourth.
+        Assert.Contains("  3    ", r.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("  4    ", r.Stdout, StringComparison.Ordinal);
         for (int i = 0; i < cpus.Count; i++)
         {
             ulong pc = cpus[i].ProgramCounter(DumpArch.Ppc64), r1 = cpus[i].Registers[1];

@@ -121,12 +121,18 @@ public sealed class ErrorPathTests
     [Fact]
     public void Busy_firmware_is_retried_with_the_rtas_delays()
     {
+        var baseline = Lpar();
+        baseline.Boot();
         var lpar = Lpar();
         lpar.Firmware.InjectedReturnCodes.Enqueue(-2);
         lpar.Firmware.InjectedReturnCodes.Enqueue(9902);
         var k = lpar.Boot();
         Assert.True(k.Dump.Registered);
         Assert.Equal(3, lpar.Firmware.Calls);
+
+        // The delays themselves (rtas_busy_delay): 1 ms after -2 (busy), 10^2 ms after 9902, on top of the
+        // same boot without them.
+        Assert.Equal(TimeSpan.FromMilliseconds(1 + 100), lpar.Machine.Clock.Now - baseline.Machine.Clock.Now);
     }
 
     [Fact]

@@ -27,6 +27,8 @@ public sealed class MutationTests
         int iterations = int.TryParse(Environment.GetEnvironmentVariable("FADUMP_MUTATIONS"), out int n) ? n : 2500;
         var rng = new Random(seed);
         var fields = Fields.Of(valid);
+        bool flat = sample.StartsWith("flat-", StringComparison.Ordinal);
+        Assert.True(flat == fields.Flattened && (!flat || fields.Known.Count > 0), $"{sample}: the inner file's header fields are the field mutations' targets");
         int failures = 0, opened = 0;
         var reasons = new Dictionary<string, int>();
         for (int i = 0; i < iterations; i++)
@@ -90,7 +92,10 @@ public sealed class MutationTests
     private static byte[] MutateOnce(byte[] valid, Random rng, Fields fields, int hot, out string how)
     {
         byte[] f = (byte[])valid.Clone();
-        int kind = rng.Next(fields.Known.Count > 0 ? 6 : 5);
+
+        // Kinds: 0 truncate, 1 bit flips, 2 u64, 3 u32, 4 far record (flattened files only), 5 known field.
+        int[] kinds = [0, 1, 2, 3, .. fields.Flattened ? new[] { 4 } : [], .. fields.Known.Count > 0 ? new[] { 5 } : []];
+        int kind = kinds[rng.Next(kinds.Length)];
         if (f.Length < 8 && kind is 2 or 3)
         {
             kind = 1;   // too short for a field write
@@ -234,9 +239,54 @@ public sealed class MutationTests
     }
 
     /// <summary>Where a sample's header fields are: kdump header, sub-header and first descriptors; ELF header and program headers.</summary>
-    private sealed record Fields(bool BigEndian, List<(string Name, int At, int Width)> Known)
+    private sealed record Fields(bool BigEndian, List<(string Name, int At, int Width)> Known, bool Flattened = false)
     {
+        /// <summary>
+        /// A flattened sample's fields are those of the file inside it (kdump or ELF headers), at the file
+        /// positions their records put them (fields split across two records are left out).
+        /// </summary>
         public static Fields Of(byte[] valid)
+        {
+            if (!FlattenedLayout.HasSignature(valid))
+            {
+                return OfPlain(valid);
+            }
+
+            var records = new List<(long Logical, int At, int Size)>();
+            for (int at = FlattenedLayout.HeaderSize; at + FlattenedLayout.RecordHeaderSize <= valid.Length;)
+            {
+                long offset = BinaryPrimitives.ReadInt64BigEndian(valid.AsSpan(at));
+                long size = BinaryPrimitives.ReadInt64BigEndian(valid.AsSpan(at + 8));
+                if (offset < 0)
+                {
+                    break;
+                }
+
+                records.Add((offset, at + FlattenedLayout.RecordHeaderSize, (int)size));
+                at += FlattenedLayout.RecordHeaderSize + (int)size;
+            }
+
+            var inner = new MemorySink();
+            FlattenedRearranger.Rearrange(new MemoryStream(valid), inner);
+            var plain = OfPlain(inner.ToArray());
+            var known = new List<(string, int, int)>();
+            foreach (var (name, logical, width) in plain.Known)
+            {
+                foreach (var (rl, at, size) in records)
+                {
+                    if (logical >= rl && logical + width <= rl + size)
+                    {
+                        known.Add(("inner " + name, at + (int)(logical - rl), width));
+                        break;
+                    }
+                }
+            }
+
+            Assert.True(known.Count == plain.Known.Count, $"{known.Count} of the {plain.Known.Count} inner header fields located in the flattened records");
+            return new Fields(plain.BigEndian, known, Flattened: true);
+        }
+
+        private static Fields OfPlain(byte[] valid)
         {
             var known = new List<(string, int, int)>();
             if (KdumpHeader.HasSignature(valid))

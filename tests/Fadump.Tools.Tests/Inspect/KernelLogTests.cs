@@ -180,8 +180,14 @@ public sealed class KernelLogTests
         x.Kernel.WriteU32(rb + (ulong)fieldOffset, value);
         using var dump = x.Kernel.Open();
 
+        long before = GC.GetAllocatedBytesForCurrentThread();
         var e = Assert.Throws<DumpFormatException>(() => KernelLog.Read(dump));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.Contains(message, e.Message);
+
+        // Before anything ring-sized is allocated: the reader's own bookkeeping only (the ring is 8 KiB here;
+        // the impossible sizes ask for gigabytes).
+        Assert.True(allocated < 1 << 20, $"{allocated} bytes allocated before the size was rejected");
     }
 
     [Fact]
