@@ -200,7 +200,7 @@ public sealed partial class SaveInteropTests(SaveFixture fx) : IClassFixture<Sav
         Assert.Equal("0", parts[1]);
 
         // Every page we dumped is readable. ELF output also holds short runs of excluded pages inside its
-        // segments, as zeros (makedumpfile does the same: PFN_EXCLUDED); kdump output none.
+        // segments, with their bytes (makedumpfile does the same: PFN_EXCLUDED); kdump output none.
         Assert.True(ulong.Parse(parts[0], CultureInfo.InvariantCulture) >= r.DumpedPages, p.Stdout);
         Assert.Equal(r.MaxPfn, parts.Take(4).Aggregate(0UL, (n, x) => n + ulong.Parse(x, CultureInfo.InvariantCulture)));
         if (format == SaveFormat.Kdump)
