@@ -19,19 +19,6 @@ public sealed class FaultMatrixTests
 
     private static string Log(PseriesKernel k) => string.Join("\n", k.Log.Lines);
 
-    private static Errno WriteErrno(PseriesKernel k, string path, string text)
-    {
-        try
-        {
-            k.Files.WriteText(path, text);
-            return Errno.None;
-        }
-        catch (KernelFileException e)
-        {
-            return e.Errno;
-        }
-    }
-
     /// <summary>A digest of /proc/vmcore: the ELF header and notes, and the first 64 MiB of memory.</summary>
     private static string VmcoreDigest(PseriesKernel k)
     {
@@ -88,7 +75,7 @@ public sealed class FaultMatrixTests
         Assert.True(cap.Dump.Released);
 
         // What survives: the machine, and FADump: re-registering arms it, and the next crash is dumped whole.
-        Assert.Equal(Errno.None, WriteErrno(cap, "/sys/kernel/fadump/registered", "1\n"));
+        Assert.Equal(Errno.None, SysfsWrite.Errno(cap, "/sys/kernel/fadump/registered", "1\n"));
         Assert.True(cap.Dump.Registered);
     }
 
@@ -134,7 +121,7 @@ public sealed class FaultMatrixTests
         // Saved this time: release and re-register as usual.
         cap2.Files.WriteText("/sys/kernel/fadump/release_mem", "1\n");
         Assert.False(lpar.Firmware.IsDumpActive);
-        Assert.Equal(Errno.None, WriteErrno(cap2, "/sys/kernel/fadump/registered", "1\n"));
+        Assert.Equal(Errno.None, SysfsWrite.Errno(cap2, "/sys/kernel/fadump/registered", "1\n"));
     }
 
     // --- CPU count mismatch between the crash notes and the device tree ---
@@ -196,16 +183,16 @@ public sealed class FaultMatrixTests
         // The same answer to a registration from userspace is the errno the write returns.
         if (registered)
         {
-            Assert.Equal(Errno.None, WriteErrno(k, "/sys/kernel/fadump/registered", "0\n"));
+            Assert.Equal(Errno.None, SysfsWrite.Errno(k, "/sys/kernel/fadump/registered", "0\n"));
         }
 
         lpar.Firmware.InjectedReturnCodes.Enqueue(rc);
-        Assert.Equal(errno, WriteErrno(k, "/sys/kernel/fadump/registered", "1\n"));
+        Assert.Equal(errno, SysfsWrite.Errno(k, "/sys/kernel/fadump/registered", "1\n"));
 
         // What survives: nothing is dumped while unregistered; a later registration that succeeds arms it.
         if (!registered)
         {
-            Assert.Equal(Errno.None, WriteErrno(k, "/sys/kernel/fadump/registered", "1\n"));
+            Assert.Equal(Errno.None, SysfsWrite.Errno(k, "/sys/kernel/fadump/registered", "1\n"));
             Assert.True(k.Dump.Registered);
         }
     }

@@ -9,19 +9,6 @@ public sealed class SysfsTests
     private static PseriesLpar Lpar(string cmdline = "fadump=on", ulong mem = 4UL << 30, RtasOptions? fw = null) =>
         new(new LparSpec { MemoryBytes = mem, Cpus = 4, CommandLine = cmdline, Firmware = fw ?? new RtasOptions() });
 
-    private static Errno WriteErrno(PseriesKernel k, string path, string text)
-    {
-        try
-        {
-            k.Files.WriteText(path, text);
-            return Errno.None;
-        }
-        catch (KernelFileException e)
-        {
-            return e.Errno;
-        }
-    }
-
     [Fact]
     public void First_kernel_files_and_formats()
     {
@@ -53,7 +40,7 @@ public sealed class SysfsTests
     public void Registered_write_semantics(string text, Errno errno, string after)
     {
         var k = Lpar().Boot();
-        Assert.Equal(errno, WriteErrno(k, "/sys/kernel/fadump/registered", text));
+        Assert.Equal(errno, SysfsWrite.Errno(k, "/sys/kernel/fadump/registered", text));
         Assert.Equal(after, k.Files.ReadText("/sys/kernel/fadump/registered"));
     }
 
@@ -63,10 +50,10 @@ public sealed class SysfsTests
         var lpar = Lpar();
         var k = lpar.Boot();
         int calls = lpar.Firmware.Calls;
-        Assert.Equal(Errno.None, WriteErrno(k, "/sys/kernel/fadump_registered", "1\n"));
+        Assert.Equal(Errno.None, SysfsWrite.Errno(k, "/sys/kernel/fadump_registered", "1\n"));
         Assert.Equal(calls + 2, lpar.Firmware.Calls);              // unregister, then register
         Assert.True(lpar.Firmware.IsRegistered);
-        Assert.Equal(Errno.None, WriteErrno(k, "/sys/kernel/fadump/registered", "0\n"));
+        Assert.Equal(Errno.None, SysfsWrite.Errno(k, "/sys/kernel/fadump/registered", "0\n"));
         Assert.False(lpar.Firmware.IsRegistered);
     }
 
@@ -76,7 +63,7 @@ public sealed class SysfsTests
         var k = Lpar("quiet").Boot();
         Assert.Equal("0\n", k.Files.ReadText("/sys/kernel/fadump/enabled"));
         Assert.Equal("0\n", k.Files.ReadText("/sys/kernel/fadump/registered"));
-        Assert.Equal(Errno.EPERM, WriteErrno(k, "/sys/kernel/fadump/registered", "1\n"));
+        Assert.Equal(Errno.EPERM, SysfsWrite.Errno(k, "/sys/kernel/fadump/registered", "1\n"));
         Assert.Equal(string.Empty, k.Files.ReadText("/sys/kernel/debug/powerpc/fadump_region"));
     }
 
@@ -92,16 +79,16 @@ public sealed class SysfsTests
     {
         var lpar = Lpar();
         var k = lpar.Boot();
-        Assert.Equal(Errno.EINVAL, WriteErrno(k, "/sys/kernel/fadump/bootargs_append", new string('x', 2048)));
-        Assert.Equal(Errno.ENOSPC, WriteErrno(k, "/sys/kernel/fadump/bootargs_append", new string('x', 2040)));
-        Assert.Equal(Errno.None, WriteErrno(k, "/sys/kernel/fadump/bootargs_append", "nr_cpus=1 numa=off\n"));
+        Assert.Equal(Errno.EINVAL, SysfsWrite.Errno(k, "/sys/kernel/fadump/bootargs_append", new string('x', 2048)));
+        Assert.Equal(Errno.ENOSPC, SysfsWrite.Errno(k, "/sys/kernel/fadump/bootargs_append", new string('x', 2040)));
+        Assert.Equal(Errno.None, SysfsWrite.Errno(k, "/sys/kernel/fadump/bootargs_append", "nr_cpus=1 numa=off\n"));
         Assert.Equal("nr_cpus=1 numa=off\n", k.Files.ReadText("/sys/kernel/fadump/bootargs_append"));
         Assert.Contains("cmdline append: 'nr_cpus=1 numa=off'", k.Files.ReadText("/sys/kernel/debug/powerpc/fadump_region"));
         lpar.Crash(CrashKind.Panic);
         var cap = lpar.Kernel!;
         Assert.EndsWith(" nr_cpus=1 numa=off", cap.CommandLine.Text);
         Assert.Equal("fadump=on nr_cpus=1 numa=off\n", cap.Files.ReadText("/proc/cmdline"));
-        Assert.Equal(Errno.EPERM, WriteErrno(cap, "/sys/kernel/fadump/bootargs_append", "quiet\n"));
+        Assert.Equal(Errno.EPERM, SysfsWrite.Errno(cap, "/sys/kernel/fadump/bootargs_append", "quiet\n"));
     }
 
     [Fact]
@@ -112,7 +99,7 @@ public sealed class SysfsTests
         lpar.Crash(CrashKind.Sysrq);
         var cap = lpar.Kernel!;
         Assert.True(cap.Files.Exists("/proc/vmcore"));
-        Assert.Equal(Errno.EPERM, WriteErrno(cap, "/sys/kernel/fadump/registered", "1\n"));
+        Assert.Equal(Errno.EPERM, SysfsWrite.Errno(cap, "/sys/kernel/fadump/registered", "1\n"));
         Assert.Equal(
             "CPU :[0x00000014000000-0x000000140013df] 0x13e0 bytes, Dumped: 0x13e0\n" +
             "HPTE:[0x000000140013e0-0x000000140023df] 0x1000 bytes, Dumped: 0x1000\n" +
@@ -120,16 +107,16 @@ public sealed class SysfsTests
             "\n[0x000000027c0000-0x000000027c07ff]: cmdline append: ''\n" +
             "\nMemory above 0x00000014000000 is reserved for saving crash dump\n",
             cap.Files.ReadText("/sys/kernel/debug/powerpc/fadump_region"));
-        Assert.Equal(Errno.EINVAL, WriteErrno(cap, "/sys/kernel/fadump/release_mem", "2\n"));
+        Assert.Equal(Errno.EINVAL, SysfsWrite.Errno(cap, "/sys/kernel/fadump/release_mem", "2\n"));
         ulong before = cap.AvailableMemory();
-        Assert.Equal(Errno.None, WriteErrno(cap, "/sys/kernel/fadump_release_mem", "1\n"));
+        Assert.Equal(Errno.None, SysfsWrite.Errno(cap, "/sys/kernel/fadump_release_mem", "1\n"));
         Assert.False(cap.Files.Exists("/proc/vmcore"));
         Assert.False(lpar.Firmware.IsDumpActive);
         // Everything above boot memory but the reserved area is back: 4 GiB − 320 MiB − the area.
         Assert.Equal((4UL << 30) - (320UL << 20) - ((320UL << 20) + 0x20000), cap.Dump.ReleasedBytes);
         Assert.Equal(before + cap.Dump.ReleasedBytes, cap.AvailableMemory());
-        Assert.Equal(Errno.EPERM, WriteErrno(cap, "/sys/kernel/fadump/release_mem", "1\n"));
-        Assert.Equal(Errno.None, WriteErrno(cap, "/sys/kernel/fadump/registered", "1\n"));
+        Assert.Equal(Errno.EPERM, SysfsWrite.Errno(cap, "/sys/kernel/fadump/release_mem", "1\n"));
+        Assert.Equal(Errno.None, SysfsWrite.Errno(cap, "/sys/kernel/fadump/registered", "1\n"));
         Assert.True(lpar.Firmware.IsRegistered);
         Assert.Equal("1\n", cap.Files.ReadText("/sys/kernel/fadump/registered"));
     }
