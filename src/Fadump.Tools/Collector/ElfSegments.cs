@@ -89,7 +89,7 @@ internal static class ElfSegments
 
     /// <summary>
     /// Too many segments for the ELF header (a badly fragmented bitmap on a huge machine): merge neighbours
-    /// pairwise until they fit. The pages between them are written as zeros, holes included.
+    /// pairwise until they fit. The pages between them are written as the input has them (zeros for holes).
     /// </summary>
     private static List<PfnSpan> Coarsen(List<PfnSpan> spans)
     {

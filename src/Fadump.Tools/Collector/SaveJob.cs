@@ -153,7 +153,7 @@ internal sealed class SaveJob
             var w = writer;
             pipeline.Run(
                 (take, submit) => DispatchSegments(segments, pipeline.BatchPages, take, submit),
-                ReadKept,
+                ReadSegment,
                 b =>
                 {
                     w.Write(b.Input.AsSpan(0, b.PageCount * _ps));
@@ -271,7 +271,7 @@ internal sealed class SaveJob
     /// the number of the contiguous pages to be excluded is 255 or less, those pages are not excluded") writes
     /// the segment from the original memory, so those pages keep their bytes.
     /// </summary>
-    private void ReadKept(PageBatch b)
+    private void ReadSegment(PageBatch b)
     {
         var r = b.Runs[0];
         PageReader.Read(_in, r.Pfn, r.Count, b.Input.AsSpan(0, r.Count * _ps));
