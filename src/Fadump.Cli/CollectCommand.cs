@@ -67,7 +67,7 @@ internal static class CollectCommand
     {
         if (path is not null)
         {
-            return File.Exists(path) ? KdumpConfigParser.ParseFile(path) : throw new KdumpConfigException(path, 0, "no such file");
+            return KdumpConfigParser.ParseFile(path);
         }
 
         if (File.Exists(DefaultConfig))

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Fadump.Formats.IO;
 
 namespace Fadump.Tools.Service;
 
@@ -46,13 +47,22 @@ public static class KdumpConfigParser
     /// <summary>kdump.conf is a few KiB; anything past this is not one (and /dev/zero must not fill memory).</summary>
     public const int MaxFileBytes = 1 << 20;
 
-    /// <summary>Reads and parses a kdump.conf, at most <see cref="MaxFileBytes"/> of it.</summary>
+    /// <summary>
+    /// Reads and parses a kdump.conf, at most <see cref="MaxFileBytes"/> of it. Its type is checked before it
+    /// is opened: a FIFO would block the open until a writer came.
+    /// </summary>
     public static KdumpConfig ParseFile(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        if (Directory.Exists(path))
+        var kind = PosixFile.Kind(path, followSymlinks: true);
+        switch (kind)
         {
-            throw new KdumpConfigException(path, 0, "is a directory");
+            case FileKind.Missing:
+                throw new KdumpConfigException(path, 0, "no such file");
+            case FileKind.Directory:
+                throw new KdumpConfigException(path, 0, "is a directory");
+            case FileKind.Fifo or FileKind.Socket:
+                throw new KdumpConfigException(path, 0, $"is {PosixFile.Describe(kind)}: expected a kdump.conf file");
         }
 
         byte[] buf = new byte[MaxFileBytes + 1];

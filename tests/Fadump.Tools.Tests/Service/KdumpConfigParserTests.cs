@@ -168,4 +168,27 @@ public sealed class KdumpConfigParserTests
 
         Assert.Equal("/tmp: is a directory", e.Message);
     }
+
+    [Fact]
+    public async Task ParseFile_of_a_fifo_refuses_it_instead_of_waiting_for_a_writer()
+    {
+        string dir = Directory.CreateTempSubdirectory("fadump-conf-").FullName;
+        string fifo = Path.Combine(dir, "kdump.conf");
+        using (var mk = System.Diagnostics.Process.Start("mkfifo", [fifo]))
+        {
+            mk.WaitForExit();
+            Assert.Equal(0, mk.ExitCode);
+        }
+
+        var parse = Task.Run(() => Assert.Throws<KdumpConfigException>(() => KdumpConfigParser.ParseFile(fifo)), TestContext.Current.CancellationToken);
+        bool finished = await Task.WhenAny(parse, Task.Delay(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken)) == parse;
+        if (!finished)
+        {
+            File.WriteAllText(fifo, string.Empty); // a writer, so that the blocked open returns
+        }
+
+        Assert.True(finished, "ParseFile blocked on a FIFO");
+        Assert.Equal($"{fifo}: is a FIFO: expected a kdump.conf file", (await parse).Message);
+        Directory.Delete(dir, recursive: true);
+    }
 }
