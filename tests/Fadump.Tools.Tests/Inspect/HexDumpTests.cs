@@ -59,6 +59,7 @@ public sealed class HexDumpTests
         int rc = FadumpCommand.Run(["read", vmcore, "0x" + SyntheticRoot.PatternStart.ToString("x", System.Globalization.CultureInfo.InvariantCulture), "64M", "--physical"], sink, stderr);
 
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        TestContext.Current.TestOutputHelper?.WriteLine($"fadump read 64M: {allocated} bytes allocated");
         Assert.True(rc == 0, stderr.ToString());
         Assert.Equal((64L << 20) / 16 * 87, sink.Chars);
         Assert.True(allocated < 32L << 20, $"{allocated >> 20} MiB allocated to print 64 MiB");
