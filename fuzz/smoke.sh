@@ -36,9 +36,11 @@ for t in "${targets[@]}"; do
     if ! FUZZ_SKIP_BUILD=1 ./run.sh "$t" "$seconds" "$out/$t"; then
         failed+=("$t (afl-fuzz)")
         for f in $(find "$out/$t/default/crashes" "$out/$t/default/hangs" -type f -name 'id:*' 2>/dev/null | head -5); do
-            echo "---- $f (base64):"
-            base64 -w0 "$f" | head -c 4000; echo
-            timeout 60 dotnet "$FUZZ_BIN/Fadump.Fuzz.dll" replay "$t" "$f" || true
+            echo "---- $f: the exception"
+            timeout 60 dotnet "$FUZZ_BIN/Fadump.Fuzz.dll" replay "$t" "$f" 2>&1 | tail -n 40 || true
+            # the input, at most its first 3000 bytes: head reads the file, so no pipe is cut short under pipefail
+            echo "---- $f: $(stat -c %s "$f") bytes, the first 3000 in base64:"
+            head -c 3000 "$f" | base64 -w0; echo
         done
     fi
 done

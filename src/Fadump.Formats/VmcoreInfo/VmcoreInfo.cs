@@ -41,11 +41,12 @@ public sealed class VmcoreInfo
 
     public ulong? Symbol(string name) => TryHex($"SYMBOL({name})");
 
-    public long? Offset(string member) => TryDecimal($"OFFSET({member})");
+    /// <summary>OFFSET(), SIZE() and LENGTH() are written with %lu by the kernel: a sign is a format error.</summary>
+    public long? Offset(string member) => TryUnsigned($"OFFSET({member})");
 
-    public long? Size(string type) => TryDecimal($"SIZE({type})");
+    public long? Size(string type) => TryUnsigned($"SIZE({type})");
 
-    public long? Length(string name) => TryDecimal($"LENGTH({name})");
+    public long? Length(string name) => TryUnsigned($"LENGTH({name})");
 
     public long? Number(string name)
     {
@@ -141,6 +142,19 @@ public sealed class VmcoreInfo
     {
         var v = this[key];
         return v is null ? null : ParseDecimal(v, key);
+    }
+
+    private long? TryUnsigned(string key)
+    {
+        var v = this[key];
+        if (v is null)
+        {
+            return null;
+        }
+
+        return long.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out long r)
+            ? r
+            : throw new DumpFormatException(SourcePath, SourceOffset, $"VMCOREINFO {key}={Truncate(v)}: expected an unsigned decimal number");
     }
 
     private ulong? TryHex(string key)

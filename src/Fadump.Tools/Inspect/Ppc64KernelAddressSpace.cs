@@ -80,29 +80,30 @@ public sealed class Ppc64KernelAddressSpace : KernelAddressSpace
     private VmemmapTable ReadVmemmapList()
     {
         var info = VmcoreInfo;
-        ulong? listSym = info.Symbol("vmemmap_list");
-        if (listSym is null)
-        {
-            return VmemmapTable.Empty(null);
-        }
-
-        ulong? psizeSym = info.Symbol("mmu_vmemmap_psize");
-        ulong? defsSym = info.Symbol("mmu_psize_defs");
-        long? defSize = info.Size("mmu_psize_def");
-        long? shiftOff = info.Offset("mmu_psize_def.shift");
-        long? backingSize = info.Size("vmemmap_backing");
-        long? listOff = info.Offset("vmemmap_backing.list");
-        long? physOff = info.Offset("vmemmap_backing.phys");
-        long? virtOff = info.Offset("vmemmap_backing.virt_addr");
-        if (psizeSym is null || defsSym is null || defSize is not (> 0 and <= MaxStructSize) || shiftOff is null
-            || backingSize is not (> 0 and <= MaxStructSize) || listOff is null || physOff is null || virtOff is null
-            || listOff + 8 > backingSize || physOff + 8 > backingSize || virtOff + 8 > backingSize || shiftOff + 4 > defSize)
-        {
-            return VmemmapTable.Empty("VMCOREINFO lacks or has inconsistent mmu_vmemmap_psize/mmu_psize_defs/vmemmap_backing entries");
-        }
-
         try
         {
+            // every entry is read here, inside the handler: a malformed value is a problem of the table, not an exception
+            ulong? listSym = info.Symbol("vmemmap_list");
+            if (listSym is null)
+            {
+                return VmemmapTable.Empty(null);
+            }
+
+            ulong? psizeSym = info.Symbol("mmu_vmemmap_psize");
+            ulong? defsSym = info.Symbol("mmu_psize_defs");
+            long? defSize = info.Size("mmu_psize_def");
+            long? shiftOff = info.Offset("mmu_psize_def.shift");
+            long? backingSize = info.Size("vmemmap_backing");
+            long? listOff = info.Offset("vmemmap_backing.list");
+            long? physOff = info.Offset("vmemmap_backing.phys");
+            long? virtOff = info.Offset("vmemmap_backing.virt_addr");
+            if (psizeSym is null || defsSym is null || defSize is not (> 0 and <= MaxStructSize) || shiftOff is null
+                || backingSize is not (> 0 and <= MaxStructSize) || listOff is null || physOff is null || virtOff is null
+                || listOff + 8 > backingSize || physOff + 8 > backingSize || virtOff + 8 > backingSize || shiftOff + 4 > defSize)
+            {
+                return VmemmapTable.Empty("VMCOREINFO lacks or has inconsistent mmu_vmemmap_psize/mmu_psize_defs/vmemmap_backing entries");
+            }
+
             uint psize = ReadU32(psizeSym.Value, "mmu_vmemmap_psize");
             if (psize >= 64)
             {

@@ -147,6 +147,17 @@ public sealed class VmcoreInfoParsingTests
         Assert.Throws<DumpFormatException>(() => info.Symbol("x"));
     }
 
+    [Theory]
+    [InlineData("OFFSET(page.flags)=-1\n")]
+    [InlineData("SIZE(page)=+64\n")]
+    [InlineData("LENGTH(mem_section)= 8\n")]
+    public void Offsets_sizes_and_lengths_are_unsigned_as_the_kernel_prints_them(string text)
+    {
+        var info = VmcoreInfo.VmcoreInfo.Parse(System.Text.Encoding.ASCII.GetBytes(text));
+        var e = Assert.Throws<DumpFormatException>(() => info.Offset("page.flags") ?? info.Size("page") ?? info.Length("mem_section"));
+        Assert.Contains("expected an unsigned decimal number", e.Message);
+    }
+
     [Fact]
     public void Oversized_note_is_rejected_before_parsing()
     {

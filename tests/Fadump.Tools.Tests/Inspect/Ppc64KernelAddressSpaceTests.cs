@@ -87,4 +87,26 @@ public sealed class Ppc64KernelAddressSpaceTests
         Assert.NotNull(ks.VmemmapProblem);
         Assert.Equal(0x10000UL, ks.ToPhysical(SyntheticPpc64.PageOffset + 0x10000));
     }
+
+    /// <summary>
+    /// fuzz target ppc64-walk (fuzz/regressions/ppc64-walk/): OFFSET(vmemmap_backing.virt_addr)=-1 passed the bounds
+    /// check and crashed the walk with ArgumentOutOfRangeException (and a malformed SYMBOL(vmemmap_list) escaped
+    /// the lazily built table as a DumpFormatException); a malformed entry is a problem of the table now.
+    /// </summary>
+    [Theory]
+    [InlineData("OFFSET(vmemmap_backing.virt_addr)", "-1")]
+    [InlineData("OFFSET(mmu_psize_def.shift)", "-4")]
+    [InlineData("SIZE(vmemmap_backing)", "-24")]
+    [InlineData("SYMBOL(vmemmap_list)", "zz")]
+    public void A_malformed_vmemmap_entry_is_a_problem_not_an_exception(string key, string value)
+    {
+        var p = new SyntheticPpc64(bigEndian: true);
+        p.AddVmemmap(0);
+        p.Kernel.Info.Add(key, value);
+        var ks = Open(p);
+
+        Assert.Null(ks.ToPhysical(SyntheticPpc64.VmemmapBase));
+        Assert.Contains(value, ks.VmemmapProblem);
+        Assert.Equal(0x10000UL, ks.ToPhysical(SyntheticPpc64.PageOffset + 0x10000));
+    }
 }
