@@ -30,6 +30,9 @@ public sealed class Memblock(IReadOnlyList<MemoryRange> memory, ulong pageSize)
 
     public void Reserve(MemoryRange range) => _reserved.Add(range);
 
+    /// <summary>memblock_phys_free of a reservation made whole (by <see cref="AllocRange"/> or <see cref="Reserve"/>).</summary>
+    public bool Free(MemoryRange range) => _reserved.Remove(range);
+
     public void AddMemory(MemoryRange range) => Memory = [.. Memory.Append(range).OrderBy(r => r.Start)];
 
     /// <summary>memblock_is_region_reserved.</summary>
