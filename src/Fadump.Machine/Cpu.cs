@@ -33,11 +33,15 @@ public sealed class Cpu(int id)
 
     public bool Online { get; set; } = true;
 
+    /// <summary>The same hardware thread's registers when the machine is a PC (x86_64).</summary>
+    public X86_64RegisterFile X86 { get; } = new();
+
     /// <summary>Hardware reset: registers cleared, as after an IPL.</summary>
     public void Reset()
     {
         Array.Clear(Gpr);
         Nip = Msr = Ctr = Lr = Xer = Cr = Dar = Dsisr = Trap = 0;
+        X86.Clear();
         Online = Id == 0;
     }
 }

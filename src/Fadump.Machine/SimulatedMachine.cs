@@ -14,6 +14,7 @@ public sealed class SimulatedMachine
         }
 
         Memory = new PhysicalMemory(ram);
+        Dma = new DmaEngine(Memory);
         Cpus = [.. Enumerable.Range(0, cpus).Select(i => new Cpu(i))];
         Cost = cost ?? new CostModel();
     }
@@ -21,6 +22,9 @@ public sealed class SimulatedMachine
     public PhysicalMemory Memory { get; }
 
     public IReadOnlyList<Cpu> Cpus { get; }
+
+    /// <summary>Bus-master devices: they keep writing through a crash until a driver resets them.</summary>
+    public DmaEngine Dma { get; }
 
     public DeviceTreeNode DeviceTree { get; private set; } = new("/");
 

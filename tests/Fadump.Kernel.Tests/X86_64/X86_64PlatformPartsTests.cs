@@ -1,3 +1,6 @@
+using Fadump.Formats;
+using Fadump.Formats.Elf;
+using Fadump.Kernel.CrashCore;
 using System.Buffers.Binary;
 using Fadump.Kernel.Arch.X86_64;
 using Fadump.Kernel.CommandLine;
@@ -176,5 +179,30 @@ public sealed class X86_64PlatformPartsTests
         Assert.Equal(0x30000000UL + 0x200040, Walk(mem, 0x1a000000, arch.VmemmapBase + 0x200040));
         Assert.Null(Walk(mem, 0x1a000000, arch.VmemmapBase + (4 * M)));
         Assert.Equal(-119537664, arch.PhysBase);
+    }
+}
+
+public sealed class CrashNotesTests
+{
+    [Fact]
+    public void Crash_save_cpu_writes_a_core_note_and_a_final_note_of_note_buf_t_size()
+    {
+        var arch = X86_64Arch.Debian61();
+        var mem = new PhysicalMemory([new MemoryRange(0, 1UL << 30)]);
+        var notes = new CrashNotes(arch, mem, 4);
+        Assert.Equal(368, notes.NoteBufSize); // sizeof(note_buf_t) on x86_64
+        var regs = Enumerable.Range(0, 27).Select(i => (ulong)i * 0x1111).ToArray();
+        notes.Save(2, 1234, regs);
+
+        var buf = new byte[notes.NoteBufSize];
+        mem.Read(notes.Address(2), buf);
+        var parsed = ElfNote.ParseAll(buf, bigEndian: false, "crash_notes", 0);
+        var note = Assert.Single(parsed);
+        Assert.Equal("CORE", note.Name);
+        var st = PrStatus.Parse(note.Desc, DumpMachine.X86_64, "crash_notes", 0);
+        Assert.Equal(1234, st.Pid);
+        Assert.Equal(regs, st.Registers);
+        Assert.Equal(notes.Address(0) + (2 * CrashNotes.Stride), notes.Address(2));
+        Assert.Throws<ArgumentOutOfRangeException>(() => { _ = notes.Address(4); });
     }
 }
