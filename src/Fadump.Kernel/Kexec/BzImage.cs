@@ -152,12 +152,13 @@ public static class BootParams
     public const int E820MaxEntries = 128;  // E820_MAX_ENTRIES_ZEROPAGE
 
     /// <summary>
-    /// Builds boot_params followed by the NUL-terminated command line, padded to <paramref name="size"/>.
+    /// Builds boot_params with the NUL-terminated command line at <paramref name="cmdlineOffset"/>
+    /// (4096 for the kernel's loader; max(kern16_size, 4096) for kexec-tools'), padded to <paramref name="size"/>.
     /// </summary>
-    public static byte[] Build(ReadOnlySpan<byte> kernelImage, ulong loadAddress, string commandLine, ulong initrdAddress, ulong initrdSize, IReadOnlyList<(ulong Start, ulong Size, uint Type)> e820, int size)
+    public static byte[] Build(ReadOnlySpan<byte> kernelImage, ulong loadAddress, string commandLine, ulong initrdAddress, ulong initrdSize, IReadOnlyList<(ulong Start, ulong Size, uint Type)> e820, int size, int cmdlineOffset = Size)
     {
         byte[] cmd = Encoding.ASCII.GetBytes(commandLine + "\0");
-        if (Size + cmd.Length > size || e820.Count > E820MaxEntries || initrdAddress > uint.MaxValue || initrdSize > uint.MaxValue || loadAddress + Size > uint.MaxValue)
+        if (cmdlineOffset < Size || cmdlineOffset + cmd.Length > size || e820.Count > E820MaxEntries || initrdAddress > uint.MaxValue || initrdSize > uint.MaxValue || loadAddress + (ulong)size > uint.MaxValue)
         {
             throw new ArgumentException(FormattableString.Invariant($"boot_params: {cmd.Length}-byte command line, {e820.Count} e820 entries, initrd at 0x{initrdAddress:x} do not fit"));
         }
@@ -170,7 +171,7 @@ public static class BootParams
         kernelImage.Slice(BzImage.SetupSects, headerLength).CopyTo(s[BzImage.SetupSects..]);
         s[BzImage.TypeOfLoader] = 0x0D << 4;   // "kexec"
         s[BzImage.LoadFlags] = 0;
-        BinaryPrimitives.WriteUInt32LittleEndian(s[BzImage.CmdLinePtr..], (uint)(loadAddress + Size));
+        BinaryPrimitives.WriteUInt32LittleEndian(s[BzImage.CmdLinePtr..], (uint)(loadAddress + (ulong)cmdlineOffset));
         BinaryPrimitives.WriteUInt32LittleEndian(s[BzImage.RamdiskImage..], (uint)initrdAddress);
         BinaryPrimitives.WriteUInt32LittleEndian(s[BzImage.RamdiskSize..], (uint)initrdSize);
         s[E820Entries] = (byte)e820.Count;
@@ -182,14 +183,20 @@ public static class BootParams
             BinaryPrimitives.WriteUInt32LittleEndian(e[16..], e820[i].Type);
         }
 
-        cmd.CopyTo(s[Size..]);
+        cmd.CopyTo(s[cmdlineOffset..]);
         return b;
     }
 
-    /// <summary>The command line a boot_params buffer carries after itself.</summary>
-    public static string CommandLine(ReadOnlySpan<byte> paramsAndCmdline)
+    /// <summary>The command line a boot_params buffer loaded at <paramref name="loadAddress"/> points at (cmd_line_ptr).</summary>
+    public static string CommandLine(ReadOnlySpan<byte> paramsAndCmdline, ulong loadAddress)
     {
-        var tail = paramsAndCmdline[Size..];
+        ulong ptr = BinaryPrimitives.ReadUInt32LittleEndian(paramsAndCmdline[BzImage.CmdLinePtr..]);
+        if (ptr < loadAddress + Size || ptr - loadAddress >= (ulong)paramsAndCmdline.Length)
+        {
+            throw new ArgumentException(FormattableString.Invariant($"cmd_line_ptr 0x{ptr:x} is not inside the {paramsAndCmdline.Length}-byte buffer at 0x{loadAddress:x}"));
+        }
+
+        var tail = paramsAndCmdline[(int)(ptr - loadAddress)..];
         int nul = tail.IndexOf((byte)0);
         return Encoding.ASCII.GetString(nul >= 0 ? tail[..nul] : tail);
     }
