@@ -10,11 +10,17 @@ public enum Errno
     EPERM = 1,
     ENOENT = 2,
     EIO = 5,
+    ENOEXEC = 8,
+    EBADF = 9,
+    ENOMEM = 12,
     EACCES = 13,
+    EFAULT = 14,
+    EBUSY = 16,
     EEXIST = 17,
     ENODEV = 19,
     EINVAL = 22,
     ENOSPC = 28,
+    EADDRNOTAVAIL = 99,
 }
 
 /// <summary>A failed read or write on a virtual file, carrying the errno a real kernel would return.</summary>
@@ -30,11 +36,17 @@ public sealed class KernelFileException(string path, Errno errno)
         Errno.EPERM => "Operation not permitted",
         Errno.ENOENT => "No such file or directory",
         Errno.EIO => "Input/output error",
+        Errno.ENOEXEC => "Exec format error",
+        Errno.EBADF => "Bad file descriptor",
+        Errno.ENOMEM => "Cannot allocate memory",
         Errno.EACCES => "Permission denied",
+        Errno.EFAULT => "Bad address",
+        Errno.EBUSY => "Device or resource busy",
         Errno.EEXIST => "File exists",
         Errno.ENODEV => "No such device",
         Errno.EINVAL => "Invalid argument",
         Errno.ENOSPC => "No space left on device",
+        Errno.EADDRNOTAVAIL => "Cannot assign requested address",
         _ => e.ToString(),
     };
 }
