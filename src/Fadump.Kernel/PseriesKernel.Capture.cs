@@ -5,7 +5,8 @@ using Fadump.Formats.Elf;
 using Fadump.Kernel.Fadump;
 using Fadump.Kernel.Vmcore;
 using Fadump.Machine;
-using L = Fadump.Kernel.Structures.Ppc64KernelLayout;
+using Fadump.Kernel.Arch;
+using P = Fadump.Kernel.Arch.Ppc64.Ppc64Arch;
 
 namespace Fadump.Kernel;
 
@@ -73,9 +74,9 @@ public sealed partial class PseriesKernel
             last = r.End;
         }
 
-        Dump.BootMemTop = Align(bootSize + holes, L.PageSize);
+        Dump.BootMemTop = Align(bootSize + holes, Page);
         Dump.HeaderAddress = firstDest + bootSize;
-        Dump.ReserveSize = Align(Dump.CpuStateDataSize + Dump.HpteRegionSize, L.PageSize) + bootSize + CrashInfoHeader.Size;
+        Dump.ReserveSize = Align(Dump.CpuStateDataSize + Dump.HpteRegionSize, Page) + bootSize + CrashInfoHeader.Size;
 
         // bootargs_append: the param area's text joins this kernel's command line.
         if (Dump.ParamArea != 0)
@@ -150,7 +151,7 @@ public sealed partial class PseriesKernel
 
         var hb = new byte[CrashInfoHeader.Size];
         _machine.Memory.Read(Dump.HeaderAddress, hb);
-        ulong magic = BinaryPrimitives.ReadUInt64LittleEndian(hb);
+        ulong magic = Endian.U64(hb, _arch.BigEndian);
         if (magic != CrashInfoHeader.MagicFadmpsig)
         {
             FailDump(magic == CrashInfoHeader.MagicFadmpinf ? "fadump: Old magic number, can't process the dump."
@@ -159,7 +160,7 @@ public sealed partial class PseriesKernel
             return;
         }
 
-        var fdh = CrashInfoHeader.Decode(hb, bigEndian: false);
+        var fdh = CrashInfoHeader.Decode(hb, _arch.BigEndian);
         if (fdh.PtRegsSz != CrashInfoHeader.PtRegsSize || fdh.CpuMaskSz != CrashInfoHeader.CpuMaskSize)
         {
             FailDump("fadump: Fadump header size mismatch.");
@@ -173,7 +174,7 @@ public sealed partial class PseriesKernel
         }
 
         BuildElfcorehdr(fdh, notes.Value);
-        var vmcore = ProcVmcore.Build(_machine.Memory, ElfcorehdrPhys, Dump.ElfcorehdrSize, bigEndian: false, L.PageSize, VmcoreLog);
+        var vmcore = ProcVmcore.Build(_machine.Memory, _arch, ElfcorehdrPhys, Dump.ElfcorehdrSize, VmcoreLog);
         foreach (var line in VmcoreLog)
         {
             Printk(line, 4);
@@ -216,7 +217,7 @@ public sealed partial class PseriesKernel
         int pos = (int)BinaryPrimitives.ReadUInt32BigEndian(area.AsSpan(12));
         uint numCpus = BinaryPrimitives.ReadUInt32BigEndian(area.AsSpan(pos));
         pos += 4;
-        var machine = DumpMachine.Ppc64le;
+        var machine = _arch.Machine;
         var notes = new List<ElfNote>();
         for (uint i = 0; i < numCpus; i++)
         {
@@ -251,8 +252,8 @@ public sealed partial class PseriesKernel
             notes.Add(new PrStatus(cpu + 1, 0, regs).ToNote(machine));
         }
 
-        var buf = ElfNote.EncodeAll(notes, bigEndian: false);
-        ulong size = Align((ulong)Math.Max(1, numCpus) * 536, L.PageSize);
+        var buf = ElfNote.EncodeAll(notes, _arch.BigEndian);
+        ulong size = Align((ulong)Math.Max(1, numCpus) * 536, Page);
         var full = new byte[size];
         buf.CopyTo(full, 0);
         _machine.Memory.Write(CpuNotesPhys, full);
@@ -344,15 +345,15 @@ public sealed partial class PseriesKernel
         }
 
         int phnum = 2 + loads.Count + nulls;
-        ulong size = Align(64 + (56UL * (ulong)(2 + Dump.BootRegions.Count + Memory.Count)), L.PageSize);
+        ulong size = Align(64 + (56UL * (ulong)(2 + Dump.BootRegions.Count + Memory.Count)), Page);
         Dump.ElfcorehdrAddress = ElfcorehdrPhys;
         Dump.ElfcorehdrSize = size;
         var b = new byte[size];
-        ElfHeaders.WriteCoreHeader(b, DumpMachine.Ppc64le, phnum);
+        ElfHeaders.WriteCoreHeader(b, _arch.Machine, phnum);
         int p = ElfHeaders.EhdrSize;
         void Phdr(uint type, uint flags, ulong off, ulong vaddr, ulong paddr, ulong len)
         {
-            ElfHeaders.WriteProgramHeader(b.AsSpan(p), bigEndian: false, new(type, flags, off, vaddr, paddr, len, len, 0));
+            ElfHeaders.WriteProgramHeader(b.AsSpan(p), _arch.BigEndian, new(type, flags, off, vaddr, paddr, len, len, 0));
             p += ElfHeaders.PhdrSize;
         }
 
@@ -360,7 +361,7 @@ public sealed partial class PseriesKernel
         Phdr(ElfProgramHeader.PtNote, 0, fdh.VmcoreInfoAddress, 0, fdh.VmcoreInfoAddress, fdh.VmcoreInfoSize);
         foreach (var (off, paddr, len) in loads)
         {
-            Phdr(ElfProgramHeader.PtLoad, 7, off, L.KernelBase + paddr, paddr, len);
+            Phdr(ElfProgramHeader.PtLoad, 7, off, P.KernelBase + paddr, paddr, len);
         }
 
         _machine.Memory.Write(ElfcorehdrPhys, b);

@@ -2,7 +2,8 @@ using Fadump.Firmware.Rtas;
 using Fadump.Kernel.Fadump;
 using Fadump.Kernel.Structures;
 using Fadump.Machine;
-using L = Fadump.Kernel.Structures.Ppc64KernelLayout;
+using Fadump.Kernel.Arch;
+using P = Fadump.Kernel.Arch.Ppc64.Ppc64Arch;
 
 namespace Fadump.Kernel;
 
@@ -122,10 +123,10 @@ public sealed partial class PseriesKernel
     {
         foreach (var c in _machine.Cpus)
         {
-            ulong stack = L.KernelBase + 0x3c000000UL + ((ulong)c.Id * 0x4000);
+            ulong stack = P.KernelBase + 0x3c000000UL + ((ulong)c.Id * 0x4000);
             c.Gpr[1] = stack + 0x3e00;                 // r1: stack pointer
-            c.Gpr[2] = L.KernelBase + 0x2a1a800;       // r2: TOC
-            c.Gpr[13] = L.KernelBase + 0x3fe00000 + ((ulong)c.Id * 0x400); // r13: paca
+            c.Gpr[2] = P.KernelBase + 0x2a1a800;       // r2: TOC
+            c.Gpr[13] = P.KernelBase + 0x3fe00000 + ((ulong)c.Id * 0x400); // r13: paca
             for (int i = 3; i < 32; i++)
             {
                 if (i != 13)

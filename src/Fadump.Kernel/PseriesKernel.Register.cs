@@ -3,7 +3,8 @@ using Fadump.Kernel.Fadump;
 using Fadump.Kernel.Structures;
 using Fadump.Kernel.Sysfs;
 using Fadump.Machine;
-using L = Fadump.Kernel.Structures.Ppc64KernelLayout;
+using Fadump.Kernel.Arch;
+using P = Fadump.Kernel.Arch.Ppc64.Ppc64Arch;
 
 namespace Fadump.Kernel;
 
@@ -32,7 +33,7 @@ public sealed partial class PseriesKernel
         WriteHeader();
     }
 
-    private void WriteHeader() => _machine.Memory.Write(Dump.HeaderAddress, Header!.Encode(bigEndian: false));
+    private void WriteHeader() => _machine.Memory.Write(Dump.HeaderAddress, Header!.Encode(_arch.BigEndian));
 
     /// <summary>fadump_relocate: an address in boot region i moves to where the firmware copies it.</summary>
     public ulong Relocate(ulong pa)
@@ -107,8 +108,8 @@ public sealed partial class PseriesKernel
 
         Dump.Structure = BuildStructure();
         var bytes = Dump.Structure.Encode();
-        _machine.Memory.Write(L.FadumpRegistrationOffset, bytes);
-        int rc = CallWithRetry(RtasFirmware.CmdRegister, L.FadumpRegistrationOffset, (ulong)bytes.Length);
+        _machine.Memory.Write(P.FadumpRegistrationOffset, bytes);
+        int rc = CallWithRetry(RtasFirmware.CmdRegister, P.FadumpRegistrationOffset, (ulong)bytes.Length);
         switch (rc)
         {
             case RtasFirmware.RcSuccess:
@@ -139,7 +140,7 @@ public sealed partial class PseriesKernel
     private int UnregisterFadump()
     {
         var bytes = Dump.Structure?.Encode() ?? new byte[FadumpStructure.FullSize];
-        int rc = CallWithRetry(RtasFirmware.CmdUnregister, L.FadumpRegistrationOffset, (ulong)bytes.Length);
+        int rc = CallWithRetry(RtasFirmware.CmdUnregister, P.FadumpRegistrationOffset, (ulong)bytes.Length);
         if (rc != 0)
         {
             Printk(FormattableString.Invariant($"rtas fadump: Failed to un-register - unexpected error({rc})."), 3);

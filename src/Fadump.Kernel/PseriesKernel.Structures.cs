@@ -2,13 +2,15 @@ using System.Text;
 using Fadump.Kernel.Structures;
 using Fadump.Kernel.Workload;
 using Fadump.Machine;
-using L = Fadump.Kernel.Structures.Ppc64KernelLayout;
+using Fadump.Kernel.Arch;
+using P = Fadump.Kernel.Arch.Ppc64.Ppc64Arch;
 
 namespace Fadump.Kernel;
 
 public sealed partial class PseriesKernel
 {
-    public const ulong VmcoreInfoNotePhys = L.VmcoreInfoNoteOffset;
+    /// <summary>Where vmcoreinfo_note is in physical memory.</summary>
+    public ulong VmcoreInfoNotePhys => _arch.ToPhys(_arch.Sym(_arch.Image.VmcoreInfoNote));
 
     public Formats.VmcoreInfo.VmcoreInfo VmcoreInfo { get; private set; } = null!;
 
@@ -20,13 +22,13 @@ public sealed partial class PseriesKernel
     /// </summary>
     private void LayoutKernelStructures(bool first)
     {
-        ulong memSectionRoots = L.Sym(L.MemSectionRootsOffset);
+        ulong memSectionRoots = _arch.Sym(_arch.Image.MemSectionRoots);
         if (first)
         {
             var workload = Options.Workload ?? WorkloadModel.Default(42);
-            _image = new KernelMemoryImage(workload, _machine.Memory, bigEndian: false);
-            _image.Reserve(new MemoryRange(0, L.TextEnd), PageClass.KernelText);
-            _image.Reserve(MemoryRange.FromBounds(L.TextEnd, L.KernelImageSize), PageClass.KernelData);
+            _image = new KernelMemoryImage(workload, _machine.Memory, _arch);
+            _image.Reserve(new MemoryRange(0, _arch.Image.TextEnd), PageClass.KernelText);
+            _image.Reserve(MemoryRange.FromBounds(_arch.Image.TextEnd, _arch.Image.ImageSize), PageClass.KernelData);
             foreach (var r in ReservedRanges)
             {
                 _image.Reserve(r, PageClass.Zero);
@@ -34,7 +36,7 @@ public sealed partial class PseriesKernel
 
             if (Dump.ReserveSize > 0)
             {
-                _image.Reserve(new MemoryRange(Dump.ReserveStart, Align(Dump.ReserveSize, L.PageSize)), PageClass.Zero);
+                _image.Reserve(new MemoryRange(Dump.ReserveStart, Align(Dump.ReserveSize, Page)), PageClass.Zero);
             }
 
             if (CrashKernelReservation is { } ck)
@@ -46,19 +48,19 @@ public sealed partial class PseriesKernel
             BuildVmemmapAndSections(memSectionRoots);
 
             // Static data starts zeroed (bss): the param area and the registration structure.
-            _machine.Memory.Clear(L.FadumpParamAreaOffset, L.FadumpRegistrationOffset + 0x1000 - L.FadumpParamAreaOffset);
+            _machine.Memory.Clear(P.FadumpParamAreaOffset, P.FadumpRegistrationOffset + 0x1000 - P.FadumpParamAreaOffset);
         }
     }
 
     private void BuildVmemmapAndSections(ulong memSectionRootsVirt)
     {
-        const ulong Block = 1UL << L.VmemmapBlockShift;
-        ulong pagesPerSection = 1UL << (L.SectionSizeBits - L.PageShift);
+        const ulong Block = 1UL << P.VmemmapBlockShift;
+        ulong pagesPerSection = 1UL << (_arch.SectionSizeBits - _arch.PageShift);
         // Present sections in ascending order (Memory is sorted; a section shared by two ranges counts once).
         var presentSections = new List<ulong>();
         foreach (var r in Memory)
         {
-            for (ulong s = r.Start >> L.SectionSizeBits; s <= (r.End - 1) >> L.SectionSizeBits; s++)
+            for (ulong s = r.Start >> _arch.SectionSizeBits; s <= (r.End - 1) >> _arch.SectionSizeBits; s++)
             {
                 if (presentSections.Count == 0 || presentSections[^1] < s)
                 {
@@ -72,8 +74,8 @@ public sealed partial class PseriesKernel
         foreach (var s in presentSections)
         {
             ulong firstPfn = s * pagesPerSection;
-            ulong v0 = L.VmemmapBase + (firstPfn * L.PageStructSize);
-            ulong v1 = v0 + (pagesPerSection * L.PageStructSize) - 1;
+            ulong v0 = _arch.VmemmapBase + (firstPfn * KernelArch.PageStructSize);
+            ulong v1 = v0 + (pagesPerSection * KernelArch.PageStructSize) - 1;
             for (ulong b = v0 & ~(Block - 1); b <= v1; b += Block)
             {
                 if (blocks.Count == 0 || blocks[^1] < b)
@@ -93,61 +95,61 @@ public sealed partial class PseriesKernel
         }
 
         // vmemmap_list: newest first, nodes carved from pages allocated for them.
-        ulong listBytes = Align((ulong)backings.Count * L.VmemmapBackingSize, L.PageSize);
-        ulong listPhys = BootAlloc(listBytes, L.PageSize, "vmemmap_list_populate");
+        ulong listBytes = Align((ulong)backings.Count * P.VmemmapBackingSize, Page);
+        ulong listPhys = BootAlloc(listBytes, Page, "vmemmap_list_populate");
         ulong next = 0;
         var list = new byte[listBytes];
         for (int i = 0; i < backings.Count; i++)
         {
-            ulong node = L.Virt(listPhys + ((ulong)i * L.VmemmapBackingSize));
-            var n = list.AsSpan(i * L.VmemmapBackingSize, L.VmemmapBackingSize);
+            ulong node = _arch.Virt(listPhys + ((ulong)i * P.VmemmapBackingSize));
+            var n = list.AsSpan(i * P.VmemmapBackingSize, P.VmemmapBackingSize);
             Formats.Endian.Write(n, next, _w.BigEndian);
             Formats.Endian.Write(n[8..], backings[i].PhysicalAddress, _w.BigEndian);
             Formats.Endian.Write(n[16..], backings[i].VirtualAddress, _w.BigEndian);
             next = node;
         }
 
-        _w.Bytes(L.Virt(listPhys), list); // one write: a 64 TiB machine has 32768 nodes
-        _w.U64(L.Sym(L.VmemmapListOffset), next);
+        _w.Bytes(_arch.Virt(listPhys), list); // one write: a 64 TiB machine has 32768 nodes
+        _w.U64(_arch.Sym(P.VmemmapListOffset), next);
         // mmu_vmemmap_psize = MMU_PAGE_2M (index 4 here); mmu_psize_defs[4].shift = 21.
-        _w.U32(L.Sym(L.MmuVmemmapPsizeOffset), 4);
-        _w.U32(L.Sym(L.MmuPsizeDefsOffset) + (4 * 96), L.VmemmapBlockShift);
+        _w.U32(_arch.Sym(P.MmuVmemmapPsizeOffset), 4);
+        _w.U32(_arch.Sym(P.MmuPsizeDefsOffset) + (4 * 96), P.VmemmapBlockShift);
 
         // SPARSEMEM_EXTREME: the root array of pointers (zeroed when allocated: an absent root is NULL), one
         // page of mem_section per present root (the sections come sorted, so each root's sections are one run).
-        _machine.Memory.Clear(L.MemSectionRootsOffset, L.NrSectionRoots * 8UL);
+        _machine.Memory.Clear(_arch.ToPhys(_arch.Sym(_arch.Image.MemSectionRoots)), (ulong)_arch.NrSectionRoots * 8UL);
         // Each root's page is built whole and written once.
-        var sectionPage = new byte[L.PageSize];
+        var sectionPage = new byte[Page];
         ulong currentRoot = ulong.MaxValue, page = 0;
         void Flush()
         {
             if (currentRoot != ulong.MaxValue)
             {
-                _w.Bytes(L.Virt(page), sectionPage);
+                _w.Bytes(_arch.Virt(page), sectionPage);
             }
         }
 
         foreach (var s in presentSections)
         {
-            ulong root = s / L.SectionsPerRoot;
+            ulong root = s / (ulong)_arch.SectionsPerRoot;
             if (root != currentRoot)
             {
                 Flush();
                 Array.Clear(sectionPage);
                 currentRoot = root;
-                page = BootAlloc(L.PageSize, L.PageSize, "sparse_index_alloc");
-                _w.U64(memSectionRootsVirt + (root * 8), L.Virt(page));
+                page = BootAlloc(Page, Page, "sparse_index_alloc");
+                _w.U64(memSectionRootsVirt + (root * 8), _arch.Virt(page));
             }
 
             // sparse_encode_mem_map: mem_map − section_nr_to_pfn(nr), i.e. the vmemmap base, with
             // SECTION_MARKED_PRESENT | SECTION_HAS_MEM_MAP (the flags every makedumpfile masks).
-            ulong encoded = L.VmemmapBase | L.SectionMarkedPresent | L.SectionHasMemMap;
-            Formats.Endian.Write(sectionPage.AsSpan((int)((s % L.SectionsPerRoot) * L.MemSectionSize)), encoded, _w.BigEndian);
+            ulong encoded = _arch.VmemmapBase | KernelArch.SectionMarkedPresent | KernelArch.SectionHasMemMap;
+            Formats.Endian.Write(sectionPage.AsSpan((int)((s % (ulong)_arch.SectionsPerRoot) * KernelArch.MemSectionSize)), encoded, _w.BigEndian);
         }
 
         Flush();
 
-        _memblockReserved.Add(new MemoryRange(L.MemSectionRootsOffset, L.NrSectionRoots * 8UL));
+        _memblockReserved.Add(new MemoryRange(_arch.ToPhys(_arch.Sym(_arch.Image.MemSectionRoots)), (ulong)_arch.NrSectionRoots * 8UL));
     }
 
     /// <summary>
@@ -185,14 +187,14 @@ public sealed partial class PseriesKernel
         Memory = [.. Memory.Append(range).OrderBy(r => r.Start)];
         SystemRam += range.Size;
 
-        const ulong Block = 1UL << L.VmemmapBlockShift;
-        ulong pagesPerSection = 1UL << (L.SectionSizeBits - L.PageShift);
+        const ulong Block = 1UL << P.VmemmapBlockShift;
+        ulong pagesPerSection = 1UL << (_arch.SectionSizeBits - _arch.PageShift);
         var mapped = new HashSet<ulong>(_image.Vmemmap.Select(v => v.VirtualAddress));
         var blocks = new List<ulong>();
-        for (ulong s = range.Start >> L.SectionSizeBits; s <= (range.End - 1) >> L.SectionSizeBits; s++)
+        for (ulong s = range.Start >> _arch.SectionSizeBits; s <= (range.End - 1) >> _arch.SectionSizeBits; s++)
         {
-            ulong v0 = L.VmemmapBase + (s * pagesPerSection * L.PageStructSize);
-            for (ulong b = v0 & ~(Block - 1); b < v0 + (pagesPerSection * L.PageStructSize); b += Block)
+            ulong v0 = _arch.VmemmapBase + (s * pagesPerSection * KernelArch.PageStructSize);
+            for (ulong b = v0 & ~(Block - 1); b < v0 + (pagesPerSection * KernelArch.PageStructSize); b += Block)
             {
                 if (mapped.Add(b))
                 {
@@ -211,16 +213,16 @@ public sealed partial class PseriesKernel
         }
 
         var backings = blocks.Select(b => new VmemmapBacking(b, Take(Block), Block)).ToList();
-        ulong listBytes = Align((ulong)Math.Max(1, backings.Count) * L.VmemmapBackingSize, L.PageSize);
+        ulong listBytes = Align((ulong)Math.Max(1, backings.Count) * P.VmemmapBackingSize, Page);
         ulong listPhys = Take(listBytes);
-        ulong memSectionRoots = L.Sym(L.MemSectionRootsOffset);
+        ulong memSectionRoots = _arch.Sym(_arch.Image.MemSectionRoots);
         var newRoots = new List<(ulong Root, ulong Page)>();
-        for (ulong s = range.Start >> L.SectionSizeBits; s <= (range.End - 1) >> L.SectionSizeBits; s++)
+        for (ulong s = range.Start >> _arch.SectionSizeBits; s <= (range.End - 1) >> _arch.SectionSizeBits; s++)
         {
-            ulong root = s / L.SectionsPerRoot;
+            ulong root = s / (ulong)_arch.SectionsPerRoot;
             if (_w.ReadU64(memSectionRoots + (root * 8)) == 0 && !newRoots.Any(x => x.Root == root))
             {
-                newRoots.Add((root, Take(L.PageSize)));
+                newRoots.Add((root, Take(Page)));
             }
         }
 
@@ -233,30 +235,30 @@ public sealed partial class PseriesKernel
         }
 
         // vmemmap_list: the new nodes go in front (newest first).
-        ulong next = _w.ReadU64(L.Sym(L.VmemmapListOffset));
+        ulong next = _w.ReadU64(_arch.Sym(P.VmemmapListOffset));
         var list = new byte[listBytes];
         for (int i = 0; i < backings.Count; i++)
         {
-            var n = list.AsSpan(i * L.VmemmapBackingSize, L.VmemmapBackingSize);
+            var n = list.AsSpan(i * P.VmemmapBackingSize, P.VmemmapBackingSize);
             Formats.Endian.Write(n, next, _w.BigEndian);
             Formats.Endian.Write(n[8..], backings[i].PhysicalAddress, _w.BigEndian);
             Formats.Endian.Write(n[16..], backings[i].VirtualAddress, _w.BigEndian);
-            next = L.Virt(listPhys + ((ulong)i * L.VmemmapBackingSize));
+            next = _arch.Virt(listPhys + ((ulong)i * P.VmemmapBackingSize));
         }
 
-        _w.Bytes(L.Virt(listPhys), list);
-        _w.U64(L.Sym(L.VmemmapListOffset), next);
+        _w.Bytes(_arch.Virt(listPhys), list);
+        _w.U64(_arch.Sym(P.VmemmapListOffset), next);
 
         foreach (var (root, page) in newRoots)
         {
-            _machine.Memory.Clear(page, L.PageSize);
-            _w.U64(memSectionRoots + (root * 8), L.Virt(page));
+            _machine.Memory.Clear(page, Page);
+            _w.U64(memSectionRoots + (root * 8), _arch.Virt(page));
         }
 
-        for (ulong s = range.Start >> L.SectionSizeBits; s <= (range.End - 1) >> L.SectionSizeBits; s++)
+        for (ulong s = range.Start >> _arch.SectionSizeBits; s <= (range.End - 1) >> _arch.SectionSizeBits; s++)
         {
-            ulong rootPage = _w.ReadU64(memSectionRoots + (s / L.SectionsPerRoot * 8));
-            _w.U64(rootPage + ((s % L.SectionsPerRoot) * L.MemSectionSize), L.VmemmapBase | L.SectionMarkedPresent | L.SectionHasMemMap);
+            ulong rootPage = _w.ReadU64(memSectionRoots + (s / (ulong)_arch.SectionsPerRoot * 8));
+            _w.U64(rootPage + ((s % (ulong)_arch.SectionsPerRoot) * KernelArch.MemSectionSize), _arch.VmemmapBase | KernelArch.SectionMarkedPresent | KernelArch.SectionHasMemMap);
         }
 
         // arch/powerpc/platforms/pseries/hotplug-memory.c, one LMB (memory block) at a time.
@@ -275,21 +277,21 @@ public sealed partial class PseriesKernel
         Put(1, Options.NodeName);
         Put(2, Options.Release);
         Put(3, Options.Version);
-        Put(4, "ppc64le");
+        Put(4, _arch.Name);
         Put(5, "(none)");
-        _w.Bytes(L.Sym(L.InitUtsNsOffset), b);
+        _w.Bytes(_arch.Sym(_arch.Image.InitUtsNs), b);
     }
 
     private void WriteVmcoreInfo()
     {
-        VmcoreInfo = KernelVmcoreInfo.Build(Options.Release, Options.BuildId, L.Sym(L.MemSectionRootsOffset));
-        _w.Bytes(L.Virt(VmcoreInfoNotePhys), KernelVmcoreInfo.EncodeNote(VmcoreInfo, bigEndian: false));
+        VmcoreInfo = KernelVmcoreInfo.Build(_arch, Options.Release, Options.BuildId);
+        _w.Bytes(_arch.Virt(VmcoreInfoNotePhys), KernelVmcoreInfo.EncodeNote(VmcoreInfo, _arch));
     }
 
     /// <summary>crash_save_vmcoreinfo: appends CRASHTIME and rewrites the note.</summary>
     private void AppendCrashTime()
     {
         VmcoreInfo.Add("CRASHTIME", _machine.Clock.WallSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        _w.Bytes(L.Virt(VmcoreInfoNotePhys), KernelVmcoreInfo.EncodeNote(VmcoreInfo, bigEndian: false));
+        _w.Bytes(_arch.Virt(VmcoreInfoNotePhys), KernelVmcoreInfo.EncodeNote(VmcoreInfo, _arch));
     }
 }

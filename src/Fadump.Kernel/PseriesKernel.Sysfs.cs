@@ -3,6 +3,7 @@ using System.Text;
 using Fadump.Firmware.Rtas;
 using Fadump.Kernel.Sysfs;
 using Fadump.Machine;
+using P = Fadump.Kernel.Arch.Ppc64.Ppc64Arch;
 
 namespace Fadump.Kernel;
 
@@ -265,7 +266,7 @@ public sealed partial class PseriesKernel
         Dump.Vmcore = null;
         _rtas.ConfigureKernelDump(RtasFirmware.CmdInvalidate, 0, FadumpStructure.FullSize);
         ulong released = 0;
-        var keep = new List<MemoryRange>(ReservedRanges) { new(Dump.ReserveStart, Align(Dump.ReserveSize, Structures.Ppc64KernelLayout.PageSize)) };
+        var keep = new List<MemoryRange>(ReservedRanges) { new(Dump.ReserveStart, Align(Dump.ReserveSize, Page)) };
         _memblockReserved.RemoveAll(r => r.Start >= Dump.BootMemTop);
         foreach (var r in Memory)
         {
@@ -292,9 +293,9 @@ public sealed partial class PseriesKernel
         Dump.DumpActive = false;
         _machine.Clock.Advance(_machine.Cost.Release(released));
         // The area stays reserved; the next registration uses it (and the capture kernel's layout).
-        Dump.BootMemDestAddr = Dump.ReserveStart + Align(Dump.CpuStateDataSize + Dump.HpteRegionSize, Structures.Ppc64KernelLayout.PageSize);
+        Dump.BootMemDestAddr = Dump.ReserveStart + Align(Dump.CpuStateDataSize + Dump.HpteRegionSize, Page);
         Dump.HeaderAddress = Dump.BootMemDestAddr + Dump.BootRegions.Aggregate(0UL, (a, r) => a + r.Size);
-        Dump.ParamArea = Structures.Ppc64KernelLayout.FadumpParamAreaOffset;
+        Dump.ParamArea = P.FadumpParamAreaOffset;
         Dump.Structure = BuildStructure();
     }
 

@@ -7,7 +7,9 @@ using Fadump.Kernel.Sysfs;
 using Fadump.Kernel.Vmcore;
 using Fadump.Kernel.Workload;
 using Fadump.Machine;
-using L = Fadump.Kernel.Structures.Ppc64KernelLayout;
+using Fadump.Kernel.Arch;
+using Fadump.Kernel.Arch.Ppc64;
+using P = Fadump.Kernel.Arch.Ppc64.Ppc64Arch;
 
 namespace Fadump.Kernel;
 
@@ -20,6 +22,7 @@ namespace Fadump.Kernel;
 public sealed partial class PseriesKernel
 {
     private readonly SimulatedMachine _machine;
+    private readonly KernelArch _arch = Ppc64Arch.LittleEndian;
     private readonly RtasFirmware _rtas;
     private readonly KernelMemoryWriter _w;
     private readonly TimeSpan _bootStart;
@@ -33,7 +36,7 @@ public sealed partial class PseriesKernel
         _rtas = rtas;
         Options = options;
         CommandLine = new KernelCommandLine(options.CommandLine);
-        _w = new KernelMemoryWriter(machine.Memory, bigEndian: false);
+        _w = new KernelMemoryWriter(machine.Memory, _arch);
         _bootStart = machine.Clock.Now;
         Files = new KernelFileSystem();
     }
@@ -73,6 +76,8 @@ public sealed partial class PseriesKernel
         return k;
     }
 
+    private ulong Page => (ulong)_arch.PageSize;
+
     private TimeSpan Uptime => _machine.Clock.Now - _bootStart;
 
     /// <summary>printk at level 6 (info) from CPU 0.</summary>
@@ -85,11 +90,11 @@ public sealed partial class PseriesKernel
     private void BootSequence()
     {
         var dt = _machine.DeviceTree;
-        MemLimit = MemoryLimit(CommandLine, _machine.Memory.TotalRam);
+        MemLimit = _arch.MemoryLimit(CommandLine, _machine.Memory.TotalRam);
         Memory = ClipMemory(_machine.Memory.Ram, MemLimit);
         SystemRam = Memory.Aggregate(0UL, (s, r) => s + r.Size);
         ReservedRanges = ReadReservedRanges(dt);
-        _memblockReserved.Add(new MemoryRange(0, L.KernelImageSize));
+        _memblockReserved.Add(new MemoryRange(0, _arch.Image.ImageSize));
         _memblockReserved.AddRange(ReservedRanges);
 
         // Early: FADump detection and reservation (fadump_reserve_mem) before anything else allocates.
@@ -140,7 +145,7 @@ public sealed partial class PseriesKernel
         // The kernel proper: memory layout, structures, log.
         bool first = !Dump.DumpActive;
         LayoutKernelStructures(first);
-        Log = new PrintkRingBuffer(_w);
+        Log = new PrintkRingBuffer(_w, _arch);
         Printk(FormattableString.Invariant($"Linux version {Options.Release} (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) {Options.Version}"));
         Printk("Using pSeries machine description");
         Printk("Page sizes from device-tree:");
@@ -170,29 +175,6 @@ public sealed partial class PseriesKernel
 
         CreateSysfs();
         Printk("Run /sbin/init as init process");
-    }
-
-    /// <summary>
-    /// mem= as powerpc applies it (prom.c early_parse_mem, early_init_devtree): PAGE_ALIGN(memparse(value));
-    /// a limit above the RAM present is dropped; the limit is aligned down to 16 MiB (the hash MMU's large
-    /// page); what is left as 0 (mem=1K, mem=0, mem=junk) means no limit. Null: no limit.
-    /// </summary>
-    public static ulong? MemoryLimit(KernelCommandLine cmdline, ulong physMemSize)
-    {
-        if (cmdline.Last("mem") is not { } m)
-        {
-            return null;
-        }
-
-        const ulong Page = L.PageSize, Align16M = 16UL << 20;
-        ulong v = unchecked(MemParse.Parse(m).Value + Page - 1) & ~(Page - 1);
-        if (v > physMemSize)
-        {
-            v = 0;
-        }
-
-        v &= ~(Align16M - 1);
-        return v == 0 ? null : v;
     }
 
     /// <summary>memblock_enforce_memory_limit: keep the first `limit` bytes of RAM, holes not counted.</summary>
@@ -273,7 +255,7 @@ public sealed partial class PseriesKernel
 
         Dump.BootRegions = regions.Value.Regions;
         Dump.BootMemTop = regions.Value.BootMemTop;
-        ulong page = (ulong)L.PageSize;
+        ulong page = Page;
         ulong cpuHpte = Align(Dump.CpuStateDataSize + Dump.HpteRegionSize, page);
         ulong total = cpuHpte + Dump.BootMemorySize + CrashInfoHeader.Size;
         ulong? start = FindFreeArea(Dump.BootMemTop, total, MemLimit ?? _machine.Memory.Top);
@@ -290,7 +272,7 @@ public sealed partial class PseriesKernel
         // rtas_fadump_init_mem_struct returns dest + the regions' sizes: the header follows the last
         // copy, which with the region quirk can be short of boot_memory_size.
         Dump.HeaderAddress = Dump.BootMemDestAddr + Dump.BootRegions.Aggregate(0UL, (a, r) => a + r.Size);
-        Dump.ParamArea = L.FadumpParamAreaOffset;
+        Dump.ParamArea = P.FadumpParamAreaOffset;
         _memblockReserved.Add(new MemoryRange(start.Value, Align(total, page)));
         _early.Add(FormattableString.Invariant($"fadump: Reserved {total >> 20}MB of memory at {CFormat.Hex016(start.Value)} (System RAM: {SystemRam >> 20}MB)"));
     }
@@ -315,7 +297,7 @@ public sealed partial class PseriesKernel
     /// <summary>First fit, bottom-up from base, over RAM that no reservation or reserved-range covers.</summary>
     private ulong? FindFreeArea(ulong from, ulong size, ulong limit)
     {
-        ulong page = (ulong)L.PageSize;
+        ulong page = Page;
         foreach (var r in Memory)
         {
             ulong start = Align(Math.Max(r.Start, from), page);
@@ -419,7 +401,7 @@ public sealed partial class PseriesKernel
 
         // ppc64: the capture kernel runs at KDUMP_KERNELBASE (32 MiB) unless an offset is given.
         ulong offset = ck.Offset != 0 ? ck.Offset : 32UL << 20;
-        var range = new MemoryRange(offset, Align(ck.Size, (ulong)L.PageSize));
+        var range = new MemoryRange(offset, Align(ck.Size, Page));
         CrashKernelReservation = range;
         _memblockReserved.Add(range);
         _early.Add(FormattableString.Invariant($"Reserving {ck.Size >> 20}MB of memory at {offset >> 20}MB for crashkernel (System RAM: {SystemRam >> 20}MB)"));

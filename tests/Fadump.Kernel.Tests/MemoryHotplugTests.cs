@@ -2,7 +2,8 @@ using System.Buffers.Binary;
 using Fadump.Formats;
 using Fadump.Formats.Elf;
 using Fadump.Machine;
-using L = Fadump.Kernel.Structures.Ppc64KernelLayout;
+using Fadump.Kernel.Arch;
+using Fadump.Kernel.Arch.Ppc64;
 
 namespace Fadump.Kernel.Tests;
 
@@ -12,6 +13,8 @@ namespace Fadump.Kernel.Tests;
 /// </summary>
 public sealed class MemoryHotplugTests
 {
+    private static readonly Ppc64Arch A = Ppc64Arch.LittleEndian;
+
     private const ulong G = 1UL << 30;
 
     [Fact]
@@ -36,18 +39,18 @@ public sealed class MemoryHotplugTests
         Assert.Contains(dump.MemoryRanges(), r => r.Start == added.Start && r.End == added.End);
 
         // The crashed kernel's struct pages for the new memory: reachable through vmemmap_list, the memmap itself PG_reserved.
-        var page = new byte[L.PageSize];
-        Assert.Equal(PageState.Dumped, dump.ReadPage(L.VmemmapListOffset >> L.PageShift, page));
-        ulong head = BinaryPrimitives.ReadUInt64LittleEndian(page.AsSpan((int)(L.VmemmapListOffset % L.PageSize)));
-        ulong pfn = added.Start >> L.PageShift;
-        ulong vaddr = L.VmemmapBase + (pfn * L.PageStructSize);
+        var page = new byte[A.PageSize];
+        Assert.Equal(PageState.Dumped, dump.ReadPage(Ppc64Arch.VmemmapListOffset >> A.PageShift, page));
+        ulong head = BinaryPrimitives.ReadUInt64LittleEndian(page.AsSpan((int)(Ppc64Arch.VmemmapListOffset % (ulong)A.PageSize)));
+        ulong pfn = added.Start >> A.PageShift;
+        ulong vaddr = A.VmemmapBase + (pfn * KernelArch.PageStructSize);
         ulong? phys = null;
         for (int n = 0; head != 0 && n < 10_000 && phys is null; n++)
         {
             var node = new byte[24];
-            dump.ReadPhysical(head - L.KernelBase, node);
+            dump.ReadPhysical(head - Ppc64Arch.KernelBase, node);
             ulong p = BinaryPrimitives.ReadUInt64LittleEndian(node.AsSpan(8)), v = BinaryPrimitives.ReadUInt64LittleEndian(node.AsSpan(16));
-            if (vaddr - v < (1UL << L.VmemmapBlockShift))
+            if (vaddr - v < (1UL << Ppc64Arch.VmemmapBlockShift))
             {
                 phys = p + (vaddr - v);
             }
@@ -57,9 +60,9 @@ public sealed class MemoryHotplugTests
 
         Assert.NotNull(phys);
         Assert.True(added.Contains(phys!.Value)); // memmap_on_memory
-        var sp = new byte[L.PageStructSize];
+        var sp = new byte[KernelArch.PageStructSize];
         dump.ReadPhysical(phys.Value, sp);
-        Assert.NotEqual(0UL, BinaryPrimitives.ReadUInt64LittleEndian(sp) & (1UL << L.PgReserved));
+        Assert.NotEqual(0UL, BinaryPrimitives.ReadUInt64LittleEndian(sp) & (1UL << KernelArch.PgReserved));
     }
 
     [Fact]

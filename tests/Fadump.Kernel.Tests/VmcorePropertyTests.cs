@@ -91,7 +91,7 @@ public sealed class VmcorePropertyTests
                     samples.Add((r.End - 64, Read(mem, r.End - 64, 64)));
                 }
 
-                foreach (ulong a in new ulong[] { 0x26ab1c0, PseriesKernel.VmcoreInfoNotePhys, k.Dump.BootMemTop - 64 })
+                foreach (ulong a in new ulong[] { 0x26ab1c0, k.VmcoreInfoNotePhys, k.Dump.BootMemTop - 64 })
                 {
                     if (mem.IsRam(a, 64))
                     {

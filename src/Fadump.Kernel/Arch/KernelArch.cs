@@ -1,5 +1,6 @@
 using Fadump.Formats;
 using Fadump.Formats.VmcoreInfo;
+using Fadump.Kernel.CommandLine;
 
 namespace Fadump.Kernel.Arch;
 
@@ -139,6 +140,31 @@ public abstract class KernelArch
     /// <summary>__pa: the kernel image mapping or the linear map.</summary>
     public ulong ToPhys(ulong vaddr) =>
         vaddr - KernelVirtualBase < Image.ImageSize ? KernelPhysicalBase + (vaddr - KernelVirtualBase) : vaddr - PageOffset;
+
+    /// <summary>
+    /// mem=: PAGE_ALIGN(memparse(value)); a limit above the RAM present is dropped; 0 (mem=1K, mem=0, mem=junk)
+    /// means no limit. Null: no limit. Architectures that round further override <see cref="AlignMemoryLimit"/>.
+    /// </summary>
+    public ulong? MemoryLimit(KernelCommandLine cmdline, ulong physMemSize)
+    {
+        if (cmdline.Last("mem") is not { } m)
+        {
+            return null;
+        }
+
+        ulong page = (ulong)PageSize;
+        ulong v = unchecked(MemParse.Parse(m).Value + page - 1) & ~(page - 1);
+        if (v > physMemSize)
+        {
+            v = 0;
+        }
+
+        v = AlignMemoryLimit(v);
+        return v == 0 ? null : v;
+    }
+
+    /// <summary>The arch's rounding of a mem= limit that fits in RAM (none by default).</summary>
+    protected virtual ulong AlignMemoryLimit(ulong limit) => limit;
 
     /// <summary>The node and zone structures, whose sizes differ with NR_CPUS and config.</summary>
     public abstract NodeLayout Node { get; }

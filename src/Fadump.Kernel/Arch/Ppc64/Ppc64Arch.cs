@@ -84,5 +84,8 @@ public sealed class Ppc64Arch : KernelArch
         v.AddOffset("mmu_psize_def.shift", 0);
     }
 
+    /// <summary>prom.c early_parse_mem, early_init_devtree: the limit is aligned down to 16 MiB (the hash MMU's large page).</summary>
+    protected override ulong AlignMemoryLimit(ulong limit) => limit & ~((16UL << 20) - 1);
+
     public override void AddKernelOffset(VmcoreInfo v) => v.Add("KERNELOFFSET", "0");
 }
