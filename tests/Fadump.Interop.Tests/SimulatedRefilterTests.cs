@@ -3,6 +3,7 @@ using Fadump.Formats.Compression;
 using Fadump.Kernel;
 using Fadump.Tools.Collector;
 using Fadump.Kernel.Arch.Ppc64;
+using Fadump.Kernel.Platforms;
 
 namespace Fadump.Interop.Tests;
 

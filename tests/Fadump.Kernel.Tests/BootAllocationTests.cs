@@ -3,6 +3,7 @@ using Fadump.Kernel.Workload;
 using Fadump.Machine;
 using Fadump.Kernel.Arch;
 using Fadump.Kernel.Arch.Ppc64;
+using Fadump.Kernel.Platforms;
 
 namespace Fadump.Kernel.Tests;
 

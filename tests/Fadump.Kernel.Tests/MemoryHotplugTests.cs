@@ -4,6 +4,8 @@ using Fadump.Formats.Elf;
 using Fadump.Machine;
 using Fadump.Kernel.Arch;
 using Fadump.Kernel.Arch.Ppc64;
+using Fadump.Kernel.Platforms;
+using Fadump.Kernel.Fadump;
 
 namespace Fadump.Kernel.Tests;
 
@@ -22,13 +24,13 @@ public sealed class MemoryHotplugTests
     {
         var lpar = new PseriesLpar(new LparSpec { MemoryBytes = 4 * G, Cpus = 2 });
         var k = lpar.Boot();
-        Assert.True(k.Dump.Registered);
+        Assert.True(k.Fadump.Dump.Registered);
         Assert.Equal("1\n", k.Files.ReadText("/sys/kernel/fadump/hotplug_ready"));
         int calls = lpar.Firmware.Calls;
         var added = new MemoryRange(8 * G, G);
         k.HotAddMemory(added);
         Assert.Equal(calls, lpar.Firmware.Calls); // no re-registration needed
-        Assert.True(k.Dump.Registered);
+        Assert.True(k.Fadump.Dump.Registered);
         Assert.Equal(5 * G, k.SystemRam);
         Assert.Contains("pseries-hotplug-mem: Memory at 200000000 (drc index 80000020) was hot-added", string.Join("\n", k.Log.Lines));
 

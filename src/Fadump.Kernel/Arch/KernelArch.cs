@@ -1,6 +1,8 @@
 using Fadump.Formats;
 using Fadump.Formats.VmcoreInfo;
 using Fadump.Kernel.CommandLine;
+using Fadump.Kernel.Mm;
+using Fadump.Machine;
 
 namespace Fadump.Kernel.Arch;
 
@@ -168,6 +170,24 @@ public abstract class KernelArch
 
     /// <summary>The node and zone structures, whose sizes differ with NR_CPUS and config.</summary>
     public abstract NodeLayout Node { get; }
+
+    /// <summary>The kernel image's file name in /boot (BOOT_IMAGE=/boot/NAME-release).</summary>
+    public virtual string BootImageName => "vmlinux";
+
+    /// <summary>Where a crashkernel= reservation goes without an @offset (ppc64: KDUMP_KERNELBASE).</summary>
+    public abstract ulong KdumpKernelBase { get; }
+
+    /// <summary>How struct pages are mapped (vmemmap_populate) and found by tools.</summary>
+    public abstract IVmemmapModel Vmemmap { get; }
+
+    /// <summary>Gives every CPU plausible kernel-context registers at a crash: idle CPUs in the idle loop, the crashing one in the kernel.</summary>
+    public abstract void SetRunningRegisters(IReadOnlyList<Cpu> cpus, int crashingCpu);
+
+    /// <summary>The crashing CPU enters panic() (or the sysrq handler) for a crash kind.</summary>
+    public abstract void EnterPanic(Cpu cpu, CrashKind kind);
+
+    /// <summary>die() for a NULL dereference: the crashing CPU's fault registers and the arch's oops lines with their levels.</summary>
+    public abstract IReadOnlyList<(string Line, int Level)> Oops(Cpu cpu, string platformName);
 
     /// <summary>Entries the architecture adds before node_data (x86_64: phys_base, init_top_pgt, paging mode).</summary>
     public virtual void AddArchNumbers(VmcoreInfo v)

@@ -30,6 +30,9 @@ public sealed class Memblock(IReadOnlyList<MemoryRange> memory, ulong pageSize)
 
     public void Reserve(MemoryRange range) => _reserved.Add(range);
 
+    /// <summary>memblock_phys_free of every reserved range that matches (a released dump's memory).</summary>
+    public void Free(Predicate<MemoryRange> match) => _reserved.RemoveAll(match);
+
     public void AddMemory(MemoryRange range) => Memory = [.. Memory.Append(range).OrderBy(r => r.Start)];
 
     /// <summary>memblock_is_region_reserved.</summary>
