@@ -13,12 +13,12 @@ namespace Fadump.Kernel.Arch.Ppc64;
 /// </summary>
 public sealed class Ppc64Arch : KernelArch
 {
-    public static readonly Ppc64Arch LittleEndian = new(bigEndian: false);
-    public static readonly Ppc64Arch BigEndianArch = new(bigEndian: true);
+    public static readonly Ppc64Arch LittleEndian = new(DumpMachine.Ppc64le);
+    public static readonly Ppc64Arch BigEndianArch = new(DumpMachine.Ppc64);
 
-    private Ppc64Arch(bool bigEndian)
+    private Ppc64Arch(DumpMachine machine)
     {
-        Machine = bigEndian ? DumpMachine.Ppc64 : DumpMachine.Ppc64le;
+        Machine = machine;
         Vmemmap = new Ppc64Vmemmap(this);
     }
 
