@@ -4,6 +4,7 @@ using Fadump.Formats;
 using Fadump.Formats.Compression;
 using Fadump.Kernel;
 using Fadump.Tools.Collector;
+using Fadump.Kernel.Platforms;
 
 namespace Fadump.Bench;
 

@@ -14,6 +14,7 @@ using Fadump.Tools.Collector;
 using Fadump.Tools.Inspect;
 using Fadump.Tools.Service;
 using VmcoreInfoNote = Fadump.Formats.VmcoreInfo.VmcoreInfo;
+using Fadump.Kernel.Platforms;
 
 namespace Fadump.Fuzz;
 

@@ -3,6 +3,7 @@ using Fadump.Cli.Simulation;
 using Fadump.Firmware.Rtas;
 using Fadump.Kernel;
 using Fadump.Machine;
+using Fadump.Kernel.Platforms;
 
 namespace Fadump.Cli;
 

@@ -4,6 +4,7 @@ using Fadump.Formats.Elf;
 using Fadump.Kernel;
 using Fadump.Tools.Collector;
 using Fadump.Tools.Inspect;
+using Fadump.Kernel.Platforms;
 
 namespace Fadump.Interop.Tests;
 

@@ -4,6 +4,7 @@ using Fadump.Cli;
 using Fadump.Formats;
 using Fadump.Formats.Elf;
 using Fadump.Kernel;
+using Fadump.Kernel.Arch.Ppc64;
 
 namespace Fadump.Interop.Tests;
 
@@ -93,9 +94,9 @@ public sealed class SimulatedLparTests : IClassFixture<SimulatedLparTests.SavedV
         var cpus = doc.RootElement.GetProperty("cpus").EnumerateArray().ToList();
         Assert.Equal(3, cpus.Count);
         string Nip(int i) => cpus[i].GetProperty("registers").GetProperty("nip").GetString()!;
-        Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"0x{PseriesKernel.SysrqCrashNip:x16}"), Nip(0));
-        Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"0x{PseriesKernel.IdleNip + 4:x16}"), Nip(1));
-        Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"0x{PseriesKernel.IdleNip + 8:x16}"), Nip(2));
+        Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"0x{Ppc64Arch.SysrqCrashNip:x16}"), Nip(0));
+        Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"0x{Ppc64Arch.IdleNip + 4:x16}"), Nip(1));
+        Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"0x{Ppc64Arch.IdleNip + 8:x16}"), Nip(2));
     }
 
     [Fact]

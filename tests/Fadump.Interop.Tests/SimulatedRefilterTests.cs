@@ -2,7 +2,8 @@ using Fadump.Formats;
 using Fadump.Formats.Compression;
 using Fadump.Kernel;
 using Fadump.Tools.Collector;
-using L = Fadump.Kernel.Structures.Ppc64KernelLayout;
+using Fadump.Kernel.Arch.Ppc64;
+using Fadump.Kernel.Platforms;
 
 namespace Fadump.Interop.Tests;
 
@@ -12,6 +13,8 @@ namespace Fadump.Interop.Tests;
 /// </summary>
 public sealed class SimulatedRefilterTests
 {
+    private static readonly Ppc64Arch A = Ppc64Arch.LittleEndian;
+
     [Theory]
     [InlineData(SaveFormat.Kdump)]
     [InlineData(SaveFormat.Elf)]
@@ -30,11 +33,11 @@ public sealed class SimulatedRefilterTests
         DumpSaver.Save(vmcore, once, new SaveOptions { DumpLevel = 31, Format = first, Compression = first == SaveFormat.Elf ? PageCompression.None : PageCompression.Zlib, Threads = 2 }, ct);
         using (var saved = DumpFile.Open(once))
         {
-            var page = new byte[L.PageSize];
-            var source = new byte[L.PageSize];
+            var page = new byte[A.PageSize];
+            var source = new byte[A.PageSize];
             foreach (var a in allocations)
             {
-                for (ulong pfn = a.Start >> L.PageShift; pfn < a.End >> L.PageShift; pfn++)
+                for (ulong pfn = a.Start >> A.PageShift; pfn < a.End >> A.PageShift; pfn++)
                 {
                     // An ELF file may read a dropped page as zeros: the bytes must be the crashed kernel's.
                     Assert.Equal(PageState.Dumped, vmcore.ReadPage(pfn, source));
@@ -49,7 +52,7 @@ public sealed class SimulatedRefilterTests
             using var again = DumpFile.Open(twice);
             foreach (var a in allocations)
             {
-                Assert.True(again.ReadPage(a.Start >> L.PageShift, page) == PageState.Dumped);
+                Assert.True(again.ReadPage(a.Start >> A.PageShift, page) == PageState.Dumped);
             }
         }
     }
@@ -68,8 +71,8 @@ public sealed class SimulatedRefilterTests
         using var vmcore = DumpFile.Open(lpar.Kernel!.Files.OpenRead("/proc/vmcore"));
         DumpSaver.Save(vmcore, file, new SaveOptions { DumpLevel = 31, Compression = PageCompression.Zlib, Threads = 2 }, ct);
         using var saved = DumpFile.Open(file);
-        var page = new byte[L.PageSize];
-        ulong first = added.Start >> L.PageShift, count = added.Size >> L.PageShift, dumped = 0;
+        var page = new byte[A.PageSize];
+        ulong first = added.Start >> A.PageShift, count = added.Size >> A.PageShift, dumped = 0;
         for (ulong pfn = first; pfn < first + count; pfn++)
         {
             if (saved.ReadPage(pfn, page) == PageState.Dumped)

@@ -4,6 +4,7 @@ using Fadump.Formats.Kdump;
 using Fadump.Kernel;
 using Fadump.Kernel.Workload;
 using Fadump.Tools.Collector;
+using Fadump.Kernel.Platforms;
 
 namespace Fadump.Interop.Tests;
 

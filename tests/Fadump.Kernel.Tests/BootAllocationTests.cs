@@ -1,7 +1,9 @@
 using System.Buffers.Binary;
 using Fadump.Kernel.Workload;
 using Fadump.Machine;
-using L = Fadump.Kernel.Structures.Ppc64KernelLayout;
+using Fadump.Kernel.Arch;
+using Fadump.Kernel.Arch.Ppc64;
+using Fadump.Kernel.Platforms;
 
 namespace Fadump.Kernel.Tests;
 
@@ -11,6 +13,8 @@ namespace Fadump.Kernel.Tests;
 /// </summary>
 public sealed class BootAllocationTests
 {
+    private static readonly Ppc64Arch A = Ppc64Arch.LittleEndian;
+
     private const ulong G = 1UL << 30;
 
     private static ulong ReadU64(PhysicalMemory m, ulong phys)
@@ -23,15 +27,15 @@ public sealed class BootAllocationTests
     /// <summary>struct page of a PFN as it is in RAM: through the vmemmap_list mappings the kernel wrote.</summary>
     private static (ulong Flags, int Mapcount, int Refcount) StructPage(PhysicalMemory m, ulong pfn)
     {
-        ulong v = L.VmemmapBase + (pfn * L.PageStructSize);
-        for (ulong node = ReadU64(m, L.VmemmapListOffset), n = 0; node != 0 && n < 100_000; node = ReadU64(m, node - L.KernelBase), n++)
+        ulong v = A.VmemmapBase + (pfn * KernelArch.PageStructSize);
+        for (ulong node = ReadU64(m, Ppc64Arch.VmemmapListOffset), n = 0; node != 0 && n < 100_000; node = ReadU64(m, node - Ppc64Arch.KernelBase), n++)
         {
-            ulong phys = ReadU64(m, node - L.KernelBase + 8), virt = ReadU64(m, node - L.KernelBase + 16);
-            if (v - virt < (1UL << L.VmemmapBlockShift))
+            ulong phys = ReadU64(m, node - Ppc64Arch.KernelBase + 8), virt = ReadU64(m, node - Ppc64Arch.KernelBase + 16);
+            if (v - virt < (1UL << Ppc64Arch.VmemmapBlockShift))
             {
-                var sp = new byte[L.PageStructSize];
+                var sp = new byte[KernelArch.PageStructSize];
                 m.Read(phys + (v - virt), sp);
-                return (BinaryPrimitives.ReadUInt64LittleEndian(sp), BinaryPrimitives.ReadInt32LittleEndian(sp.AsSpan(L.PageMapcount)), BinaryPrimitives.ReadInt32LittleEndian(sp.AsSpan(L.PageRefcount)));
+                return (BinaryPrimitives.ReadUInt64LittleEndian(sp), BinaryPrimitives.ReadInt32LittleEndian(sp.AsSpan(KernelArch.PageMapcount)), BinaryPrimitives.ReadInt32LittleEndian(sp.AsSpan(KernelArch.PageRefcount)));
             }
         }
 
@@ -42,17 +46,17 @@ public sealed class BootAllocationTests
     {
         var pages = new List<ulong>();
         // The vmemmap_list nodes, and every mem_section page the root array points to.
-        for (ulong node = ReadU64(m, L.VmemmapListOffset), n = 0; node != 0 && n < 100_000; node = ReadU64(m, node - L.KernelBase), n++)
+        for (ulong node = ReadU64(m, Ppc64Arch.VmemmapListOffset), n = 0; node != 0 && n < 100_000; node = ReadU64(m, node - Ppc64Arch.KernelBase), n++)
         {
-            pages.Add((node - L.KernelBase) >> L.PageShift);
+            pages.Add((node - Ppc64Arch.KernelBase) >> A.PageShift);
         }
 
-        for (ulong root = 0; root < L.NrSectionRoots; root++)
+        for (ulong root = 0; root < (ulong)A.NrSectionRoots; root++)
         {
-            ulong p = ReadU64(m, L.MemSectionRootsOffset + (root * 8));
+            ulong p = ReadU64(m, A.Image.MemSectionRoots + (root * 8));
             if (p != 0)
             {
-                pages.Add((p - L.KernelBase) >> L.PageShift);
+                pages.Add((p - Ppc64Arch.KernelBase) >> A.PageShift);
             }
         }
 
@@ -75,7 +79,7 @@ public sealed class BootAllocationTests
             foreach (var pfn in pages)
             {
                 var (flags, mapcount, refcount) = StructPage(m, pfn);
-                Assert.True((flags & (1UL << L.PgReserved)) != 0, FormattableString.Invariant($"seed {seed}: kernel structure page PFN 0x{pfn:x} is not PG_reserved (flags 0x{flags:x}, class {k.Image!.ClassOf(pfn)})"));
+                Assert.True((flags & (1UL << KernelArch.PgReserved)) != 0, FormattableString.Invariant($"seed {seed}: kernel structure page PFN 0x{pfn:x} is not PG_reserved (flags 0x{flags:x}, class {k.Image!.ClassOf(pfn)})"));
                 Assert.Equal(-1, mapcount);
                 Assert.Equal(1, refcount);
             }
@@ -83,11 +87,11 @@ public sealed class BootAllocationTests
             // No free buddy block may claim a reserved page: makedumpfile drops a whole block from its head.
             foreach (var a in k.BootAllocations)
             {
-                for (ulong pfn = a.Start >> L.PageShift; pfn < a.End >> L.PageShift; pfn++)
+                for (ulong pfn = a.Start >> A.PageShift; pfn < a.End >> A.PageShift; pfn++)
                 {
                     ulong head = pfn & ~(ulong)(WorkloadModel.BlockPages - 1);
                     var (flags, mapcount, _) = StructPage(m, head);
-                    Assert.False(mapcount == L.PageBuddyMapcountValue, FormattableString.Invariant($"seed {seed}: buddy head 0x{head:x} (flags 0x{flags:x}) covers reserved PFN 0x{pfn:x}"));
+                    Assert.False(mapcount == KernelArch.PageBuddyMapcountValue, FormattableString.Invariant($"seed {seed}: buddy head 0x{head:x} (flags 0x{flags:x}) covers reserved PFN 0x{pfn:x}"));
                 }
             }
         }
@@ -102,7 +106,7 @@ public sealed class BootAllocationTests
         bool Covered(ulong phys) => k.BootAllocations.Any(a => a.Contains(phys));
         foreach (var pfn in KernelStructurePages(m))
         {
-            Assert.True(Covered(pfn << L.PageShift));
+            Assert.True(Covered(pfn << A.PageShift));
         }
 
         foreach (var v in k.Image!.Vmemmap)

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using Fadump.Firmware.Rtas;
 using Fadump.Kernel.Fadump;
 using Fadump.Machine;
+using Fadump.Kernel.Platforms;
 
 namespace Fadump.Kernel.Tests;
 
@@ -12,19 +13,19 @@ public sealed class ErrorPathTests
     private static PseriesLpar Lpar(string cmdline = "fadump=on", ulong mem = 4 * G, RtasOptions? fw = null, IReadOnlyList<MemoryRange>? holes = null) =>
         new(new LparSpec { MemoryBytes = mem, Cpus = 4, CommandLine = cmdline, Firmware = fw ?? new RtasOptions(), Holes = holes ?? [] });
 
-    private static string Log(PseriesKernel k) => string.Join("\n", k.Log.Lines);
+    private static string Log(LinuxKernel k) => string.Join("\n", k.Log.Lines);
 
     /// <summary>Crashes after corrupting the crash info header the way the test says; returns the capture kernel.</summary>
-    private static PseriesKernel CrashWithHeader(Func<ulong, ulong> corruptMagic)
+    private static LinuxKernel CrashWithHeader(Func<ulong, ulong> corruptMagic)
     {
         var lpar = Lpar();
         var k = lpar.Boot();
         lpar.Firmware.DumpStarting += () =>
         {
             var b = new byte[8];
-            lpar.Machine.Memory.Read(k.Dump.HeaderAddress, b);
+            lpar.Machine.Memory.Read(k.Fadump.Dump.HeaderAddress, b);
             BinaryPrimitives.WriteUInt64LittleEndian(b, corruptMagic(BinaryPrimitives.ReadUInt64LittleEndian(b)));
-            lpar.Machine.Memory.Write(k.Dump.HeaderAddress, b);
+            lpar.Machine.Memory.Write(k.Fadump.Dump.HeaderAddress, b);
         };
         Assert.True(lpar.Crash(CrashKind.Panic));
         return lpar.Kernel!;
@@ -36,7 +37,7 @@ public sealed class ErrorPathTests
         var cap = CrashWithHeader(_ => 0x1122334455667788);
         Assert.Contains("fadump: Fadump header is corrupted.", Log(cap));
         Assert.False(cap.Files.Exists("/proc/vmcore"));
-        Assert.False(cap.Dump.DumpActive);
+        Assert.False(cap.Fadump.Dump.DumpActive);
     }
 
     [Fact]
@@ -52,7 +53,7 @@ public sealed class ErrorPathTests
     {
         var lpar = Lpar();
         var k = lpar.Boot();
-        lpar.Firmware.DumpStarting += () => lpar.Machine.Memory.Write(k.Dump.HeaderAddress + 32, [0x00, 0x02, 0, 0]);
+        lpar.Firmware.DumpStarting += () => lpar.Machine.Memory.Write(k.Fadump.Dump.HeaderAddress + 32, [0x00, 0x02, 0, 0]);
         lpar.Crash(CrashKind.Oops);
         Assert.Contains("fadump: Fadump header size mismatch.", Log(lpar.Kernel!));
     }
@@ -75,7 +76,7 @@ public sealed class ErrorPathTests
         var holes = Enumerable.Range(0, 8).Select(i => new MemoryRange((ulong)((2 * i) + 1) * (64UL << 20), 64UL << 20)).ToList();
         var k = Lpar("fadump=on crashkernel=1G@2G", holes: holes).Boot();
         Assert.Contains("fadump: Too many holes in boot memory area to enable fadump", Log(k));
-        Assert.False(k.Dump.Registered);
+        Assert.False(k.Fadump.Dump.Registered);
         Assert.Contains("Reserving 1024MB of memory at 2048MB for crashkernel (System RAM: 4096MB)", Log(k));
         Assert.NotNull(k.CrashKernelReservation);
     }
@@ -87,7 +88,7 @@ public sealed class ErrorPathTests
         var fw = new RtasOptions { ReservedRanges = [new MemoryRange(768UL << 20, (4 * G) - (768UL << 20))] };
         var k = Lpar("fadump=on crashkernel=512M", fw: fw).Boot();
         Assert.Contains("fadump: Failed to find memory chunk for reservation!", Log(k));
-        Assert.False(k.Dump.Registered);
+        Assert.False(k.Fadump.Dump.Registered);
         Assert.Contains("Reserving 512MB of memory at 32MB for crashkernel", Log(k));
     }
 
@@ -96,16 +97,16 @@ public sealed class ErrorPathTests
     {
         var fw = new RtasOptions { ReservedRanges = [new MemoryRange(320UL << 20, 64UL << 20)] };
         var k = Lpar(fw: fw).Boot();
-        Assert.True(k.Dump.Registered);
-        Assert.Equal(384UL << 20, k.Dump.ReserveStart);
+        Assert.True(k.Fadump.Dump.Registered);
+        Assert.Equal(384UL << 20, k.Fadump.Dump.ReserveStart);
         Assert.Contains("fadump: Reserved 320MB of memory at 0x00000018000000 (System RAM: 4096MB)", Log(k));
     }
 
     [Fact]
     public void Nocma_keeps_the_area_out_of_cma()
     {
-        Assert.NotNull(Lpar().Boot().Dump.Cma);
-        Assert.Null(Lpar("fadump=nocma").Boot().Dump.Cma);
+        Assert.NotNull(Lpar().Boot().Fadump.Dump.Cma);
+        Assert.Null(Lpar("fadump=nocma").Boot().Fadump.Dump.Cma);
     }
 
     [Fact]
@@ -127,7 +128,7 @@ public sealed class ErrorPathTests
         lpar.Firmware.InjectedReturnCodes.Enqueue(-2);
         lpar.Firmware.InjectedReturnCodes.Enqueue(9902);
         var k = lpar.Boot();
-        Assert.True(k.Dump.Registered);
+        Assert.True(k.Fadump.Dump.Registered);
         Assert.Equal(3, lpar.Firmware.Calls);
 
         // The delays themselves (rtas_busy_delay): 1 ms after -2 (busy), 10^2 ms after 9902, on top of the
@@ -154,10 +155,10 @@ public sealed class ErrorPathTests
         var k = lpar.Boot();
         int calls = lpar.Firmware.Calls;
         var next = lpar.Reboot();
-        Assert.False(k.Dump.Registered);
+        Assert.False(k.Fadump.Dump.Registered);
         Assert.Equal(calls + 2, lpar.Firmware.Calls);        // unregister, then the new kernel's register
-        Assert.True(next.Dump.Registered);
-        Assert.False(next.Dump.DumpActive);
+        Assert.True(next.Fadump.Dump.Registered);
+        Assert.False(next.Fadump.Dump.DumpActive);
     }
 
     [Fact]
@@ -169,8 +170,8 @@ public sealed class ErrorPathTests
         Assert.True(lpar.Firmware.IsDumpActive);
         var next = lpar.Reboot();
         Assert.False(lpar.Firmware.IsDumpActive);
-        Assert.False(next.Dump.DumpActive);
-        Assert.True(next.Dump.Registered);
+        Assert.False(next.Fadump.Dump.DumpActive);
+        Assert.True(next.Fadump.Dump.Registered);
     }
 
     [Fact]
@@ -178,7 +179,7 @@ public sealed class ErrorPathTests
     {
         var k = Lpar("fadump=on mem=2G", mem: 64 * G).Boot();
         Assert.Equal(2 * G, k.SystemRam);
-        Assert.True(k.Dump.ReserveStart + k.Dump.ReserveSize <= 2 * G);
+        Assert.True(k.Fadump.Dump.ReserveStart + k.Fadump.Dump.ReserveSize <= 2 * G);
         Assert.Contains("(System RAM: 2048MB)", Log(k));
     }
 }

@@ -3,6 +3,8 @@ using Fadump.Firmware.Rtas;
 using Fadump.Formats;
 using Fadump.Formats.Elf;
 using Fadump.Kernel.Sysfs;
+using Fadump.Kernel.Platforms;
+using Fadump.Kernel.Fadump;
 
 namespace Fadump.Kernel.Tests;
 
@@ -17,10 +19,10 @@ public sealed class FaultMatrixTests
     private static PseriesLpar Lpar(RtasOptions? fw = null, int cpus = 4, string cmdline = "fadump=on") =>
         new(new LparSpec { MemoryBytes = 4 * G, Cpus = cpus, CommandLine = cmdline, Firmware = fw ?? new RtasOptions() });
 
-    private static string Log(PseriesKernel k) => string.Join("\n", k.Log.Lines);
+    private static string Log(LinuxKernel k) => string.Join("\n", k.Log.Lines);
 
     /// <summary>A digest of /proc/vmcore: the ELF header and notes, and the first 64 MiB of memory.</summary>
-    private static string VmcoreDigest(PseriesKernel k)
+    private static string VmcoreDigest(LinuxKernel k)
     {
         using var src = k.Files.OpenRead("/proc/vmcore");
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -40,7 +42,7 @@ public sealed class FaultMatrixTests
         return Convert.ToHexString(sha.GetHashAndReset());
     }
 
-    private static List<int> NoteCpus(PseriesKernel k)
+    private static List<int> NoteCpus(LinuxKernel k)
     {
         using var vmcore = k.Files.OpenRead("/proc/vmcore");
         using var dump = ElfDump.Open(vmcore);
@@ -58,12 +60,12 @@ public sealed class FaultMatrixTests
     {
         var lpar = Lpar(new RtasOptions { SectionFaults = new Dictionary<int, SectionFault> { [section] = new(flags, bytes) } });
         var k1 = lpar.Boot();
-        Assert.True(k1.Dump.Registered);
+        Assert.True(k1.Fadump.Dump.Registered);
         Assert.True(lpar.Crash(CrashKind.Panic));
         var cap = lpar.Kernel!;
 
         // The firmware's report: the section's flags and the dump's DUMP_ERROR status, as the capture kernel got them.
-        var active = cap.Dump.FirmwareStructure!;
+        var active = cap.Fadump.Dump.FirmwareStructure!;
         Assert.Equal(flags, active.Sections[section].ErrorFlags);
         Assert.Equal(flags != 0, (active.StatusFlags & FadumpStructure.StatusError) != 0);
 
@@ -72,11 +74,11 @@ public sealed class FaultMatrixTests
         Assert.Contains(detail, Log(cap));
         Assert.False(cap.Files.Exists("/proc/vmcore"));
         Assert.False(lpar.Firmware.IsDumpActive);
-        Assert.True(cap.Dump.Released);
+        Assert.True(cap.Fadump.Dump.Released);
 
         // What survives: the machine, and FADump: re-registering arms it, and the next crash is dumped whole.
         Assert.Equal(Errno.None, SysfsWrite.Errno(cap, "/sys/kernel/fadump/registered", "1\n"));
-        Assert.True(cap.Dump.Registered);
+        Assert.True(cap.Fadump.Dump.Registered);
     }
 
     [Fact]
@@ -84,12 +86,12 @@ public sealed class FaultMatrixTests
     {
         var lpar = Lpar(new RtasOptions { SectionFaults = new Dictionary<int, SectionFault> { [3] = new(FadumpStructure.ErrInvalidSourceAddr) } });
         var k1 = lpar.Boot();
-        Assert.Equal(FadumpStructure.ParamArea, k1.Dump.Structure!.Sections[3].Type);
+        Assert.Equal(FadumpStructure.ParamArea, k1.Fadump.Dump.Structure!.Sections[3].Type);
         k1.Files.WriteText("/sys/kernel/fadump/bootargs_append", "nr_cpus=1");
         Assert.True(lpar.Crash(CrashKind.Panic));
         var cap = lpar.Kernel!;
         Assert.True(cap.Files.Exists("/proc/vmcore"));
-        Assert.Equal(0UL, cap.Dump.ParamArea);
+        Assert.Equal(0UL, cap.Fadump.Dump.ParamArea);
         Assert.DoesNotContain("nr_cpus=1", cap.CommandLine.Text, StringComparison.Ordinal);
     }
 
@@ -114,7 +116,7 @@ public sealed class FaultMatrixTests
         // The next boot (panic reboot) is a capture kernel again, with the same dump.
         var cap2 = lpar.Reboot();
         Assert.NotSame(cap1, cap2);
-        Assert.True(cap2.Dump.DumpActive);
+        Assert.True(cap2.Fadump.Dump.DumpActive);
         Assert.Equal(before, VmcoreDigest(cap2));
         Assert.Equal([0, 1, 2, 3], NoteCpus(cap2));
 
@@ -147,7 +149,7 @@ public sealed class FaultMatrixTests
         lpar.Boot();
         Assert.True(lpar.Crash(CrashKind.Panic, crashingCpu: crashing));
         var cap = lpar.Kernel!;
-        Assert.True(cap.Files.Exists("/proc/vmcore"), string.Join("\n", cap.VmcoreLog));
+        Assert.True(cap.Files.Exists("/proc/vmcore"), string.Join("\n", cap.Fadump.VmcoreLog));
         Assert.Equal(expected, NoteCpus(cap));
     }
 
@@ -177,7 +179,7 @@ public sealed class FaultMatrixTests
         lpar.Firmware.InjectedReturnCodes.Enqueue(rc);
         var k = lpar.Boot();
         Assert.Contains(message, Log(k));
-        Assert.Equal(registered, k.Dump.Registered);
+        Assert.Equal(registered, k.Fadump.Dump.Registered);
         Assert.Equal(registered ? "1\n" : "0\n", k.Files.ReadText("/sys/kernel/fadump/registered"));
 
         // The same answer to a registration from userspace is the errno the write returns.
@@ -193,7 +195,7 @@ public sealed class FaultMatrixTests
         if (!registered)
         {
             Assert.Equal(Errno.None, SysfsWrite.Errno(k, "/sys/kernel/fadump/registered", "1\n"));
-            Assert.True(k.Dump.Registered);
+            Assert.True(k.Fadump.Dump.Registered);
         }
     }
 
@@ -219,7 +221,7 @@ public sealed class FaultMatrixTests
 
         var before = lpar.Machine.Clock.Now;
         var k = lpar.Boot();
-        Assert.True(k.Dump.Registered);
+        Assert.True(k.Fadump.Dump.Registered);
         Assert.Contains("rtas fadump: Registration is successful!", Log(k));
         Assert.Equal(6, lpar.Firmware.Calls);
         // rtas_busy_delay_time: 1 ms per busy answer, 10^(rc - 9900) ms per extended delay.

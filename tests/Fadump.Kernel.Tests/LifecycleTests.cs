@@ -1,6 +1,8 @@
 using Fadump.Formats;
 using Fadump.Formats.Elf;
 using Fadump.Kernel.Sysfs;
+using Fadump.Kernel.Platforms;
+using Fadump.Kernel.Fadump;
 
 namespace Fadump.Kernel.Tests;
 
@@ -11,12 +13,12 @@ public sealed class LifecycleTests
     {
         var lpar = new PseriesLpar(new LparSpec());
         var k = lpar.Boot();
-        Assert.True(k.Dump.Registered);
+        Assert.True(k.Fadump.Dump.Registered);
         Assert.Equal("1\n", k.Files.ReadText("/sys/kernel/fadump/registered"));
         Assert.True(lpar.Crash(CrashKind.Panic));
         var cap = lpar.Kernel!;
         Assert.NotSame(k, cap);
-        Assert.True(cap.Dump.DumpActive, string.Join("\n", cap.VmcoreLog));
+        Assert.True(cap.Fadump.Dump.DumpActive, string.Join("\n", cap.Fadump.VmcoreLog));
         using var vmcore = cap.Files.OpenRead("/proc/vmcore");
         using var dump = ElfDump.Open(vmcore);
         Assert.Equal(DumpMachine.Ppc64le, dump.Machine);
@@ -25,6 +27,6 @@ public sealed class LifecycleTests
         cap.Files.WriteText("/sys/kernel/fadump/release_mem", "1\n");
         Assert.False(cap.Files.Exists("/proc/vmcore"));
         cap.Files.WriteText("/sys/kernel/fadump/registered", "1\n");
-        Assert.True(cap.Dump.Registered);
+        Assert.True(cap.Fadump.Dump.Registered);
     }
 }

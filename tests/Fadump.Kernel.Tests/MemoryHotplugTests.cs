@@ -2,7 +2,10 @@ using System.Buffers.Binary;
 using Fadump.Formats;
 using Fadump.Formats.Elf;
 using Fadump.Machine;
-using L = Fadump.Kernel.Structures.Ppc64KernelLayout;
+using Fadump.Kernel.Arch;
+using Fadump.Kernel.Arch.Ppc64;
+using Fadump.Kernel.Platforms;
+using Fadump.Kernel.Fadump;
 
 namespace Fadump.Kernel.Tests;
 
@@ -12,6 +15,8 @@ namespace Fadump.Kernel.Tests;
 /// </summary>
 public sealed class MemoryHotplugTests
 {
+    private static readonly Ppc64Arch A = Ppc64Arch.LittleEndian;
+
     private const ulong G = 1UL << 30;
 
     [Fact]
@@ -19,13 +24,13 @@ public sealed class MemoryHotplugTests
     {
         var lpar = new PseriesLpar(new LparSpec { MemoryBytes = 4 * G, Cpus = 2 });
         var k = lpar.Boot();
-        Assert.True(k.Dump.Registered);
+        Assert.True(k.Fadump.Dump.Registered);
         Assert.Equal("1\n", k.Files.ReadText("/sys/kernel/fadump/hotplug_ready"));
         int calls = lpar.Firmware.Calls;
         var added = new MemoryRange(8 * G, G);
         k.HotAddMemory(added);
         Assert.Equal(calls, lpar.Firmware.Calls); // no re-registration needed
-        Assert.True(k.Dump.Registered);
+        Assert.True(k.Fadump.Dump.Registered);
         Assert.Equal(5 * G, k.SystemRam);
         Assert.Contains("pseries-hotplug-mem: Memory at 200000000 (drc index 80000020) was hot-added", string.Join("\n", k.Log.Lines));
 
@@ -36,18 +41,18 @@ public sealed class MemoryHotplugTests
         Assert.Contains(dump.MemoryRanges(), r => r.Start == added.Start && r.End == added.End);
 
         // The crashed kernel's struct pages for the new memory: reachable through vmemmap_list, the memmap itself PG_reserved.
-        var page = new byte[L.PageSize];
-        Assert.Equal(PageState.Dumped, dump.ReadPage(L.VmemmapListOffset >> L.PageShift, page));
-        ulong head = BinaryPrimitives.ReadUInt64LittleEndian(page.AsSpan((int)(L.VmemmapListOffset % L.PageSize)));
-        ulong pfn = added.Start >> L.PageShift;
-        ulong vaddr = L.VmemmapBase + (pfn * L.PageStructSize);
+        var page = new byte[A.PageSize];
+        Assert.Equal(PageState.Dumped, dump.ReadPage(Ppc64Arch.VmemmapListOffset >> A.PageShift, page));
+        ulong head = BinaryPrimitives.ReadUInt64LittleEndian(page.AsSpan((int)(Ppc64Arch.VmemmapListOffset % (ulong)A.PageSize)));
+        ulong pfn = added.Start >> A.PageShift;
+        ulong vaddr = A.VmemmapBase + (pfn * KernelArch.PageStructSize);
         ulong? phys = null;
         for (int n = 0; head != 0 && n < 10_000 && phys is null; n++)
         {
             var node = new byte[24];
-            dump.ReadPhysical(head - L.KernelBase, node);
+            dump.ReadPhysical(head - Ppc64Arch.KernelBase, node);
             ulong p = BinaryPrimitives.ReadUInt64LittleEndian(node.AsSpan(8)), v = BinaryPrimitives.ReadUInt64LittleEndian(node.AsSpan(16));
-            if (vaddr - v < (1UL << L.VmemmapBlockShift))
+            if (vaddr - v < (1UL << Ppc64Arch.VmemmapBlockShift))
             {
                 phys = p + (vaddr - v);
             }
@@ -57,9 +62,9 @@ public sealed class MemoryHotplugTests
 
         Assert.NotNull(phys);
         Assert.True(added.Contains(phys!.Value)); // memmap_on_memory
-        var sp = new byte[L.PageStructSize];
+        var sp = new byte[KernelArch.PageStructSize];
         dump.ReadPhysical(phys.Value, sp);
-        Assert.NotEqual(0UL, BinaryPrimitives.ReadUInt64LittleEndian(sp) & (1UL << L.PgReserved));
+        Assert.NotEqual(0UL, BinaryPrimitives.ReadUInt64LittleEndian(sp) & (1UL << KernelArch.PgReserved));
     }
 
     [Fact]

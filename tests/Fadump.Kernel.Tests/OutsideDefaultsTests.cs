@@ -1,6 +1,8 @@
 using Fadump.Firmware.Rtas;
 using Fadump.Kernel.CommandLine;
 using Fadump.Machine;
+using Fadump.Kernel.Platforms;
+using Fadump.Kernel.Fadump;
 
 namespace Fadump.Kernel.Tests;
 
@@ -10,7 +12,7 @@ public sealed class OutsideDefaultsTests
     private const ulong M = 1UL << 20;
     private const ulong G = 1UL << 30;
 
-    private static string Log(PseriesKernel k) => string.Join("\n", k.Log.Lines);
+    private static string Log(LinuxKernel k) => string.Join("\n", k.Log.Lines);
 
     private static PseriesLpar Lpar(ulong mem, string cmdline, int cpus = 2) =>
         new(new LparSpec { MemoryBytes = mem, Cpus = cpus, CommandLine = cmdline });
@@ -23,10 +25,10 @@ public sealed class OutsideDefaultsTests
     {
         var lpar = Lpar(mem, "root=/dev/sda2 fadump=on");
         var k = lpar.Boot();
-        Assert.False(k.Dump.Registered);
-        Assert.False(k.Dump.Enabled);
+        Assert.False(k.Fadump.Dump.Registered);
+        Assert.False(k.Fadump.Dump.Enabled);
         Assert.Contains("fadump: Failed to find memory chunk for reservation!", Log(k));
-        Assert.Equal(0UL, k.Dump.ReserveSize);
+        Assert.Equal(0UL, k.Fadump.Dump.ReserveSize);
         Assert.Equal("0\n", k.Files.ReadText("/sys/kernel/fadump/enabled"));
         Assert.Equal(string.Empty, k.Files.ReadText("/sys/kernel/debug/powerpc/fadump_region"));
         Assert.False(lpar.Crash(CrashKind.Panic));
@@ -39,8 +41,8 @@ public sealed class OutsideDefaultsTests
     {
         var k = Lpar(4 * G, "fadump=on fadump=off").Boot();
         Assert.Equal(FadumpMode.Off, k.CommandLine.Fadump);
-        Assert.False(k.Dump.Enabled);
-        Assert.Equal(0UL, k.Dump.ReserveSize);
+        Assert.False(k.Fadump.Dump.Enabled);
+        Assert.Equal(0UL, k.Fadump.Dump.ReserveSize);
         Assert.Equal(string.Empty, k.Files.ReadText("/sys/kernel/debug/powerpc/fadump_region"));
     }
 
@@ -48,7 +50,7 @@ public sealed class OutsideDefaultsTests
     public void Crashkernel_below_the_minimum_is_refused_with_the_kernels_message()
     {
         var k = Lpar(4 * G, "fadump=on crashkernel=128M").Boot();
-        Assert.False(k.Dump.Registered);
+        Assert.False(k.Fadump.Dump.Registered);
         Assert.Contains("fadump: Can't enable fadump with boot memory size (0x8000000) less than 0x14000000", Log(k));
         // The kdump fallback takes the crashkernel= reservation instead.
         Assert.NotNull(k.CrashKernelReservation);
@@ -66,7 +68,7 @@ public sealed class OutsideDefaultsTests
         var k = Lpar(4 * G, cmdline).Boot();
         Assert.Equal(4 * G, k.SystemRam);
         Assert.Null(k.MemLimit);
-        Assert.Equal(registered, k.Dump.Registered);
+        Assert.Equal(registered, k.Fadump.Dump.Registered);
     }
 
     [Fact]
@@ -108,7 +110,7 @@ public sealed class OutsideDefaultsTests
         var spec = new LparSpec { MemoryBytes = 4 * G, Holes = [new MemoryRange(G, G)] };
         Assert.Null(spec.Validate());
         var lpar = new PseriesLpar(spec);
-        Assert.True(lpar.Boot().Dump.Registered);
+        Assert.True(lpar.Boot().Fadump.Dump.Registered);
         Assert.Equal(5 * G, lpar.Machine.Memory.Top);
     }
 

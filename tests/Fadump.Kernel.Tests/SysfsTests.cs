@@ -1,6 +1,8 @@
 using Fadump.Firmware.Rtas;
 using Fadump.Kernel.Sysfs;
 using Fadump.Machine;
+using Fadump.Kernel.Platforms;
+using Fadump.Kernel.Fadump;
 
 namespace Fadump.Kernel.Tests;
 
@@ -17,10 +19,10 @@ public sealed class SysfsTests
         Assert.Equal("1\n", k.Files.ReadText("/sys/kernel/fadump_enabled"));
         Assert.Equal("1\n", k.Files.ReadText("/sys/kernel/fadump/registered"));
         Assert.Equal("1\n", k.Files.ReadText("/sys/kernel/fadump/hotplug_ready"));
-        Assert.Equal(k.Dump.ReserveSize + "\n", k.Files.ReadText("/sys/kernel/fadump/mem_reserved"));
+        Assert.Equal(k.Fadump.Dump.ReserveSize + "\n", k.Files.ReadText("/sys/kernel/fadump/mem_reserved"));
         Assert.False(k.Files.Exists("/sys/kernel/fadump/release_mem"));   // only while a dump is active
         Assert.False(k.Files.Exists("/proc/vmcore"));
-        Assert.Equal(0x14000000UL + 0x10000 + 680, k.Dump.ReserveSize); // 320 MiB + CPU/HPTE page + header
+        Assert.Equal(0x14000000UL + 0x10000 + 680, k.Fadump.Dump.ReserveSize); // 320 MiB + CPU/HPTE page + header
         Assert.Equal(
             "CPU :[0x00000014000000-0x000000140013df] 0x13e0 bytes, Dumped: 0x0\n" +
             "HPTE:[0x000000140013e0-0x000000140023df] 0x1000 bytes, Dumped: 0x0\n" +
@@ -113,8 +115,8 @@ public sealed class SysfsTests
         Assert.False(cap.Files.Exists("/proc/vmcore"));
         Assert.False(lpar.Firmware.IsDumpActive);
         // Everything above boot memory but the reserved area is back: 4 GiB − 320 MiB − the area.
-        Assert.Equal((4UL << 30) - (320UL << 20) - ((320UL << 20) + 0x20000), cap.Dump.ReleasedBytes);
-        Assert.Equal(before + cap.Dump.ReleasedBytes, cap.AvailableMemory());
+        Assert.Equal((4UL << 30) - (320UL << 20) - ((320UL << 20) + 0x20000), cap.Fadump.Dump.ReleasedBytes);
+        Assert.Equal(before + cap.Fadump.Dump.ReleasedBytes, cap.AvailableMemory());
         Assert.Equal(Errno.EPERM, SysfsWrite.Errno(cap, "/sys/kernel/fadump/release_mem", "1\n"));
         Assert.Equal(Errno.None, SysfsWrite.Errno(cap, "/sys/kernel/fadump/registered", "1\n"));
         Assert.True(lpar.Firmware.IsRegistered);

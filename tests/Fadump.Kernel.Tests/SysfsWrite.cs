@@ -5,7 +5,7 @@ namespace Fadump.Kernel.Tests;
 /// <summary>A sysfs write as a shell's echo sees it: the errno the kernel answered, or none.</summary>
 internal static class SysfsWrite
 {
-    public static Errno Errno(PseriesKernel k, string path, string text)
+    public static Errno Errno(LinuxKernel k, string path, string text)
     {
         try
         {

@@ -1,6 +1,8 @@
 using Fadump.Firmware.Rtas;
 using Fadump.Formats.Elf;
 using Fadump.Machine;
+using Fadump.Kernel.Platforms;
+using Fadump.Kernel.Fadump;
 
 namespace Fadump.Kernel.Tests;
 
@@ -60,7 +62,7 @@ public sealed class VmcorePropertyTests
                 Firmware = new RtasOptions { ReservedRanges = reserved },
             });
             var k = lpar.Boot();
-            if (!k.Dump.Registered)
+            if (!k.Fadump.Dump.Registered)
             {
                 // Counted, not silently dropped: the kernel must have said why, and few layouts may go this way.
                 string why = string.Join(" | ", k.Log.Lines.Where(l => l.Contains("fadump", StringComparison.Ordinal)).TakeLast(2));
@@ -91,7 +93,7 @@ public sealed class VmcorePropertyTests
                     samples.Add((r.End - 64, Read(mem, r.End - 64, 64)));
                 }
 
-                foreach (ulong a in new ulong[] { 0x26ab1c0, PseriesKernel.VmcoreInfoNotePhys, k.Dump.BootMemTop - 64 })
+                foreach (ulong a in new ulong[] { 0x26ab1c0, k.VmcoreInfoNotePhys, k.Fadump.Dump.BootMemTop - 64 })
                 {
                     if (mem.IsRam(a, 64))
                     {
@@ -102,11 +104,11 @@ public sealed class VmcorePropertyTests
 
             Assert.True(lpar.Crash((CrashKind)rng.Next(3)));
             var cap = lpar.Kernel!;
-            Assert.True(cap.Files.Exists("/proc/vmcore"), string.Join("\n", cap.VmcoreLog));
+            Assert.True(cap.Files.Exists("/proc/vmcore"), string.Join("\n", cap.Fadump.VmcoreLog));
             using var dump = ElfDump.Open(cap.Files.OpenRead("/proc/vmcore"));
             // The capture kernel sizes the area from the firmware's regions (their sum, which the
             // region quirk can make smaller than boot_memory_size): its view decides what is dumped.
-            var d = cap.Dump;
+            var d = cap.Fadump.Dump;
             foreach (var (a, expected) in samples)
             {
                 var actual = new byte[expected.Length];

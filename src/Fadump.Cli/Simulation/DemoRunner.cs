@@ -5,6 +5,7 @@ using System.Text.Json;
 using Fadump.Kernel;
 using Fadump.Machine;
 using Fadump.Tools.Sysroot;
+using Fadump.Kernel.Platforms;
 
 namespace Fadump.Cli.Simulation;
 
@@ -79,12 +80,12 @@ public static class DemoRunner
         var cost = lpar.Machine.Cost;
 
         var k1 = lpar.Boot();
-        result.Timeline.Add(new TimelinePhase(k1.Dump.Registered ? "boot first kernel, reserve and register" : "boot first kernel (FADump not registered)", clock.Now, false,
+        result.Timeline.Add(new TimelinePhase(k1.Mechanism.Status.Armed ? "boot first kernel, reserve and register" : "boot first kernel (FADump not registered)", clock.Now, false,
             FormattableString.Invariant($"KernelBootSeconds {cost.KernelBootSeconds} + {cost.KernelBootSecondsPerGiB} s/GiB")), clock.Now);
         result.RegionBefore = k1.Files.Exists("/sys/kernel/debug/powerpc/fadump_region") ? k1.Files.ReadText("/sys/kernel/debug/powerpc/fadump_region") : string.Empty;
         result.LayoutFirst = MemoryLayoutPicture.FirstKernel(k1, lpar.Machine.Memory.Top);
 
-        result.KernelMessages.AddRange(k1.FadumpMessages);
+        result.KernelMessages.AddRange(k1.Mechanism.Messages);
 
         var crashAt = clock.Now;
         result.Dumped = lpar.Crash(options.Crash);
@@ -98,11 +99,11 @@ public static class DemoRunner
             return result;
         }
 
-        TimeSpan fw = result.Dumped ? cost.FirmwareCopy(k1.Dump.BootMemorySize) : TimeSpan.Zero;
+        TimeSpan fw = result.Dumped ? cost.FirmwareCopy(k1.Mechanism.Status.FirmwareCopyBytes) : TimeSpan.Zero;
         var iplDone = crashAt + fw + TimeSpan.FromSeconds(cost.ResetAndIplSeconds);
         if (result.Dumped)
         {
-            result.Timeline.Add(new TimelinePhase(FormattableString.Invariant($"crash ({crashName}); firmware copies {MemoryLayoutPicture.Human(k1.Dump.BootMemorySize)} of boot memory"), fw, false,
+            result.Timeline.Add(new TimelinePhase(FormattableString.Invariant($"crash ({crashName}); firmware copies {MemoryLayoutPicture.Human(k1.Mechanism.Status.FirmwareCopyBytes)} of boot memory"), fw, false,
                 FormattableString.Invariant($"FirmwareCopyGBps {cost.FirmwareCopyGBps}")), crashAt + fw);
         }
         else
@@ -111,10 +112,11 @@ public static class DemoRunner
         }
 
         result.Timeline.Add(new TimelinePhase("reset without clearing RAM, IPL", TimeSpan.FromSeconds(cost.ResetAndIplSeconds), false, "ResetAndIplSeconds"), iplDone);
-        bool capture = k2.Dump.DumpActive || k2.VmcoreLog.Count > 0;
-        result.Timeline.Add(new TimelinePhase(capture ? FormattableString.Invariant($"capture kernel boots in {MemoryLayoutPicture.Human(k2.Dump.BootMemTop)}") : "the next kernel boots (no dump is active)",
+        var after = k2.Mechanism.Status;
+        bool capture = after.DumpActive || after.CaptureLog.Count > 0;
+        result.Timeline.Add(new TimelinePhase(capture ? FormattableString.Invariant($"capture kernel boots in {MemoryLayoutPicture.Human(after.CaptureKernelMemory)}") : "the next kernel boots (no dump is active)",
             clock.Now - iplDone, false, capture ? "KernelBootSeconds + s/GiB of boot memory" : "KernelBootSeconds + s/GiB"), clock.Now);
-        result.CaptureLog.AddRange(k2.VmcoreLog);
+        result.CaptureLog.AddRange(after.CaptureLog);
         result.RegionAfter = k2.Files.Exists("/sys/kernel/debug/powerpc/fadump_region") ? k2.Files.ReadText("/sys/kernel/debug/powerpc/fadump_region") : string.Empty;
         result.LayoutCapture = MemoryLayoutPicture.CaptureKernel(k2, lpar.Machine.Memory.Top);
         if (!capture)
@@ -126,7 +128,7 @@ public static class DemoRunner
         var root = new SimulatedSysroot(lpar);
         if (!root.Exists("/proc/vmcore"))
         {
-            result.VmcoreError = k2.VmcoreLog.Count > 0 ? string.Join("; ", k2.VmcoreLog) : "no /proc/vmcore (the dump was not taken)";
+            result.VmcoreError = after.CaptureLog.Count > 0 ? string.Join("; ", after.CaptureLog) : "no /proc/vmcore (the dump was not taken)";
             return result;
         }
 
@@ -171,7 +173,7 @@ public static class DemoRunner
 
             result.Timeline.Add(new TimelinePhase("dump service: save vmcore-dmesg.txt and the vmcore (" + options.CoreCollector + "), verify", saveTime, true, "wall time of the real save"), clock.Now);
             // The service cannot see how much release_mem freed; the simulated kernel can.
-            result.ReleasedBytes = k2.Dump.ReleasedBytes;
+            result.ReleasedBytes = k2.Mechanism.Status.ReleasedBytes;
             var release = cost.Release(result.ReleasedBytes);
             clock.Advance(release);
             result.Timeline.Add(new TimelinePhase(FormattableString.Invariant($"release_mem: {MemoryLayoutPicture.Human(result.ReleasedBytes)} back to production"), release, false, "ReleaseGiBps"), clock.Now);
@@ -189,10 +191,10 @@ public static class DemoRunner
     }
 
     /// <summary>Why the crash left no dump, in the kernel's own words where it gave any.</summary>
-    private static string WhyNoDump(PseriesKernel k, PseriesLpar lpar)
+    private static string WhyNoDump(LinuxKernel k, PseriesLpar lpar)
     {
-        var d = k.Dump;
-        string said = string.Join("; ", k.FadumpMessages.Where(m => !m.StartsWith("fadump: Reserved ", StringComparison.Ordinal) && !m.Contains("Registration is successful", StringComparison.Ordinal) && !m.Contains("for crashkernel", StringComparison.Ordinal)));
+        var d = k.Mechanism.Status;
+        string said = string.Join("; ", k.Mechanism.Messages.Where(m => !m.StartsWith("fadump: Reserved ", StringComparison.Ordinal) && !m.Contains("Registration is successful", StringComparison.Ordinal) && !m.Contains("for crashkernel", StringComparison.Ordinal)));
         string reason;
         if (!d.Supported)
         {
@@ -206,11 +208,11 @@ public static class DemoRunner
         {
             reason = "FADump is not enabled: the command line has no fadump=on";
         }
-        else if (!d.Registered && d.ReserveSize == 0)
+        else if (!d.Armed && d.ReservedBytes == 0)
         {
             reason = "FADump could not reserve its memory";
         }
-        else if (!d.Registered)
+        else if (!d.Armed)
         {
             reason = "FADump is not registered with the firmware";
         }

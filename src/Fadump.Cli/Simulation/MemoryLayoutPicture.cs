@@ -15,22 +15,9 @@ public sealed record LayoutBand(ulong Start, ulong End, string Label, string Kin
 /// </summary>
 public static class MemoryLayoutPicture
 {
-    public static List<LayoutBand> FirstKernel(PseriesKernel k, ulong top)
+    public static List<LayoutBand> FirstKernel(LinuxKernel k, ulong top)
     {
-        var d = k.Dump;
-        var bands = new List<LayoutBand>();
-        if (d.ReserveSize > 0)
-        {
-            foreach (var r in d.BootRegions)
-            {
-                bands.Add(new LayoutBand(r.Start, r.End, "boot memory", "boot"));
-            }
-
-            bands.Add(new LayoutBand(d.ReserveStart, d.BootMemDestAddr, "CPU+HPTE", "meta"));
-            bands.Add(new LayoutBand(d.BootMemDestAddr, d.BootMemDestAddr + d.BootMemorySize, d.Cma is null ? "DUMP (reserved)" : "DUMP (CMA: user pages)", "dump"));
-            bands.Add(new LayoutBand(d.HeaderAddress, d.ReserveStart + d.ReserveSize, "HDR", "meta"));
-        }
-
+        var bands = k.Mechanism.Status.FirstKernelRegions.Select(Band).ToList();
         if (k.CrashKernelReservation is { } ck)
         {
             bands.Add(new LayoutBand(ck.Start, ck.End, "crashkernel (kdump)", "dump"));
@@ -45,28 +32,29 @@ public static class MemoryLayoutPicture
     }
 
     /// <summary>The capture kernel's view; empty when the kernel that booted after the crash is not a capture kernel.</summary>
-    public static List<LayoutBand> CaptureKernel(PseriesKernel k, ulong top)
+    public static List<LayoutBand> CaptureKernel(LinuxKernel k, ulong top)
     {
-        var d = k.Dump;
-        if (!(d.DumpActive || d.Released) || d.ReserveSize == 0)
+        var status = k.Mechanism.Status;
+        if (status.CaptureKernelRegions.Count == 0)
         {
             return [];
         }
 
-        var bands = new List<LayoutBand>
-        {
-            new(0, d.BootMemTop, "capture kernel", "boot"),
-            new(d.ReserveStart, d.BootMemDestAddr, "CPU+HPTE", "meta"),
-            new(d.BootMemDestAddr, d.BootMemDestAddr + d.BootMemorySize, "boot memory copy", "dump"),
-            new(d.HeaderAddress, d.ReserveStart + d.ReserveSize, "HDR", "meta"),
-        };
+        var bands = status.CaptureKernelRegions.Select(Band).ToList();
         foreach (var r in k.ReservedRanges)
         {
             bands.Add(new LayoutBand(r.Start, r.End, "reserved-range", "fw"));
         }
 
-        return Fill(bands, k.Memory, top, d.Released ? "released to the kernel" : "preserved: /proc/vmcore");
+        return Fill(bands, k.Memory, top, status.Released ? "released to the kernel" : "preserved: /proc/vmcore");
     }
+
+    private static LayoutBand Band(DumpRegion r) => new(r.Start, r.End, r.Label, r.Kind switch
+    {
+        DumpRegionKind.BootMemory => "boot",
+        DumpRegionKind.DumpData => "dump",
+        _ => "meta",
+    });
 
     /// <summary>Orders the bands, trims them to [0, top) and to each other, and labels the gaps between them.</summary>
     private static List<LayoutBand> Fill(List<LayoutBand> bands, IReadOnlyList<MemoryRange> ram, ulong top, string rest)

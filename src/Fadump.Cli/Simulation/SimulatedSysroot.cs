@@ -2,13 +2,14 @@ using Fadump.Formats.IO;
 using Fadump.Kernel;
 using Fadump.Kernel.Sysfs;
 using Fadump.Tools.Sysroot;
+using Fadump.Kernel.Platforms;
 
 namespace Fadump.Cli.Simulation;
 
 /// <summary>The running simulated kernel's virtual files, as the tools' root directory (in-process).</summary>
 public sealed class SimulatedSysroot(PseriesLpar lpar) : ISysroot
 {
-    private PseriesKernel Kernel => lpar.Kernel ?? throw new IOException("the simulated LPAR is not running");
+    private LinuxKernel Kernel => lpar.Kernel ?? throw new IOException("the simulated LPAR is not running");
 
     public string Description => "simulated pseries LPAR";
 

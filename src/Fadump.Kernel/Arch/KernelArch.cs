@@ -1,5 +1,8 @@
 using Fadump.Formats;
 using Fadump.Formats.VmcoreInfo;
+using Fadump.Kernel.CommandLine;
+using Fadump.Kernel.Mm;
+using Fadump.Machine;
 
 namespace Fadump.Kernel.Arch;
 
@@ -140,8 +143,81 @@ public abstract class KernelArch
     public ulong ToPhys(ulong vaddr) =>
         vaddr - KernelVirtualBase < Image.ImageSize ? KernelPhysicalBase + (vaddr - KernelVirtualBase) : vaddr - PageOffset;
 
+    /// <summary>
+    /// mem=: PAGE_ALIGN(memparse(value)); a limit above the RAM present is dropped; 0 (mem=1K, mem=0, mem=junk)
+    /// means no limit. Null: no limit. Architectures that round further override <see cref="AlignMemoryLimit"/>.
+    /// </summary>
+    public ulong? MemoryLimit(KernelCommandLine cmdline, ulong physMemSize)
+    {
+        if (cmdline.Last("mem") is not { } m)
+        {
+            return null;
+        }
+
+        ulong page = (ulong)PageSize;
+        ulong v = unchecked(MemParse.Parse(m).Value + page - 1) & ~(page - 1);
+        if (v > physMemSize)
+        {
+            v = 0;
+        }
+
+        v = AlignMemoryLimit(v);
+        return v == 0 ? null : v;
+    }
+
+    /// <summary>The arch's rounding of a mem= limit that fits in RAM (none by default).</summary>
+    protected virtual ulong AlignMemoryLimit(ulong limit) => limit;
+
     /// <summary>The node and zone structures, whose sizes differ with NR_CPUS and config.</summary>
     public abstract NodeLayout Node { get; }
+
+    /// <summary>The kernel image's file name in /boot (BOOT_IMAGE=/boot/NAME-release).</summary>
+    public virtual string BootImageName => "vmlinux";
+
+    /// <summary>Where a crashkernel= reservation goes without an @offset (ppc64: KDUMP_KERNELBASE).</summary>
+    public abstract ulong KdumpKernelBase { get; }
+
+    /// <summary>
+    /// reserve_crashkernel (the arch's, in 6.1): ppc64's kexec/core.c places the region at
+    /// <see cref="KdumpKernelBase"/> or at the offset given, and refuses a size that is all of RAM.
+    /// </summary>
+    public virtual CrashReservation ReserveCrashKernel(KernelCommandLine cmdline, Memblock memblock)
+    {
+        ulong systemRam = Ranges.Total(memblock.Memory);
+        var ck = CrashKernelParameter.Parse(cmdline, systemRam);
+        if (ck is null)
+        {
+            return CrashReservation.None();
+        }
+
+        if (!ck.Ok)
+        {
+            return CrashReservation.None(ck.Error!);
+        }
+
+        if (ck.Size == 0 || ck.Size >= systemRam)
+        {
+            return CrashReservation.None();
+        }
+
+        ulong offset = ck.Offset != 0 ? ck.Offset : KdumpKernelBase;
+        var range = new MemoryRange(offset, Ranges.AlignUp(ck.Size, (ulong)PageSize));
+        memblock.Reserve(range);
+        return new CrashReservation(range, null,
+            [FormattableString.Invariant($"Reserving {ck.Size >> 20}MB of memory at {offset >> 20}MB for crashkernel (System RAM: {systemRam >> 20}MB)")]);
+    }
+
+    /// <summary>How struct pages are mapped (vmemmap_populate) and found by tools.</summary>
+    public abstract IVmemmapModel Vmemmap { get; }
+
+    /// <summary>Gives every CPU plausible kernel-context registers at a crash: idle CPUs in the idle loop, the crashing one in the kernel.</summary>
+    public abstract void SetRunningRegisters(IReadOnlyList<Cpu> cpus, int crashingCpu);
+
+    /// <summary>The crashing CPU enters panic() (or the sysrq handler) for a crash kind.</summary>
+    public abstract void EnterPanic(Cpu cpu, CrashKind kind);
+
+    /// <summary>die() for a NULL dereference: the crashing CPU's fault registers and the arch's oops lines with their levels.</summary>
+    public abstract IReadOnlyList<(string Line, int Level)> Oops(Cpu cpu, string platformName);
 
     /// <summary>Entries the architecture adds before node_data (x86_64: phys_base, init_top_pgt, paging mode).</summary>
     public virtual void AddArchNumbers(VmcoreInfo v)

@@ -1,5 +1,4 @@
 using Fadump.Firmware.Rtas;
-using Fadump.Kernel.Vmcore;
 using Fadump.Machine;
 
 namespace Fadump.Kernel.Fadump;
@@ -49,8 +48,6 @@ public sealed class FwDump
     public ulong ElfcorehdrAddress { get; set; }
 
     public ulong ElfcorehdrSize { get; set; }
-
-    public ProcVmcore? Vmcore { get; set; }
 
     /// <summary>Bytes returned to the buddy allocator by release_mem.</summary>
     public ulong ReleasedBytes { get; set; }

@@ -33,6 +33,9 @@ public sealed class Memblock(IReadOnlyList<MemoryRange> memory, ulong pageSize)
     /// <summary>memblock_phys_free of a reservation made whole (by <see cref="AllocRange"/> or <see cref="Reserve"/>).</summary>
     public bool Free(MemoryRange range) => _reserved.Remove(range);
 
+    /// <summary>memblock_phys_free of every reserved range that matches (a released dump's memory).</summary>
+    public void Free(Predicate<MemoryRange> match) => _reserved.RemoveAll(match);
+
     public void AddMemory(MemoryRange range) => Memory = [.. Memory.Append(range).OrderBy(r => r.Start)];
 
     /// <summary>memblock_is_region_reserved.</summary>

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Fadump.Kernel.Arch;
 using Fadump.Kernel.Workload;
 using Fadump.Machine;
 
@@ -21,11 +22,19 @@ public sealed class KernelMemoryImage : IMemoryContent
     private readonly bool _bigEndian;
     private readonly List<MemoryRange> _movableOnly = [];
 
-    public KernelMemoryImage(WorkloadModel workload, PhysicalMemory memory, bool bigEndian)
+    // The arch's values, read once: struct pages are encoded per PFN on the hot path.
+    private readonly int _pageShift;
+    private readonly ulong _vmemmapBase;
+    private readonly ulong _linearMap;
+
+    public KernelMemoryImage(WorkloadModel workload, PhysicalMemory memory, KernelArch arch)
     {
         _workload = workload;
         _memory = memory;
-        _bigEndian = bigEndian;
+        _bigEndian = arch.BigEndian;
+        _pageShift = arch.PageShift;
+        _vmemmapBase = arch.VmemmapBase;
+        _linearMap = arch.PageOffset;
     }
 
     public WorkloadModel Workload => _workload;
@@ -215,7 +224,7 @@ public sealed class KernelMemoryImage : IMemoryContent
     /// </summary>
     public PageClass ClassOf(ulong pfn)
     {
-        ulong addr = pfn << Ppc64KernelLayout.PageShift;
+        ulong addr = pfn << _pageShift;
         var reserved = Reserved;
         int ri = reserved.Find(addr);
         if (ri >= 0)
@@ -231,9 +240,9 @@ public sealed class KernelMemoryImage : IMemoryContent
         var cls = _workload.ClassOf(pfn);
         if (cls == PageClass.Free)
         {
-            const ulong BlockBytes = (ulong)WorkloadModel.BlockPages << Ppc64KernelLayout.PageShift;
-            ulong blockStart = addr & ~(BlockBytes - 1);
-            if (reserved.Overlaps(blockStart, blockStart + BlockBytes))
+            ulong blockBytes = (ulong)WorkloadModel.BlockPages << _pageShift;
+            ulong blockStart = addr & ~(blockBytes - 1);
+            if (reserved.Overlaps(blockStart, blockStart + blockBytes))
             {
                 return PageClass.KernelData;
             }
@@ -264,7 +273,7 @@ public sealed class KernelMemoryImage : IMemoryContent
             return;
         }
 
-        ulong pfn = frameAddress >> Ppc64KernelLayout.PageShift;
+        ulong pfn = frameAddress >> _pageShift;
         FillPage(ClassOf(pfn), _workload.Seed ^ (frameAddress * 0x9E3779B97F4A7C15), frame);
     }
 
@@ -323,8 +332,8 @@ public sealed class KernelMemoryImage : IMemoryContent
 
     private void FillStructPages(ulong vaddr, Span<byte> frame)
     {
-        const int Size = Ppc64KernelLayout.PageStructSize;
-        ulong firstPfn = (vaddr - Ppc64KernelLayout.VmemmapBase) / Size;
+        const int Size = KernelArch.PageStructSize;
+        ulong firstPfn = (vaddr - _vmemmapBase) / Size;
         for (int i = 0; i < frame.Length / Size; i++)
         {
             EncodeStructPage(firstPfn + (ulong)i, frame.Slice(i * Size, Size));
@@ -335,13 +344,13 @@ public sealed class KernelMemoryImage : IMemoryContent
     public void EncodeStructPage(ulong pfn, Span<byte> page)
     {
         page.Clear();
-        ulong addr = pfn << Ppc64KernelLayout.PageShift;
+        ulong addr = pfn << _pageShift;
         if (!_memory.IsRam(addr))
         {
             return;
         }
 
-        ulong flags = 0, mapping = 0, priv = 0, lru = 0xc000000000000000 | ((pfn * 64) & 0xffffff0);
+        ulong flags = 0, mapping = 0, priv = 0, lru = _linearMap | ((pfn * 64) & 0xffffff0);
         int mapcount = -1, refcount = 1;
         ulong h = WorkloadModel.Mix64(_workload.Seed ^ pfn);
         switch (ClassOf(pfn))
@@ -352,22 +361,22 @@ public sealed class KernelMemoryImage : IMemoryContent
             case PageClass.Zero:
                 break;
             case PageClass.Slab:
-                flags = 1UL << Ppc64KernelLayout.PgSlab;
+                flags = 1UL << KernelArch.PgSlab;
                 mapping = 0;
                 break;
             case PageClass.PageCache:
-                flags = (1UL << Ppc64KernelLayout.PgLru) | (1UL << Ppc64KernelLayout.PgUptodate);
-                mapping = 0xc000000010000000 | ((h >> 16) & 0xffffc0);
+                flags = (1UL << KernelArch.PgLru) | (1UL << KernelArch.PgUptodate);
+                mapping = _linearMap | 0x10000000 | ((h >> 16) & 0xffffc0);
                 mapcount = (int)(h & 1) - 1;
                 break;
             case PageClass.PageCachePrivate:
-                flags = (1UL << Ppc64KernelLayout.PgLru) | (1UL << Ppc64KernelLayout.PgUptodate) | (1UL << Ppc64KernelLayout.PgPrivate);
-                mapping = 0xc000000010000000 | ((h >> 16) & 0xffffc0);
-                priv = 0xc000000020000000 | ((h >> 20) & 0xffff80);
+                flags = (1UL << KernelArch.PgLru) | (1UL << KernelArch.PgUptodate) | (1UL << KernelArch.PgPrivate);
+                mapping = _linearMap | 0x10000000 | ((h >> 16) & 0xffffc0);
+                priv = _linearMap | 0x20000000 | ((h >> 20) & 0xffff80);
                 break;
             case PageClass.Anon:
-                flags = (1UL << Ppc64KernelLayout.PgLru) | (1UL << Ppc64KernelLayout.PgSwapbacked) | (1UL << Ppc64KernelLayout.PgUptodate) | (1UL << Ppc64KernelLayout.PgActive);
-                mapping = 0xc000000030000000 | ((h >> 16) & 0xffffc0) | 1; // PAGE_MAPPING_ANON
+                flags = (1UL << KernelArch.PgLru) | (1UL << KernelArch.PgSwapbacked) | (1UL << KernelArch.PgUptodate) | (1UL << KernelArch.PgActive);
+                mapping = _linearMap | 0x30000000 | ((h >> 16) & 0xffffc0) | 1; // PAGE_MAPPING_ANON
                 mapcount = 0;
                 break;
             case PageClass.Free:
@@ -375,7 +384,7 @@ public sealed class KernelMemoryImage : IMemoryContent
                 if ((pfn & (WorkloadModel.BlockPages - 1)) == 0)
                 {
                     // Buddy head: PageBuddy via the page_type in _mapcount, order in private.
-                    mapcount = Ppc64KernelLayout.PageBuddyMapcountValue;
+                    mapcount = KernelArch.PageBuddyMapcountValue;
                     priv = WorkloadModel.FreeOrder;
                 }
 
@@ -385,19 +394,19 @@ public sealed class KernelMemoryImage : IMemoryContent
         if (IsReserved(addr))
         {
             // memblock-reserved at boot: PG_reserved, never freed to the buddy allocator.
-            flags = 1UL << Ppc64KernelLayout.PgReserved;
+            flags = 1UL << KernelArch.PgReserved;
             mapping = priv = 0;
             mapcount = -1;
             refcount = 1;
         }
 
-        Write64(page[Ppc64KernelLayout.PageFlags..], flags);
-        Write64(page[Ppc64KernelLayout.PageLru..], lru);
-        Write64(page[(Ppc64KernelLayout.PageLru + 8)..], lru + 8);
-        Write64(page[Ppc64KernelLayout.PageMapping..], mapping);
-        Write64(page[Ppc64KernelLayout.PagePrivate..], priv);
-        Write32(page[Ppc64KernelLayout.PageMapcount..], mapcount);
-        Write32(page[Ppc64KernelLayout.PageRefcount..], refcount);
+        Write64(page[KernelArch.PageFlags..], flags);
+        Write64(page[KernelArch.PageLru..], lru);
+        Write64(page[(KernelArch.PageLru + 8)..], lru + 8);
+        Write64(page[KernelArch.PageMapping..], mapping);
+        Write64(page[KernelArch.PagePrivate..], priv);
+        Write32(page[KernelArch.PageMapcount..], mapcount);
+        Write32(page[KernelArch.PageRefcount..], refcount);
     }
 
     private void Write64(Span<byte> d, ulong v)

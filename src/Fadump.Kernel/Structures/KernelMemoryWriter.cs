@@ -1,35 +1,40 @@
 using Fadump.Formats;
+using Fadump.Kernel.Arch;
 using Fadump.Machine;
 
 namespace Fadump.Kernel.Structures;
 
-/// <summary>Writes kernel variables into RAM at linear-map addresses, in the kernel's byte order.</summary>
-public sealed class KernelMemoryWriter(PhysicalMemory memory, bool bigEndian)
+/// <summary>Writes kernel variables into RAM at kernel virtual addresses (__pa through the arch), in the arch's byte order.</summary>
+public sealed class KernelMemoryWriter(PhysicalMemory memory, KernelArch arch)
 {
+    private readonly bool _bigEndian = arch.BigEndian;
+
     public PhysicalMemory Memory => memory;
 
-    public bool BigEndian => bigEndian;
+    public KernelArch Arch => arch;
 
-    public static ulong ToPhys(ulong vaddr) => vaddr - Ppc64KernelLayout.KernelBase;
+    public bool BigEndian => _bigEndian;
+
+    public ulong ToPhys(ulong vaddr) => arch.ToPhys(vaddr);
 
     public void U64(ulong vaddr, ulong v)
     {
         Span<byte> b = stackalloc byte[8];
-        Endian.Write(b, v, bigEndian);
+        Endian.Write(b, v, _bigEndian);
         memory.Write(ToPhys(vaddr), b);
     }
 
     public void U32(ulong vaddr, uint v)
     {
         Span<byte> b = stackalloc byte[4];
-        Endian.Write(b, v, bigEndian);
+        Endian.Write(b, v, _bigEndian);
         memory.Write(ToPhys(vaddr), b);
     }
 
     public void U16(ulong vaddr, ushort v)
     {
         Span<byte> b = stackalloc byte[2];
-        Endian.Write(b, v, bigEndian);
+        Endian.Write(b, v, _bigEndian);
         memory.Write(ToPhys(vaddr), b);
     }
 
@@ -39,6 +44,6 @@ public sealed class KernelMemoryWriter(PhysicalMemory memory, bool bigEndian)
     {
         Span<byte> b = stackalloc byte[8];
         memory.Read(ToPhys(vaddr), b);
-        return Endian.U64(b, bigEndian);
+        return Endian.U64(b, _bigEndian);
     }
 }

@@ -1,66 +1,69 @@
 using Fadump.Formats.VmcoreInfo;
-using L = Fadump.Kernel.Structures.Ppc64KernelLayout;
+using Fadump.Kernel.Arch;
 
 namespace Fadump.Kernel.Structures;
 
 /// <summary>
-/// The VMCOREINFO a 6.1 ppc64 kernel publishes (kernel/vmcore_info.c and arch/powerpc/kexec/core.c),
-/// with the keys and order of the real note (tests/data/vmcoreinfo/linux-6.1-ppc64le.txt).
+/// The VMCOREINFO a 6.1 kernel publishes (kernel/crash_core.c crash_save_vmcoreinfo_init and the arch's
+/// arch_crash_save_vmcoreinfo), with the keys and order of the real notes (shared/spec/vmcoreinfo-samples/):
+/// the common keys with the arch's values, and the arch's own entries where its hooks add them.
 /// </summary>
 public static class KernelVmcoreInfo
 {
     public const int NoteDataSize = 4096 - 12 - 12; // VMCOREINFO_BYTES in a one-page note
 
-    public static VmcoreInfo Build(string release, string buildId, ulong memSectionRoots)
+    public static VmcoreInfo Build(KernelArch arch, string release, string buildId)
     {
+        var image = arch.Image;
+        var node = arch.Node;
         var v = new VmcoreInfo();
         v.Add("OSRELEASE", release);
         v.Add("BUILD-ID", buildId);
-        v.Add("PAGESIZE", L.PageSize.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        v.AddSymbol("init_uts_ns", L.Sym(L.InitUtsNsOffset));
+        v.Add("PAGESIZE", arch.PageSize.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        v.AddSymbol("init_uts_ns", arch.Sym(image.InitUtsNs));
         v.AddOffset("uts_namespace.name", 0);
-        v.AddSymbol("node_online_map", L.Sym(L.NodeOnlineMapOffset));
-        v.AddSymbol("swapper_pg_dir", L.Sym(L.SwapperPgDirOffset));
-        v.AddSymbol("_stext", L.KernelBase);
-        v.AddSymbol("vmap_area_list", L.Sym(0x25e8388));
-        v.AddSymbol("mem_section", memSectionRoots);
-        v.AddLength("mem_section", L.NrSectionRoots);
-        v.AddSize("mem_section", L.MemSectionSize);
+        v.AddSymbol("node_online_map", arch.Sym(image.NodeOnlineMap));
+        v.AddSymbol("swapper_pg_dir", arch.Sym(image.SwapperPgDir));
+        v.AddSymbol("_stext", arch.KernelVirtualBase);
+        v.AddSymbol("vmap_area_list", arch.Sym(image.VmapAreaList));
+        v.AddSymbol("mem_section", arch.Sym(image.MemSectionRoots));
+        v.AddLength("mem_section", arch.NrSectionRoots);
+        v.AddSize("mem_section", KernelArch.MemSectionSize);
         v.AddOffset("mem_section.section_mem_map", 0);
-        v.AddNumber("SECTION_SIZE_BITS", L.SectionSizeBits);
-        v.AddNumber("MAX_PHYSMEM_BITS", L.MaxPhysmemBits);
-        v.AddSize("page", L.PageStructSize);
-        v.AddSize("pglist_data", 21760);
-        v.AddSize("zone", 1664);
-        v.AddSize("free_area", 104);
+        v.AddNumber("SECTION_SIZE_BITS", arch.SectionSizeBits);
+        v.AddNumber("MAX_PHYSMEM_BITS", arch.MaxPhysmemBits);
+        v.AddSize("page", KernelArch.PageStructSize);
+        v.AddSize("pglist_data", node.PglistDataSize);
+        v.AddSize("zone", node.ZoneSize);
+        v.AddSize("free_area", node.FreeAreaSize);
         v.AddSize("list_head", 16);
-        v.AddSize("nodemask_t", 32);
-        v.AddOffset("page.flags", L.PageFlags);
-        v.AddOffset("page._refcount", L.PageRefcount);
-        v.AddOffset("page.mapping", L.PageMapping);
-        v.AddOffset("page.lru", L.PageLru);
-        v.AddOffset("page._mapcount", L.PageMapcount);
-        v.AddOffset("page.private", L.PagePrivate);
+        v.AddSize("nodemask_t", node.NodemaskSize);
+        v.AddOffset("page.flags", KernelArch.PageFlags);
+        v.AddOffset("page._refcount", KernelArch.PageRefcount);
+        v.AddOffset("page.mapping", KernelArch.PageMapping);
+        v.AddOffset("page.lru", KernelArch.PageLru);
+        v.AddOffset("page._mapcount", KernelArch.PageMapcount);
+        v.AddOffset("page.private", KernelArch.PagePrivate);
         v.AddOffset("page.compound_dtor", 16);
         v.AddOffset("page.compound_order", 17);
-        v.AddOffset("page.compound_head", L.PageLru);
+        v.AddOffset("page.compound_head", KernelArch.PageLru);
         v.AddOffset("pglist_data.node_zones", 0);
-        v.AddOffset("pglist_data.nr_zones", 19744);
-        v.AddOffset("pglist_data.node_start_pfn", 19752);
-        v.AddOffset("pglist_data.node_spanned_pages", 19768);
-        v.AddOffset("pglist_data.node_id", 19776);
+        v.AddOffset("pglist_data.nr_zones", node.NrZones);
+        v.AddOffset("pglist_data.node_start_pfn", node.NodeStartPfn);
+        v.AddOffset("pglist_data.node_spanned_pages", node.NodeSpannedPages);
+        v.AddOffset("pglist_data.node_id", node.NodeId);
         v.AddOffset("zone.free_area", 256);
-        v.AddOffset("zone.vm_stat", 1408);
-        v.AddOffset("zone.spanned_pages", 120);
+        v.AddOffset("zone.vm_stat", node.ZoneVmStat);
+        v.AddOffset("zone.spanned_pages", node.ZoneSpannedPages);
         v.AddOffset("free_area.free_list", 0);
         v.AddOffset("list_head.next", 0);
         v.AddOffset("list_head.prev", 8);
         v.AddOffset("vmap_area.va_start", 0);
         v.AddOffset("vmap_area.list", 40);
-        v.AddLength("zone.free_area", L.MaxOrder);
-        v.AddSymbol("prb", L.Sym(L.PrbOffset));
-        v.AddSymbol("printk_rb_static", L.Sym(L.PrintkRbStaticOffset));
-        v.AddSymbol("clear_seq", L.Sym(L.ClearSeqOffset));
+        v.AddLength("zone.free_area", arch.MaxOrder);
+        v.AddSymbol("prb", arch.Sym(image.Prb));
+        v.AddSymbol("printk_rb_static", arch.Sym(image.PrintkRbStatic));
+        v.AddSymbol("clear_seq", arch.Sym(image.ClearSeq));
         v.AddSize("printk_ringbuffer", 88);
         v.AddOffset("printk_ringbuffer.desc_ring", 0);
         v.AddOffset("printk_ringbuffer.text_data_ring", 48);
@@ -97,35 +100,28 @@ public static class KernelVmcoreInfo
         v.AddOffset("atomic_long_t.counter", 0);
         v.AddSize("latched_seq", 24);
         v.AddOffset("latched_seq.val", 8);
-        v.AddLength("free_area.free_list", 6);
+        v.AddLength("free_area.free_list", arch.MigrateTypes);
         v.AddNumber("NR_FREE_PAGES", 0);
-        v.AddNumber("PG_lru", L.PgLru);
-        v.AddNumber("PG_private", L.PgPrivate);
-        v.AddNumber("PG_swapcache", L.PgSwapcache);
-        v.AddNumber("PG_swapbacked", L.PgSwapbacked);
-        v.AddNumber("PG_slab", L.PgSlab);
-        v.AddNumber("PG_hwpoison", L.PgHwpoison);
-        v.AddNumber("PG_head_mask", 1L << L.PgHead);
-        v.AddNumber("PAGE_BUDDY_MAPCOUNT_VALUE", L.PageBuddyMapcountValue);
+        v.AddNumber("PG_lru", KernelArch.PgLru);
+        v.AddNumber("PG_private", KernelArch.PgPrivate);
+        v.AddNumber("PG_swapcache", KernelArch.PgSwapcache);
+        v.AddNumber("PG_swapbacked", KernelArch.PgSwapbacked);
+        v.AddNumber("PG_slab", KernelArch.PgSlab);
+        v.AddNumber("PG_hwpoison", arch.PgHwpoison);
+        v.AddNumber("PG_head_mask", 1L << KernelArch.PgHead);
+        v.AddNumber("PAGE_BUDDY_MAPCOUNT_VALUE", KernelArch.PageBuddyMapcountValue);
         v.AddNumber("HUGETLB_PAGE_DTOR", 2);
-        v.AddNumber("PAGE_OFFLINE_MAPCOUNT_VALUE", L.PageOfflineMapcountValue);
-        v.AddSymbol("node_data", L.Sym(0x276dc18));
+        v.AddNumber("PAGE_OFFLINE_MAPCOUNT_VALUE", KernelArch.PageOfflineMapcountValue);
+        arch.AddArchNumbers(v);
+        v.AddSymbol("node_data", arch.Sym(image.NodeData));
         v.AddLength("node_data", 256);
-        v.AddSymbol("vmemmap_list", L.Sym(L.VmemmapListOffset));
-        v.AddSymbol("mmu_vmemmap_psize", L.Sym(L.MmuVmemmapPsizeOffset));
-        v.AddSymbol("mmu_psize_defs", L.Sym(L.MmuPsizeDefsOffset));
-        v.AddSize("vmemmap_backing", L.VmemmapBackingSize);
-        v.AddOffset("vmemmap_backing.list", 0);
-        v.AddOffset("vmemmap_backing.phys", 8);
-        v.AddOffset("vmemmap_backing.virt_addr", 16);
-        v.AddSize("mmu_psize_def", 96);
-        v.AddOffset("mmu_psize_def.shift", 0);
-        v.Add("KERNELOFFSET", "0");
+        arch.AddArchMemoryModel(v);
+        arch.AddKernelOffset(v);
         return v;
     }
 
     /// <summary>The ELF note (vmcoreinfo_note): header, "VMCOREINFO\0" padded, the text, zero-filled to its fixed size.</summary>
-    public static byte[] EncodeNote(VmcoreInfo info, bool bigEndian)
+    public static byte[] EncodeNote(VmcoreInfo info, KernelArch arch)
     {
         var text = info.ToBytes();
         if (text.Length > NoteDataSize)
@@ -135,7 +131,7 @@ public static class KernelVmcoreInfo
 
         var note = new Formats.Elf.ElfNote("VMCOREINFO", 0, text);
         var buf = new byte[NoteSize];
-        note.Encode(buf, bigEndian);
+        note.Encode(buf, arch.BigEndian);
         return buf;
     }
 

@@ -18,13 +18,19 @@ public sealed class PrintkRingBuffer
     private const int DescSize = 24;
     private const int InfoSize = 88;
 
+    /// <summary>CONFIG_LOG_BUF_SHIFT=18 (Debian's 6.1 on every architecture).</summary>
+    public const int LogBufShift = 18;
+
+    /// <summary>Descriptor count bits: LOG_BUF_SHIFT − PRB_AVGBITS (5).</summary>
+    public const int DescCountBits = LogBufShift - 5;
+
     private readonly KernelMemoryWriter _w;
-    private readonly ulong _rb = Ppc64KernelLayout.Sym(Ppc64KernelLayout.PrintkRbStaticOffset);
-    private readonly ulong _descs = Ppc64KernelLayout.Sym(Ppc64KernelLayout.PrintkDescsOffset);
-    private readonly ulong _infos = Ppc64KernelLayout.Sym(Ppc64KernelLayout.PrintkInfosOffset);
-    private readonly ulong _data = Ppc64KernelLayout.Sym(Ppc64KernelLayout.LogBufOffset);
-    private readonly int _countBits = Ppc64KernelLayout.DescCountBits;
-    private readonly int _sizeBits = Ppc64KernelLayout.LogBufShift;
+    private readonly ulong _rb;
+    private readonly ulong _descs;
+    private readonly ulong _infos;
+    private readonly ulong _data;
+    private readonly int _countBits = DescCountBits;
+    private readonly int _sizeBits = LogBufShift;
     private readonly List<string> _lines = [];
     private ulong _headId;
     private ulong _tailId;
@@ -32,15 +38,22 @@ public sealed class PrintkRingBuffer
     private ulong _tailLpos;
     private ulong _seq;
 
-    public PrintkRingBuffer(KernelMemoryWriter writer)
+    /// <summary>Lays out an empty ring at the arch's printk symbols (writer and layout of one architecture).</summary>
+    public PrintkRingBuffer(KernelMemoryWriter writer, Arch.KernelArch arch)
     {
         _w = writer;
+        var image = arch.Image;
+        _rb = arch.Sym(image.PrintkRbStatic);
+        _descs = arch.Sym(image.PrintkDescs);
+        _infos = arch.Sym(image.PrintkInfos);
+        _data = arch.Sym(image.LogBuf);
+        ulong prb = arch.Sym(image.Prb), clearSeq = arch.Sym(image.ClearSeq);
         ulong count = 1UL << _countBits;
         ulong size = 1UL << _sizeBits;
         _headId = _tailId = unchecked(0 - (count + 1)) & DescIdMask;
         _headLpos = _tailLpos = unchecked(0 - size);
 
-        _w.U64(Ppc64KernelLayout.Sym(Ppc64KernelLayout.PrbOffset), _rb);
+        _w.U64(prb, _rb);
         _w.U32(_rb + 0, (uint)_countBits);           // desc_ring.count_bits
         _w.U64(_rb + 8, _descs);                      // desc_ring.descs
         _w.U64(_rb + 16, _infos);                     // desc_ring.infos
@@ -55,9 +68,9 @@ public sealed class PrintkRingBuffer
         _w.U64(_infos + (idx * InfoSize), unchecked(0 - count)); // seq of DESC0 as the kernel sets it
         Publish();
         // clear_seq (latched_seq: seqcount, val[2])
-        _w.U64(Ppc64KernelLayout.Sym(Ppc64KernelLayout.ClearSeqOffset), 0);
-        _w.U64(Ppc64KernelLayout.Sym(Ppc64KernelLayout.ClearSeqOffset) + 8, 0);
-        _w.U64(Ppc64KernelLayout.Sym(Ppc64KernelLayout.ClearSeqOffset) + 16, 0);
+        _w.U64(clearSeq, 0);
+        _w.U64(clearSeq + 8, 0);
+        _w.U64(clearSeq + 16, 0);
     }
 
     /// <summary>Every line logged, as makedumpfile --dump-dmesg would print it (timestamp prefix included).</summary>

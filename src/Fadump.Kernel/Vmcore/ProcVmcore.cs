@@ -33,14 +33,16 @@ public sealed class ProcVmcore : IRandomAccessSource
 
     public long Length { get; }
 
-    /// <summary>Builds /proc/vmcore; returns null and a log line when the header is not sane.</summary>
-    public static ProcVmcore? Build(PhysicalMemory memory, ulong elfcorehdr, ulong size, bool bigEndian, int pageSize, List<string> log)
+    /// <summary>Builds /proc/vmcore (vmcore_init); returns null and a log line when the header is not sane (e_machine: the arch's).</summary>
+    public static ProcVmcore? Build(PhysicalMemory memory, Arch.KernelArch arch, ulong elfcorehdr, ulong size, List<string> log)
     {
+        bool bigEndian = arch.BigEndian;
+        int pageSize = arch.PageSize;
         var eh = new byte[Ehdr];
         memory.Read(elfcorehdr, eh);
         ushort phnum = Endian.U16(eh.AsSpan(56), bigEndian);
         bool sane = eh[0] == 0x7f && eh[1] == 'E' && eh[2] == 'L' && eh[3] == 'F' && eh[4] == 2 && eh[6] == 1
-            && Endian.U16(eh.AsSpan(16), bigEndian) == 4 && Endian.U16(eh.AsSpan(18), bigEndian) == 21
+            && Endian.U16(eh.AsSpan(16), bigEndian) == 4 && Endian.U16(eh.AsSpan(18), bigEndian) == arch.Machine.ElfMachine
             && Endian.U16(eh.AsSpan(52), bigEndian) == Ehdr && Endian.U16(eh.AsSpan(54), bigEndian) == Phdr
             && phnum > 0 && Ehdr + ((ulong)phnum * Phdr) <= size;
         if (!sane)

@@ -180,36 +180,6 @@ public sealed class X86_64PlatformPartsTests
         Assert.Null(Walk(mem, 0x1a000000, arch.VmemmapBase + (4 * M)));
         Assert.Equal(-119537664, arch.PhysBase);
     }
-
-    [Fact]
-    public void The_memory_model_links_mem_section_to_struct_pages_through_the_tables()
-    {
-        var e820 = E820.ForMachine(6 * G);
-        var mem = new PhysicalMemory(e820.Dram);
-        var arch = X86_64Arch.Debian61();
-        var mb = new Memblock(e820.UsablePages, 4096);
-        mb.Reserve(new MemoryRange(0, M));
-        mb.Reserve(new MemoryRange(arch.KernelPhysicalBase, arch.Image.ImageSize));
-        var model = X86_64MemoryModel.Build(mem, arch, mb.Memory, (size, align, _) => mb.AllocTopDown(size, align)!.Value);
-        ulong root = arch.ToPhys(arch.Sym(arch.Image.SwapperPgDir));
-
-        // 6 GiB: sections 0..23 below the PCI hole, 32..55 above 4 GiB: 48 sections in one buffer, two runs of vmemmap.
-        Assert.Equal(48, model.PresentSections);
-        Assert.Equal(2, model.Vmemmap.Count);
-        Span<byte> b = stackalloc byte[8];
-        ulong pfn = (5 * G) / 4096;                               // section 40
-        mem.Read(arch.ToPhys(model.MemSection) + ((pfn >> 15) / 128 * 8), b);  // mem_section[root]
-        ulong rootPage = BinaryPrimitives.ReadUInt64LittleEndian(b);
-        mem.Read(rootPage - arch.PageOffset + ((pfn >> 15) % 128 * 32), b);     // section_mem_map
-        ulong memMap = BinaryPrimitives.ReadUInt64LittleEndian(b) & ~3UL;
-        Assert.Equal(arch.VmemmapBase, memMap);
-        ulong structPage = memMap + (pfn * 64);
-        ulong? phys = Walk(mem, root, structPage);
-        Assert.Equal(model.Vmemmap[1].PhysicalAddress + ((40 - 32) * 2 * M), phys);
-        Assert.True(mb.Reserved.Any(r => r.Contains(phys!.Value)), "the struct pages are memblock-reserved");
-        Assert.Null(Walk(mem, root, memMap + ((3 * G / 4096) * 64))); // the PCI hole has no struct pages
-        Assert.Equal(arch.ToPhys(arch.Sym(arch.Image.Prb)), Walk(mem, root, arch.Sym(arch.Image.Prb)));
-    }
 }
 
 public sealed class CrashNotesTests

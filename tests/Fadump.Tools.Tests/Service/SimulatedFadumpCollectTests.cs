@@ -2,6 +2,8 @@ using Fadump.Cli.Simulation;
 using Fadump.Formats;
 using Fadump.Kernel;
 using Fadump.Tools.Service;
+using Fadump.Kernel.Platforms;
+using Fadump.Kernel.Fadump;
 
 namespace Fadump.Tools.Tests.Service;
 
@@ -21,12 +23,12 @@ public sealed class SimulatedFadumpCollectTests : IDisposable
     {
         var lpar = new PseriesLpar(new LparSpec { MemoryBytes = 1UL << 30, Cpus = 4, Workload = "idle" });
         var first = lpar.Boot();
-        Assert.True(first.Dump.Registered);
+        Assert.True(first.Fadump.Dump.Registered);
         Assert.True(lpar.Crash(CrashKind.Panic));
         var capture = lpar.Kernel!;
         Assert.NotSame(first, capture);
         var root = new SimulatedSysroot(lpar);
-        Assert.True(root.Exists("/proc/vmcore"), string.Join("\n", capture.VmcoreLog));
+        Assert.True(root.Exists("/proc/vmcore"), string.Join("\n", capture.Fadump.VmcoreLog));
         var log = new StringWriter();
         var actions = new RecordingActionRunner();
         var config = KdumpConfigParser.Parse($"path {_target}\n", "kdump.conf");
@@ -49,8 +51,8 @@ public sealed class SimulatedFadumpCollectTests : IDisposable
         }
 
         // Released: /proc/vmcore is gone and the memory is back; registered again.
-        Assert.True(capture.Dump.Released);
-        Assert.True(capture.Dump.ReleasedBytes > 0);
+        Assert.True(capture.Fadump.Dump.Released);
+        Assert.True(capture.Fadump.Dump.ReleasedBytes > 0);
         Assert.False(root.Exists("/proc/vmcore"));
         Assert.Equal("1\n", root.ReadText("/sys/kernel/fadump/registered"));
         Assert.True(r.MemoryReleased);

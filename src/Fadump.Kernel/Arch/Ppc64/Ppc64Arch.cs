@@ -1,5 +1,7 @@
 using Fadump.Formats;
 using Fadump.Formats.VmcoreInfo;
+using Fadump.Kernel.Mm;
+using Fadump.Machine;
 
 namespace Fadump.Kernel.Arch.Ppc64;
 
@@ -11,10 +13,20 @@ namespace Fadump.Kernel.Arch.Ppc64;
 /// </summary>
 public sealed class Ppc64Arch : KernelArch
 {
-    public static readonly Ppc64Arch LittleEndian = new(bigEndian: false);
-    public static readonly Ppc64Arch BigEndianArch = new(bigEndian: true);
+    public static readonly Ppc64Arch LittleEndian = new(DumpMachine.Ppc64le);
+    public static readonly Ppc64Arch BigEndianArch = new(DumpMachine.Ppc64);
 
-    private Ppc64Arch(bool bigEndian) => Machine = bigEndian ? DumpMachine.Ppc64 : DumpMachine.Ppc64le;
+    private Ppc64Arch(DumpMachine machine)
+    {
+        Machine = machine;
+        Vmemmap = new Ppc64Vmemmap(this);
+    }
+
+    /// <summary>Kernel text addresses the simulated CPUs are found at (for registers and notes).</summary>
+    public const ulong PanicNip = 0xc000000000152b40;      // panic()
+    public const ulong OopsNip = 0xc000000000a1b2c4;       // the faulting instruction of the oops
+    public const ulong SysrqCrashNip = 0xc0000000009bd1a0; // sysrq_handle_crash
+    public const ulong IdleNip = 0xc0000000000231a0;       // power10_idle / plpar_hcall_norets
 
     public override DumpMachine Machine { get; }
 
@@ -82,6 +94,58 @@ public sealed class Ppc64Arch : KernelArch
         v.AddOffset("vmemmap_backing.virt_addr", 16);
         v.AddSize("mmu_psize_def", 96);
         v.AddOffset("mmu_psize_def.shift", 0);
+    }
+
+    /// <summary>prom.c early_parse_mem, early_init_devtree: the limit is aligned down to 16 MiB (the hash MMU's large page).</summary>
+    protected override ulong AlignMemoryLimit(ulong limit) => limit & ~((16UL << 20) - 1);
+
+    /// <summary>KDUMP_KERNELBASE: the capture kernel runs at 32 MiB unless crashkernel= gives an offset.</summary>
+    public override ulong KdumpKernelBase => 32UL << 20;
+
+    public override IVmemmapModel Vmemmap { get; }
+
+    public override void SetRunningRegisters(IReadOnlyList<Cpu> cpus, int crashingCpu)
+    {
+        foreach (var c in cpus)
+        {
+            ulong stack = KernelBase + 0x3c000000UL + ((ulong)c.Id * 0x4000);
+            c.Gpr[1] = stack + 0x3e00;                 // r1: stack pointer
+            c.Gpr[2] = KernelBase + 0x2a1a800;         // r2: TOC
+            c.Gpr[13] = KernelBase + 0x3fe00000 + ((ulong)c.Id * 0x400); // r13: paca
+            for (int i = 3; i < 32; i++)
+            {
+                if (i != 13)
+                {
+                    c.Gpr[i] = Workload.WorkloadModel.Mix64(((ulong)c.Id << 8) + (ulong)i) & 0x00000000ffffffff;
+                }
+            }
+
+            c.Nip = IdleNip + ((ulong)c.Id * 4 % 64);
+            c.Msr = BigEndian ? 0x8000000000009032UL : 0x8000000000009033UL; // SF | EE | ME | IR | DR | RI (| LE)
+            c.Lr = IdleNip - 0x40;
+            c.Ctr = IdleNip;
+            c.Cr = 0x24002822;
+            c.Xer = 0x20000000;
+            c.Trap = c.Id == crashingCpu ? 0x700UL : 0x500UL;
+        }
+    }
+
+    public override void EnterPanic(Cpu cpu, CrashKind kind) => cpu.Nip = kind == CrashKind.Sysrq ? SysrqCrashNip : PanicNip;
+
+    /// <summary>A kernel NULL read: bad_kernel_fault's message, then die() with the config line (arch/powerpc/kernel/traps.c __die).</summary>
+    public override IReadOnlyList<(string Line, int Level)> Oops(Cpu cpu, string platformName)
+    {
+        cpu.Nip = OopsNip;
+        cpu.Dar = 0;
+        cpu.Dsisr = 0x40000000;
+        cpu.Trap = 0x300;
+        return
+        [
+            ("BUG: Kernel NULL pointer dereference on read at 0x00000000", 1),
+            (FormattableString.Invariant($"Faulting instruction address: {CFormat.Hex016(OopsNip)}"), 1),
+            ("Oops: Kernel access of bad area, sig: 11 [#1]", 4),
+            (FormattableString.Invariant($"{(BigEndian ? "BE" : "LE")} PAGE_SIZE={PageSize >> 10}K MMU=Radix SMP NR_CPUS=2048 NUMA {platformName}"), 4),
+        ];
     }
 
     public override void AddKernelOffset(VmcoreInfo v) => v.Add("KERNELOFFSET", "0");

@@ -1,6 +1,9 @@
 using System.Globalization;
 using Fadump.Formats;
 using Fadump.Formats.VmcoreInfo;
+using Fadump.Kernel.CommandLine;
+using Fadump.Kernel.Mm;
+using Fadump.Machine;
 
 namespace Fadump.Kernel.Arch.X86_64;
 
@@ -53,7 +56,22 @@ public sealed class X86_64Arch : KernelArch
         KernelVirtualBase = StartKernel + kernelOffset;
         PageOffset = pageOffsetBase;
         VmemmapBase = vmemmapBase;
+        Vmemmap = new X86_64Vmemmap(this);
     }
+
+    /// <summary>The same kernel loaded elsewhere without KASLR (a kdump capture kernel: nokaslr, run where kexec put it).</summary>
+    public static X86_64Arch NoKaslrAt(ulong textPhysical) => new(0, textPhysical, DefaultPageOffset, DefaultVmemmapBase);
+
+    // Kernel text addresses the simulated CPUs are found at, as offsets from _text.
+    public const ulong PanicOffset = 0xb2a6e0;          // panic
+    public const ulong SysrqCrashOffset = 0x73c4b6;     // sysrq_handle_crash+0x16
+    public const ulong OopsOffset = 0x65d2a3;           // the faulting instruction of the oops
+    public const ulong IdleOffset = 0xcb1f4e;           // default_idle+0xe (after hlt)
+    public const ulong CrashNmiOffset = 0x9f3b10;       // crash_nmi_callback
+
+    public ulong PanicRip => Sym(PanicOffset);
+
+    public ulong IdleRip => Sym(IdleOffset);
 
     /// <summary>The values of the Debian sample: KASLR on, _text at physical 0x10c00000.</summary>
     public static X86_64Arch Debian61() => new(0x16e00000, 0x10c00000, 0xffff8dc000000000, 0xffffd1d340000000);
@@ -104,6 +122,60 @@ public sealed class X86_64Arch : KernelArch
     public override int MaxOrder => 11;
 
     public override int MigrateTypes => 5;
+
+    public override string BootImageName => "vmlinuz";
+
+    /// <summary>Not used on x86_64: crashkernel= placement is <see cref="ReserveCrashKernel"/>'s.</summary>
+    public override ulong KdumpKernelBase => 0;
+
+    public override IVmemmapModel Vmemmap { get; }
+
+    public override CrashReservation ReserveCrashKernel(KernelCommandLine cmdline, Memblock memblock) =>
+        X86_64CrashReserve.Reserve(cmdline, memblock);
+
+    /// <summary>Every CPU in the idle loop on its own kernel stack (8 KiB pages below the direct map's top), kernel segments.</summary>
+    public override void SetRunningRegisters(IReadOnlyList<Cpu> cpus, int crashingCpu)
+    {
+        foreach (var c in cpus)
+        {
+            var r = c.X86.Regs;
+            ulong stack = PageOffset + 0x100000000UL + ((ulong)c.Id * 0x4000);
+            for (int i = 0; i < X86_64RegisterFile.Count; i++)
+            {
+                r[i] = Workload.WorkloadModel.Mix64(((ulong)c.Id << 8) + (ulong)i) & 0xffffffff;
+            }
+
+            r[X86_64RegisterFile.Rsp] = stack + 0x3e58;
+            r[X86_64RegisterFile.Rbp] = stack + 0x3e80;
+            r[X86_64RegisterFile.Rip] = IdleRip;
+            r[X86_64RegisterFile.OrigRax] = ulong.MaxValue;
+            r[X86_64RegisterFile.Cs] = 0x10;              // __KERNEL_CS
+            r[X86_64RegisterFile.Ss] = 0x18;              // __KERNEL_DS
+            r[X86_64RegisterFile.Eflags] = 0x246;         // IF ZF PF
+            r[X86_64RegisterFile.GsBase] = PageOffset + 0x3fc00000UL + ((ulong)c.Id * 0x40000); // per-CPU area
+            r[23] = r[24] = r[25] = r[26] = 0;           // ds es fs gs
+            r[21] = 0;                                   // fs_base
+        }
+    }
+
+    public override void EnterPanic(Cpu cpu, CrashKind kind) =>
+        cpu.X86.Regs[X86_64RegisterFile.Rip] = Sym(kind == CrashKind.Sysrq ? SysrqCrashOffset : PanicOffset);
+
+    /// <summary>A kernel NULL read: page_fault_oops (arch/x86/mm/fault.c) and __die_header.</summary>
+    public override IReadOnlyList<(string Line, int Level)> Oops(Cpu cpu, string platformName)
+    {
+        cpu.X86.Regs[X86_64RegisterFile.Rip] = Sym(OopsOffset);
+        cpu.X86.Regs[X86_64RegisterFile.Rax] = 0;
+        return
+        [
+            ("BUG: kernel NULL pointer dereference, address: 0000000000000000", 1),
+            ("#PF: supervisor read access in kernel mode", 1),
+            ("#PF: error_code(0x0000) - not-present page", 1),
+            ("PGD 0 P4D 0 ", 6),
+            ("Oops: 0000 [#1] PREEMPT SMP NOPTI", 4),
+            ("Hardware name: " + platformName, 4),
+        ];
+    }
 
     public override NodeLayout Node { get; } = new(174208, 1536, 88, 128, 171552, 171560, 171576, 171584, 1344, 144);
 

@@ -5,9 +5,6 @@ using Fadump.Machine;
 
 namespace Fadump.Kernel.Arch.X86_64;
 
-/// <summary>The crashkernel= reservation: the region (crashk_res), the low region (crashk_low_res) and the log.</summary>
-public sealed record CrashReservation(MemoryRange? Region, MemoryRange? LowRegion, IReadOnlyList<string> Log);
-
 /// <summary>
 /// reserve_crashkernel of Linux 6.1's arch/x86/kernel/setup.c (the generic kernel/crash_reserve.c
 /// of 6.7+ logs "crashkernel reserved: …" instead): crashkernel=X tries below 4 GiB and falls back to

@@ -1,8 +1,11 @@
 using Fadump.Firmware.Rtas;
+using Fadump.Kernel.Arch.Ppc64;
+using Fadump.Kernel.Fadump;
+using Fadump.Kernel.Fadump.Rtas;
 using Fadump.Kernel.Workload;
 using Fadump.Machine;
 
-namespace Fadump.Kernel;
+namespace Fadump.Kernel.Platforms;
 
 /// <summary>The shape of a simulated LPAR.</summary>
 public sealed record LparSpec
@@ -112,8 +115,10 @@ public sealed record LparSpec
 }
 
 /// <summary>
-/// A pSeries LPAR: machine, PHYP firmware, and the kernel currently running. Drives the lifecycle the
-/// seeds describe: boot and register, crash, firmware-assisted dump, capture kernel, release, re-register.
+/// A pSeries LPAR, the one place that wires the platform: the machine, PHYP's RTAS firmware, ppc64le, and
+/// FADump over RTAS (<see cref="FadumpCore"/> with <see cref="RtasFadumpOps"/>); and the kernel currently
+/// running. Drives the lifecycle the seeds describe: boot and register, crash, firmware-assisted dump,
+/// capture kernel, release, re-register.
 /// </summary>
 public sealed class PseriesLpar
 {
@@ -128,7 +133,10 @@ public sealed class PseriesLpar
         Machine = new SimulatedMachine(spec.RamRanges(), spec.Cpus, spec.Cost);
         Firmware = new RtasFirmware(Machine, spec.Firmware);
         Machine.SetDeviceTree(Firmware.BuildDeviceTree());
+        _platform = new PseriesPlatform(Firmware);
     }
+
+    private readonly PseriesPlatform _platform;
 
     public LparSpec Spec { get; }
 
@@ -136,19 +144,19 @@ public sealed class PseriesLpar
 
     public RtasFirmware Firmware { get; }
 
-    public PseriesKernel? Kernel { get; private set; }
+    public LinuxKernel? Kernel { get; private set; }
 
     /// <summary>Kernels booted so far, oldest first.</summary>
-    public List<PseriesKernel> Boots { get; } = [];
+    public List<LinuxKernel> Boots { get; } = [];
 
-    public PseriesKernel Boot()
+    public LinuxKernel Boot()
     {
         var options = new KernelOptions
         {
             CommandLine = Spec.CommandLine,
             Workload = WorkloadModel.ByName(Spec.Workload, Spec.Seed),
         };
-        Kernel = PseriesKernel.Boot(Machine, Firmware, options);
+        Kernel = LinuxKernel.Boot(Machine, Ppc64Arch.LittleEndian, _platform, k => new FadumpCore(k, new RtasFadumpOps(Firmware)), options);
         Kernel.OnCrashed = (_, _) => AfterCrash();
         Boots.Add(Kernel);
         return Kernel;
@@ -164,7 +172,7 @@ public sealed class PseriesLpar
     }
 
     /// <summary>`reboot`: the running kernel shuts down (unregistering FADump), the firmware reboots, a new kernel boots.</summary>
-    public PseriesKernel Reboot()
+    public LinuxKernel Reboot()
     {
         Kernel?.Shutdown();
         Machine.Clock.Advance(TimeSpan.FromSeconds(Machine.Cost.RebootSeconds));
@@ -181,4 +189,28 @@ public sealed class PseriesLpar
             Boot();
         }
     }
+}
+
+/// <summary>What the kernel sees of a pSeries LPAR beyond its firmware calls: ppc_md and the hotplug messages.</summary>
+internal sealed class PseriesPlatform(RtasFirmware firmware) : IKernelPlatform
+{
+    public string Name => "pSeries";
+
+    public IEnumerable<string> SetupArchMessages =>
+    [
+        "Using pSeries machine description",
+        "Page sizes from device-tree:",
+        "base_shift=16: shift=16, sllp=0x0110, avpnm=0x00000000, tlbiel=1, penc=1",
+    ];
+
+    /// <summary>Linux's memory block size on pSeries LPARs (an LMB).</summary>
+    public ulong MemoryBlockSize => 256UL << 20;
+
+    // arch/powerpc/platforms/pseries/hotplug-memory.c, one LMB (memory block) at a time.
+    public string HotAddStarting(ulong blocks) => FormattableString.Invariant($"pseries-hotplug-mem: Attempting to hot-add {blocks} LMB(s)");
+
+    public string HotAdded(ulong blockStart) =>
+        FormattableString.Invariant($"pseries-hotplug-mem: Memory at {blockStart:x} (drc index {0x80000000UL + (blockStart / MemoryBlockSize):x}) was hot-added");
+
+    public void TerminateFromFirmware() => firmware.TerminateLpar();
 }

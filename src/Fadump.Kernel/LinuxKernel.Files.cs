@@ -1,0 +1,103 @@
+using Fadump.Kernel.Sysfs;
+using Fadump.Kernel.Vmcore;
+
+namespace Fadump.Kernel;
+
+public sealed partial class LinuxKernel
+{
+    /// <summary>/proc/vmcore of a capture kernel, once the mechanism has built the ELF core header (null otherwise).</summary>
+    public ProcVmcore? Vmcore { get; private set; }
+
+    private void CreateFiles()
+    {
+        Files.Add(new VirtualFile { Path = "/proc/cmdline", Mode = 0444, Read = () => CommandLine.Text + "\n" });
+        Files.Add(new VirtualFile
+        {
+            Path = "/proc/sysrq-trigger",
+            Mode = 0200,
+            Write = text =>
+            {
+                if (text.Length > 0 && text[0] == 'c')
+                {
+                    bool dumped = Crash(CrashKind.Sysrq);
+                    OnCrashed?.Invoke(this, dumped);
+                }
+
+                return Errno.None;
+            },
+        });
+        Mechanism.AddFiles(Files);
+        if (Vmcore is { } vmcore)
+        {
+            Files.Add(new VirtualFile { Path = "/proc/vmcore", Mode = 0400, Open = () => vmcore });
+        }
+    }
+
+    /// <summary>
+    /// vmcore_init (fs/proc/vmcore.c) from an ELF core header in old memory; its warnings go to <paramref name="log"/>
+    /// and to printk (KERN_WARNING). False when the header is not sane: there is no /proc/vmcore.
+    /// </summary>
+    internal bool InitVmcore(ulong elfcorehdr, ulong size, List<string> log)
+    {
+        int before = log.Count;
+        var vmcore = ProcVmcore.Build(_machine.Memory, Arch, elfcorehdr, size, log);
+        for (int i = before; i < log.Count; i++)
+        {
+            Printk(log[i], 4);
+        }
+
+        Vmcore = vmcore;
+        return vmcore is not null;
+    }
+
+    /// <summary>/proc/vmcore goes away (the dump's memory is released).</summary>
+    internal void RemoveVmcore()
+    {
+        Files.Remove("/proc/vmcore");
+        Vmcore = null;
+    }
+
+    /// <summary>kstrtoint(buf, 0, ...): optional sign, 0x hex, leading-0 octal or decimal, one trailing newline allowed.</summary>
+    internal static bool TryParseInt(string text, out long value)
+    {
+        value = 0;
+        string t = text.EndsWith('\n') ? text[..^1] : text;
+        bool neg = t.StartsWith('-');
+        if (t.StartsWith('-') || t.StartsWith('+'))
+        {
+            t = t[1..];
+        }
+
+        int numBase = 10;
+        if (t.StartsWith("0x", StringComparison.OrdinalIgnoreCase))
+        {
+            numBase = 16;
+            t = t[2..];
+        }
+        else if (t.Length > 1 && t[0] == '0')
+        {
+            numBase = 8;
+            t = t[1..];
+        }
+
+        if (t.Length == 0)
+        {
+            return false;
+        }
+
+        long v = 0;
+        foreach (char c in t)
+        {
+            int d = c is >= '0' and <= '9' ? c - '0' : c is >= 'a' and <= 'f' ? c - 'a' + 10 : c is >= 'A' and <= 'F' ? c - 'A' + 10 : 99;
+            if (d >= numBase || v > int.MaxValue)
+            {
+                return false;
+            }
+
+            v = (v * numBase) + d;
+        }
+
+        value = neg ? -v : v;
+        return value is >= int.MinValue and <= int.MaxValue;
+    }
+}
