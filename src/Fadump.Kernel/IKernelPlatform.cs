@@ -1,3 +1,5 @@
+using Fadump.Machine;
+
 namespace Fadump.Kernel;
 
 /// <summary>
@@ -6,8 +8,17 @@ namespace Fadump.Kernel;
 /// </summary>
 public interface IKernelPlatform
 {
-    /// <summary>ppc_md.name, as die() prints it ("pSeries").</summary>
+    /// <summary>ppc_md.name, as die() prints it ("pSeries"); x86_64's DMI "Hardware name".</summary>
     string Name { get; }
+
+    /// <summary>The memory the firmware hands the kernel (the device tree's memory nodes, the e820 map's usable RAM), page-aligned.</summary>
+    IReadOnlyList<MemoryRange> Memory { get; }
+
+    /// <summary>Ranges the arch reserves in memblock before anything allocates (x86_64: the low 1 MiB, the boot params).</summary>
+    IEnumerable<MemoryRange> EarlyReservations { get; }
+
+    /// <summary>The firmware's entries of /proc/iomem (System RAM and the rest), before the kernel adds its own.</summary>
+    IEnumerable<(string Name, MemoryRange Range)> IomemEntries { get; }
 
     /// <summary>setup_arch's messages after the banner (machine description, MMU page sizes).</summary>
     IEnumerable<string> SetupArchMessages { get; }

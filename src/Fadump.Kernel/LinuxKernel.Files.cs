@@ -1,5 +1,7 @@
+using Fadump.Kernel.Resource;
 using Fadump.Kernel.Sysfs;
 using Fadump.Kernel.Vmcore;
+using Fadump.Machine;
 
 namespace Fadump.Kernel;
 
@@ -8,8 +10,47 @@ public sealed partial class LinuxKernel
     /// <summary>/proc/vmcore of a capture kernel, once the mechanism has built the ELF core header (null otherwise).</summary>
     public ProcVmcore? Vmcore { get; private set; }
 
+    /// <summary>iomem_resource: the firmware's map, the kernel image and the crashkernel= regions nested in System RAM.</summary>
+    public ResourceTree Iomem { get; } = new();
+
+    private void BuildIomem()
+    {
+        foreach (var (name, range) in _platform.IomemEntries)
+        {
+            Iomem.Insert(name, range);
+        }
+
+        // (kernel/resource.c request_standard_resources) The image's parts, then crashk_low_res and crashk_res.
+        var text = KernelImage;
+        TryInsert("Kernel code", new MemoryRange(text.Start, Arch.Image.TextEnd));
+        TryInsert("Kernel data", MemoryRange.FromBounds(text.Start + Arch.Image.TextEnd, text.End));
+        if (CrashKernelLowReservation is { } low)
+        {
+            TryInsert("Crash kernel", low);
+        }
+
+        if (CrashKernelReservation is { } ck)
+        {
+            TryInsert("Crash kernel", ck);
+        }
+
+        void TryInsert(string name, MemoryRange r)
+        {
+            // insert_resource fails quietly on a conflict (a region outside RAM): the resource is just not shown.
+            try
+            {
+                Iomem.Insert(name, r);
+            }
+            catch (ArgumentException)
+            {
+            }
+        }
+    }
+
     private void CreateFiles()
     {
+        BuildIomem();
+        Files.Add(new VirtualFile { Path = "/proc/iomem", Mode = 0400, Read = Iomem.Render });
         Files.Add(new VirtualFile { Path = "/proc/cmdline", Mode = 0444, Read = () => CommandLine.Text + "\n" });
         Files.Add(new VirtualFile
         {

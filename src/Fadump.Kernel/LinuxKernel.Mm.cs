@@ -14,7 +14,8 @@ public sealed partial class LinuxKernel
 
     public Formats.VmcoreInfo.VmcoreInfo VmcoreInfo { get; private set; } = null!;
 
-    private ulong MemSectionRoots => Arch.Sym(Arch.Image.MemSectionRoots);
+    /// <summary>The mem_section pointer: the root array's address (the image's, or memblock's on an arch that allocates it).</summary>
+    public ulong MemSectionRoots { get; private set; }
 
     /// <summary>
     /// The first kernel's memory image: procedural page contents and struct pages (vmemmap), the
@@ -31,8 +32,14 @@ public sealed partial class LinuxKernel
 
         var workload = Options.Workload ?? WorkloadModel.Default(42);
         _image = new KernelMemoryImage(workload, _machine.Memory, Arch);
-        _image.Reserve(new MemoryRange(0, Arch.Image.TextEnd), PageClass.KernelText);
-        _image.Reserve(MemoryRange.FromBounds(Arch.Image.TextEnd, Arch.Image.ImageSize), PageClass.KernelData);
+        ulong text = Arch.KernelPhysicalBase;
+        _image.Reserve(new MemoryRange(text, Arch.Image.TextEnd), PageClass.KernelText);
+        _image.Reserve(MemoryRange.FromBounds(text + Arch.Image.TextEnd, text + Arch.Image.ImageSize), PageClass.KernelData);
+        foreach (var r in _platform.EarlyReservations)
+        {
+            _image.Reserve(r, PageClass.KernelData);
+        }
+
         foreach (var r in ReservedRanges)
         {
             _image.Reserve(r, PageClass.Zero);
@@ -75,11 +82,15 @@ public sealed partial class LinuxKernel
     private void BuildVmemmapAndSections()
     {
         var presentSections = PresentSections(Memory);
+        ulong rootsSize = (ulong)Arch.NrSectionRoots * 8UL;
+        MemSectionRoots = Arch.Image.MemSectionRoots is { } staticRoots
+            ? Arch.Sym(staticRoots)
+            : Arch.Virt(BootAlloc(rootsSize, 64, "memblocks_present"));
         Arch.Vmemmap.Populate(this, presentSections);
 
         // SPARSEMEM_EXTREME: the root array of pointers (zeroed when allocated: an absent root is NULL), one
         // page of mem_section per present root (the sections come sorted, so each root's sections are one run).
-        ulong rootsPhys = Arch.ToPhys(MemSectionRoots), rootsSize = (ulong)Arch.NrSectionRoots * 8UL;
+        ulong rootsPhys = Arch.ToPhys(MemSectionRoots);
         ulong perRoot = (ulong)Arch.SectionsPerRoot;
         _machine.Memory.Clear(rootsPhys, rootsSize);
         // Each root's page is built whole and written once.
@@ -210,7 +221,7 @@ public sealed partial class LinuxKernel
 
     private void WriteVmcoreInfo()
     {
-        VmcoreInfo = KernelVmcoreInfo.Build(Arch, Options.Release, Options.BuildId);
+        VmcoreInfo = KernelVmcoreInfo.Build(Arch, Options.Release, Options.BuildId, MemSectionRoots);
         _w.Bytes(Arch.Virt(VmcoreInfoNotePhys), KernelVmcoreInfo.EncodeNote(VmcoreInfo, Arch));
     }
 

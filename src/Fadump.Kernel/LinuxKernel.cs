@@ -80,6 +80,12 @@ public sealed partial class LinuxKernel
 
     internal Memblock Memblock => _memblock;
 
+    /// <summary>The kernel image in physical memory: _stext (or _text) to _end.</summary>
+    public MemoryRange KernelImage => new(Arch.KernelPhysicalBase, Arch.Image.ImageSize);
+
+    /// <summary>The platform the kernel runs on.</summary>
+    public IKernelPlatform Platform => _platform;
+
     internal KernelMemoryWriter Writer => _w;
 
     /// <summary>Boots a kernel on the machine: the first kernel, or the capture kernel when the mechanism finds an active dump.</summary>
@@ -110,14 +116,20 @@ public sealed partial class LinuxKernel
     private void BootSequence()
     {
         var dt = _machine.DeviceTree;
-        MemLimit = Arch.MemoryLimit(CommandLine, _machine.Memory.TotalRam);
-        _memblock = new Memblock(ClipMemory(_machine.Memory.Ram, MemLimit), Page)
+        var firmwareMemory = _platform.Memory;
+        MemLimit = Arch.MemoryLimit(CommandLine, Ranges.Total(firmwareMemory));
+        _memblock = new Memblock(ClipMemory(firmwareMemory, MemLimit), Page)
         {
             Allocated = r => _image?.Reserve(r, Workload.PageClass.KernelData),
         };
         SystemRam = Ranges.Total(Memory);
         ReservedRanges = ReadReservedRanges(dt);
-        _memblock.Reserve(new MemoryRange(0, Arch.Image.ImageSize));
+        _memblock.Reserve(KernelImage);
+        foreach (var r in _platform.EarlyReservations)
+        {
+            _memblock.Reserve(r);
+        }
+
         foreach (var r in ReservedRanges)
         {
             _memblock.Reserve(r);

@@ -53,7 +53,7 @@ public sealed class BootAllocationTests
 
         for (ulong root = 0; root < (ulong)A.NrSectionRoots; root++)
         {
-            ulong p = ReadU64(m, A.Image.MemSectionRoots + (root * 8));
+            ulong p = ReadU64(m, A.Image.MemSectionRoots!.Value + (root * 8));
             if (p != 0)
             {
                 pages.Add((p - Ppc64Arch.KernelBase) >> A.PageShift);

@@ -42,7 +42,8 @@ public sealed record KernelImageLayout
     public required ulong VmcoreInfoNote { get; init; }    // vmcoreinfo_note (one page)
 
     /// <summary>The root array of mem_section pointers (SPARSEMEM_EXTREME; kmalloc'ed in reality, static here).</summary>
-    public required ulong MemSectionRoots { get; init; }
+    /// <summary>Null: allocated from memblock at boot (sparse_index_init), as a real kernel does; SYMBOL(mem_section) is then a direct-map address.</summary>
+    public required ulong? MemSectionRoots { get; init; }
 
     /// <summary>Per-CPU crash_notes (note_buf_t each), for the mechanisms that use them (kdump; FADump on OPAL).</summary>
     public required ulong CrashNotes { get; init; }

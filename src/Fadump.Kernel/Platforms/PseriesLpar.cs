@@ -133,7 +133,7 @@ public sealed class PseriesLpar
         Machine = new SimulatedMachine(spec.RamRanges(), spec.Cpus, spec.Cost);
         Firmware = new RtasFirmware(Machine, spec.Firmware);
         Machine.SetDeviceTree(Firmware.BuildDeviceTree());
-        _platform = new PseriesPlatform(Firmware);
+        _platform = new PseriesPlatform(Firmware, Machine);
     }
 
     private readonly PseriesPlatform _platform;
@@ -192,9 +192,15 @@ public sealed class PseriesLpar
 }
 
 /// <summary>What the kernel sees of a pSeries LPAR beyond its firmware calls: ppc_md and the hotplug messages.</summary>
-internal sealed class PseriesPlatform(RtasFirmware firmware) : IKernelPlatform
+internal sealed class PseriesPlatform(RtasFirmware firmware, SimulatedMachine machine) : IKernelPlatform
 {
     public string Name => "pSeries";
+
+    public IReadOnlyList<MemoryRange> Memory => machine.Memory.Ram;
+
+    public IEnumerable<MemoryRange> EarlyReservations => [];
+
+    public IEnumerable<(string Name, MemoryRange Range)> IomemEntries => machine.Memory.Ram.Select(r => ("System RAM", r));
 
     public IEnumerable<string> SetupArchMessages =>
     [

@@ -12,7 +12,7 @@ public static class KernelVmcoreInfo
 {
     public const int NoteDataSize = 4096 - 12 - 12; // VMCOREINFO_BYTES in a one-page note
 
-    public static VmcoreInfo Build(KernelArch arch, string release, string buildId)
+    public static VmcoreInfo Build(KernelArch arch, string release, string buildId, ulong memSection)
     {
         var image = arch.Image;
         var node = arch.Node;
@@ -26,7 +26,7 @@ public static class KernelVmcoreInfo
         v.AddSymbol("swapper_pg_dir", arch.Sym(image.SwapperPgDir));
         v.AddSymbol("_stext", arch.KernelVirtualBase);
         v.AddSymbol("vmap_area_list", arch.Sym(image.VmapAreaList));
-        v.AddSymbol("mem_section", arch.Sym(image.MemSectionRoots));
+        v.AddSymbol("mem_section", memSection);
         v.AddLength("mem_section", arch.NrSectionRoots);
         v.AddSize("mem_section", KernelArch.MemSectionSize);
         v.AddOffset("mem_section.section_mem_map", 0);

@@ -109,7 +109,7 @@ public sealed class X86_64Arch : KernelArch
         VmapAreaList = 0x1b5c430,
         NodeData = 0x1c393a0,
         VmcoreInfoNote = 0x2fb0000,
-        MemSectionRoots = 0x2fc0000,
+        MemSectionRoots = null,
         CrashNotes = 0x2fd0000,
     };
 
