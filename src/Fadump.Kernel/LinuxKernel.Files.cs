@@ -49,7 +49,6 @@ public sealed partial class LinuxKernel
 
     private void CreateFiles()
     {
-        BuildIomem();
         Files.Add(new VirtualFile { Path = "/proc/iomem", Mode = 0400, Read = Iomem.Render });
         Files.Add(new VirtualFile { Path = "/proc/cmdline", Mode = 0444, Read = () => CommandLine.Text + "\n" });
         Files.Add(new VirtualFile

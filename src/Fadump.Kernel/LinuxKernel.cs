@@ -163,6 +163,7 @@ public sealed partial class LinuxKernel
         WriteVmcoreInfo();
         _machine.Clock.Advance(_machine.Cost.KernelBoot(Mechanism.BootMemoryLimit ?? SystemRam));
 
+        BuildIomem(); // request_standard_resources (setup_arch), before the initcalls
         Mechanism.LateInit();
         CreateFiles();
         Printk("Run /sbin/init as init process");
@@ -216,6 +217,31 @@ public sealed partial class LinuxKernel
         _early.AddRange(r.Log);
         CrashKernelReservation = r.Region;
         CrashKernelLowReservation = r.LowRegion;
+    }
+
+    /// <summary>
+    /// crash_shrink_memory's effect: crashk_res ends at its start + <paramref name="newSize"/> (0 releases it), the
+    /// tail is freed to the buddy allocator and /proc/iomem shows the smaller region.
+    /// </summary>
+    internal void ShrinkCrashKernel(ulong newSize)
+    {
+        var old = CrashKernelReservation ?? throw new InvalidOperationException("no crashkernel= region");
+        _memblock.Free(old);
+        var res = Iomem.Root.FindAll("Crash kernel").FirstOrDefault(r => r.Range == old);
+        if (newSize == 0)
+        {
+            CrashKernelReservation = null;
+            if (res is not null)
+            {
+                Iomem.Root.FindAll("System RAM").First(r => r.Children.Contains(res)).Remove(res);
+            }
+
+            return;
+        }
+
+        CrashKernelReservation = new MemoryRange(old.Start, newSize);
+        _memblock.Reserve(CrashKernelReservation.Value);
+        res?.Resize(newSize);
     }
 
     /// <summary>Memory the running kernel may use: RAM minus its reservations.</summary>

@@ -286,8 +286,9 @@ public sealed partial class KexecCore
         }
 
         finalCmdline = Encoding.ASCII.GetString([.. line]).TrimEnd('\0');
+        var e820 = crash ? CrashMemmap(elfAddr, elfSize) : [];
         placed[paramsIndex] = KexecSegment.Of(
-            BootParams.Build(kernel, paramsAddr, finalCmdline, initrdAddr, initrd is null ? 0 : (ulong)initrd.Length, [], (int)paramsSize),
+            BootParams.Build(kernel, paramsAddr, finalCmdline, initrdAddr, initrd is null ? 0 : (ulong)initrd.Length, e820, (int)paramsSize),
             paramsAddr, placed[paramsIndex].MemorySize);
 
         // kexec_calculate_store_digests: every segment but purgatory's.
@@ -316,46 +317,43 @@ public sealed partial class KexecCore
 
         b.AddNote(info.VmcoreInfo.Address, info.VmcoreInfo.Size);
         b.AddLoad(info.KernelTextPhysical, info.KernelTextVirtual, info.KernelTextSize);
-        foreach (var r in RangeMath.Subtract(info.SystemRam, excluded))
+        foreach (var r in Mm.Ranges.Subtract(info.SystemRam, excluded))
         {
             b.AddLoad(r.Start, info.PageOffsetBase + r.Start, r.Size);
         }
 
         return b.Build(DumpMachine.X86_64);
     }
-}
 
-/// <summary>crash_exclude_mem_range over a sorted list: what is left of the ranges once the exclusions are cut out.</summary>
-internal static class RangeMath
-{
-    public static List<MemoryRange> Subtract(IEnumerable<MemoryRange> ranges, IEnumerable<MemoryRange> exclusions)
+    /// <summary>
+    /// crash_setup_memmap_entries (arch/x86/kernel/crash.c): the capture kernel's e820 — System RAM below 1 MiB,
+    /// crashk_low_res, and crashk_res without the elfcorehdr (memmap_exclude_ranges). The first kernel's ACPI and
+    /// reserved entries it also copies are left out: the simulated capture kernel does not use them.
+    /// </summary>
+    private List<(ulong Start, ulong Size, uint Type)> CrashMemmap(ulong elfAddr, ulong elfSize)
     {
-        var result = ranges.OrderBy(r => r.Start).ToList();
-        foreach (var x in exclusions)
+        const uint Ram = 1;
+        var map = new List<(ulong Start, ulong Size, uint Type)>();
+        foreach (var r in CrashInfo!.SystemRam)
         {
-            var next = new List<MemoryRange>();
-            foreach (var r in result)
+            ulong end = Math.Min(r.End, 1UL << 20);
+            if (r.Start < end)
             {
-                if (!r.Overlaps(x))
-                {
-                    next.Add(r);
-                    continue;
-                }
-
-                if (r.Start < x.Start)
-                {
-                    next.Add(MemoryRange.FromBounds(r.Start, x.Start));
-                }
-
-                if (x.End < r.End)
-                {
-                    next.Add(MemoryRange.FromBounds(x.End, r.End));
-                }
+                map.Add((r.Start, end - r.Start, Ram));
             }
-
-            result = next;
         }
 
-        return result;
+        if (CrashLowRegion is { } low)
+        {
+            map.Add((low.Start, low.Size, Ram));
+        }
+
+        var elf = new MemoryRange(elfAddr & ~(KexecFlags.PageSize - 1), AlignUp(elfSize, KexecFlags.PageSize));
+        foreach (var r in Mm.Ranges.Subtract([CrashRegion], [elf]))
+        {
+            map.Add((r.Start, r.Size, Ram));
+        }
+
+        return [.. map.OrderBy(x => x.Start)];
     }
 }

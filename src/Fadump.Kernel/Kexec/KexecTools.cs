@@ -231,7 +231,9 @@ public static class KexecTools
         ulong initrdAddr = 0;
         if (input.Initrd is { Length: > 0 } initrd)
         {
-            initrdAddr = placer.Add("initrd", initrd, (ulong)initrd.Length, 4096, InitrdBase, BzImage.U32(input.Kernel, BzImage.InitrdAddrMax));
+            // do_bzImage64_load passes initrd_high = 1 to setup_linux_bootloader_parameters_high ("put initrd high
+            // too"): the 64-bit boot protocol ignores initrd_addr_max, so the initrd may sit anywhere in the region.
+            initrdAddr = placer.Add("initrd", initrd, (ulong)initrd.Length, 4096, InitrdBase, ulong.MaxValue);
         }
 
         // setup_e820: the capture kernel's memory map (info->crash_range) unless memmap= carries it.

@@ -103,10 +103,12 @@ public sealed class E820
     }
 
     /// <summary>The boot log's map (e820__print_table): "BIOS-e820: [mem 0x%016Lx-0x%016Lx] type".</summary>
-    public IEnumerable<string> BootLog()
+    public IEnumerable<string> BootLog() => BootLog(Entries);
+
+    public static IEnumerable<string> BootLog(IEnumerable<E820Entry> entries)
     {
         yield return "BIOS-provided physical RAM map:";
-        foreach (var x in Entries)
+        foreach (var x in entries)
         {
             yield return string.Create(CultureInfo.InvariantCulture, $"BIOS-e820: [mem 0x{x.Range.Start:x16}-0x{x.Range.End - 1:x16}] {x.BootLogType}");
         }
