@@ -18,6 +18,44 @@ public enum KexecLoadMode
     File,
 }
 
+/// <summary>Where the capture kernel runs (seed 004's two options).</summary>
+public enum CapturePlacement
+{
+    /// <summary>The 2005 design, merged: the capture kernel runs inside the reservation; old memory is only read.</summary>
+    Relocatable,
+
+    /// <summary>
+    /// The 2004 design: at the crash the low memory [0, size) is swapped with the reservation and the capture
+    /// kernel runs at the normal low address; the old low memory is dumped from the reservation.
+    /// </summary>
+    SwapToZero,
+}
+
+/// <summary>What one device write after the crash hit.</summary>
+public enum DmaTarget
+{
+    /// <summary>A page of the crashed kernel's memory that is dumped: the dump holds the device's data, not the crash-time page.</summary>
+    DumpedPage,
+
+    /// <summary>The capture kernel's own memory (its image or what it allocated).</summary>
+    CaptureKernel,
+}
+
+/// <summary>One device write after the crash, and what it hit.</summary>
+public sealed record DmaImpact(string Device, MemoryRange Range, DmaTarget Target, TimeSpan SinceCrash);
+
+/// <summary>Seed 004's question answered for one run: which pages in-flight DMA corrupted, where, and whether the capture survived.</summary>
+public sealed record DmaReport(CapturePlacement Placement, IReadOnlyList<DmaImpact> Impacts, bool CaptureSurvived, string? Failure)
+{
+    public ulong CorruptedDumpPages => Pages(DmaTarget.DumpedPage);
+
+    public ulong CorruptedCapturePages => Pages(DmaTarget.CaptureKernel);
+
+    private ulong Pages(DmaTarget t) => (ulong)Impacts.Where(i => i.Target == t)
+        .SelectMany(i => Enumerable.Range(0, (int)(((i.Range.End + 4095) / 4096) - (i.Range.Start / 4096))).Select(n => (i.Range.Start / 4096) + (ulong)n))
+        .Distinct().LongCount();
+}
+
 /// <summary>A bus-master device of the PC and where its ring is, as a physical address and size.</summary>
 public sealed record DmaDeviceSpec(string Name, MemoryRange Ring, ulong BytesPerSecond);
 
@@ -39,6 +77,9 @@ public sealed record PcSpec
     /// <summary>kexec_load only: legacy 640 KiB backup (kexec-tools) or the modern rule (low 1 MiB left out).</summary>
     public LowMemoryMode LowMemory { get; init; } = LowMemoryMode.LegacyBackup;
 
+    /// <summary>Where the capture kernel runs (seed 004).</summary>
+    public CapturePlacement Placement { get; init; } = CapturePlacement.Relocatable;
+
     /// <summary>Devices that keep writing through the crash (seed 004's hazard); none by default.</summary>
     public IReadOnlyList<DmaDeviceSpec> Dma { get; init; } = [];
 
@@ -52,6 +93,11 @@ public sealed record PcSpec
         if (MemoryBytes < (256UL << 20) || MemoryBytes % 4096 != 0 || MemoryBytes > (64UL << 40))
         {
             return FormattableString.Invariant($"memory size 0x{MemoryBytes:x} must be a multiple of 4K between 256M and 64T");
+        }
+
+        if (Placement == CapturePlacement.SwapToZero && KexecLoad != KexecLoadMode.Legacy)
+        {
+            return "the swap-to-zero placement (2004) is a kexec_load design: use the legacy kexec load";
         }
 
         int max = CrashNotes.MaxCpus(X86_64Arch.Debian61());
@@ -116,6 +162,12 @@ public sealed class X86_64Pc
 
     /// <summary>Bus-master writes from the crash until the capture kernel's drivers reset the devices.</summary>
     public IReadOnlyList<DmaWrite> DmaAfterCrash { get; private set; } = [];
+
+    /// <summary>What the devices' writes after the last crash hit (null before a crash).</summary>
+    public DmaReport? Dma { get; private set; }
+
+    /// <summary>Why the last crash produced no running capture kernel (null when one runs).</summary>
+    public string? CaptureFailure { get; private set; }
 
     /// <summary>The first kernel's mechanism (kdump).</summary>
     public KdumpMechanism Kdump => (KdumpMechanism)Kernel!.Mechanism;
@@ -212,52 +264,159 @@ public sealed class X86_64Pc
 
     /// <summary>
     /// Crashes the running kernel. With a crash kernel loaded: __crash_kexec, purgatory, and (unless
-    /// purgatory hangs on a digest mismatch) the capture kernel boots inside the reservation. Devices keep
-    /// writing until its drivers reset them. Returns whether a capture kernel is running.
+    /// purgatory hangs on a digest mismatch) the capture kernel boots — inside the reservation, or at the
+    /// low address after the swap. Devices keep writing until its drivers reset them (reset_devices at
+    /// probe); <see cref="Dma"/> says what they hit. Returns whether a capture kernel is running.
     /// </summary>
     public bool Crash(CrashKind kind, int crashingCpu = 0)
     {
         var k = Kernel ?? throw new InvalidOperationException("no kernel is running");
         TimeSpan crashAt = Machine.Clock.Now;
         Machine.Dma.ClearLog();
+        CaptureFailure = null;
+        var impacts = new List<DmaImpact>();
         bool kexeced = k.Crash(kind, crashingCpu);
-        if (!kexeced)
+        Purgatory = kexeced ? Kdump.Purgatory : null;
+        if (!kexeced || Purgatory is not { Hung: false } p)
         {
-            RunDma(crashAt);
+            // No capture kernel resets the devices: they write on until the machine is reset.
+            Machine.Clock.Advance(TimeSpan.FromSeconds(1));
+            RunDma(crashAt, crashAt, impacts, _ => DmaTarget.DumpedPage);
+            CaptureFailure = !kexeced ? "no crash kernel loaded: panic without a dump"
+                : FormattableString.Invariant($"purgatory hung: {Purgatory?.Message}");
+            Dma = new DmaReport(Spec.Placement, impacts, false, CaptureFailure);
             return false;
         }
 
-        Purgatory = Kdump.Purgatory;
-        if (Purgatory is not { Hung: false } p)
-        {
-            RunDma(crashAt);
-            return false;
-        }
-
-        // The capture kernel: its command line and memory map come from boot_params (rsi), as a kexec'd kernel reads them.
+        // Until purgatory is done every write lands in the crashed kernel's memory (and, swapped or not, is dumped).
+        var region = k.CrashKernelReservation!.Value;
+        RunDma(crashAt, crashAt, impacts, _ => DmaTarget.DumpedPage);
         var (cmdline, memmap) = ReadBootParams(p.BootParams);
         ulong text = p.KernelEntry & ~((2UL << 20) - 1);
+        if (Spec.Placement == CapturePlacement.SwapToZero)
+        {
+            (cmdline, memmap, text) = SwapToZero(k, region, cmdline, text);
+        }
+
         var captureArch = X86_64Arch.NoKaslrAt(text);
         var usable = memmap.Where(e => e.Type == E820Type.Ram).Select(e => e.Range)
             .Select(r => MemoryRange.FromBounds(Mm.Ranges.AlignUp(r.Start, 4096), r.End & ~4095UL)).Where(r => r.Size > 0).ToList();
-        var options = FirstKernelOptions(cmdline) with { NodeName = "pc1" };
-        var cap = LinuxKernel.Boot(Machine, captureArch, new PcPlatform(usable, memmap), kk => new KdumpMechanism(kk), options);
-        // reset_devices: the capture kernel's drivers reset their hardware at probe; DMA stops here.
-        RunDma(crashAt);
+        TimeSpan bootFrom = Machine.Clock.Now;
+        var cap = LinuxKernel.Boot(Machine, captureArch, new PcPlatform(usable, memmap), kk => new KdumpMechanism(kk), FirstKernelOptions(cmdline));
+        Kernel = cap;
+        Boots.Add(cap);
+
+        // During the capture kernel's boot, up to its drivers' reset: a write into its memory hits the capture kernel.
+        RunDma(bootFrom, crashAt, impacts, r => usable.Any(u => u.Overlaps(r)) ? DmaTarget.CaptureKernel : DmaTarget.DumpedPage);
         foreach (var d in Machine.Dma.Devices)
         {
             d.Reset();
         }
 
-        Kernel = cap;
-        Boots.Add(cap);
+        var image = new MemoryRange(captureArch.KernelPhysicalBase, captureArch.Image.ImageSize);
+        var hit = impacts.FirstOrDefault(i => i.Target == DmaTarget.CaptureKernel && i.Range.Overlaps(image));
+        if (hit is not null)
+        {
+            CaptureFailure = FormattableString.Invariant(
+                $"DMA from {hit.Device} overwrote the capture kernel's image at 0x{hit.Range.Start:x}-0x{hit.Range.End - 1:x}: the capture kernel crashed, the dump is lost");
+            cap.Printk("BUG: unable to handle page fault for address: " + captureArch.Sym(hit.Range.Start - captureArch.KernelPhysicalBase).ToString("x16", CultureInfo.InvariantCulture), 1);
+            Dma = new DmaReport(Spec.Placement, impacts, false, CaptureFailure);
+            return false;
+        }
+
+        Dma = new DmaReport(Spec.Placement, impacts, true, null);
         return true;
     }
 
-    private void RunDma(TimeSpan since)
+    private void RunDma(TimeSpan from, TimeSpan crashAt, List<DmaImpact> impacts, Func<MemoryRange, DmaTarget> classify)
     {
-        Machine.Dma.Run(since, Machine.Clock.Now - since);
+        int before = Machine.Dma.Writes.Count;
+        Machine.Dma.Run(from, Machine.Clock.Now - from);
+        foreach (var w in Machine.Dma.Writes.Skip(before))
+        {
+            impacts.Add(new DmaImpact(w.Device, w.Range, classify(w.Range), w.At - crashAt));
+        }
+
         DmaAfterCrash = [.. Machine.Dma.Writes];
+    }
+
+    /// <summary>
+    /// The 2004 placement: purgatory swaps [0, size) with the reservation, so the capture kernel (loaded in the
+    /// reservation) now sits at the low address and the old low memory is in the reservation. The capture kernel
+    /// runs in [0, size) (mem=size) with an elfcorehdr whose PT_LOADs for old low memory point at the reservation.
+    /// </summary>
+    private (string Cmdline, List<E820Entry> Map, ulong Text) SwapToZero(LinuxKernel k, MemoryRange region, string cmdline, ulong text)
+    {
+        var mem = Machine.Memory;
+        ulong size = region.Size;
+        var low = Mm.Ranges.Intersect(mem.Ram, new MemoryRange(0, size));
+        // What kexec loaded into the reservation (the capture kernel, initrd, boot params …), kept to move down.
+        var loaded = new List<(ulong Offset, byte[] Bytes)>();
+        foreach (var seg in Plan?.KexecSegments ?? [])
+        {
+            var b = new byte[seg.MemorySize];
+            mem.Read(seg.Memory, b);
+            loaded.Add((seg.Memory - region.Start, b));
+        }
+
+        foreach (var r in low)
+        {
+            mem.Copy(r.Start, region.Start + r.Start, r.Size); // old low memory → the reservation (a snapshot)
+        }
+
+        foreach (var (offset, bytes) in loaded)
+        {
+            mem.Write(offset, bytes);                         // the capture kernel → low memory
+        }
+
+        // The elfcorehdr of the swap design: old [0, size) read from the reservation; the reservation itself not dumped.
+        var notes = Kdump.Notes!;
+        ulong Moved(ulong a) => a < size ? region.Start + a : a;
+        var b2 = new ElfCoreHeaderBuilder(ElfCoreHeaderBuilder.KexecToolsAlignment);
+        for (int c = 0; c < notes.PossibleCpus; c++)
+        {
+            b2.AddNote(Moved(notes.Address(c)), (ulong)notes.NoteBufSize);
+        }
+
+        b2.AddNote(Moved(k.VmcoreInfoNotePhys), KdumpMechanism.VmcoreInfoNoteSize);
+        foreach (var r in Mm.Ranges.Subtract(k.Memory, [region]))
+        {
+            foreach (var part in Mm.Ranges.Subtract([r], [new MemoryRange(0, size)]).Concat(Mm.Ranges.Intersect([r], new MemoryRange(0, size))).OrderBy(x => x.Start))
+            {
+                b2.AddLoad(part.Start, _arch.PageOffset + part.Start, part.Size, part.Start < size ? region.Start + part.Start : null);
+            }
+        }
+
+        byte[] hdr = b2.Build(Formats.DumpMachine.X86_64);
+        ulong hdrAt = Plan is { } plan ? plan.ElfCoreHeaderAddress - region.Start : size - Mm.Ranges.AlignUp((ulong)hdr.Length, 4096);
+        mem.Write(hdrAt, hdr);
+        string newCmdline = string.Join(' ', cmdline.Split(' ', StringSplitOptions.RemoveEmptyEntries)
+            .Where(w => !w.StartsWith("elfcorehdr=", StringComparison.Ordinal) && !w.StartsWith("memmap=", StringComparison.Ordinal))
+            .Append(FormattableString.Invariant($"elfcorehdr=0x{hdrAt:x}")).Append(FormattableString.Invariant($"mem={size >> 20}M")));
+        var map = low.Select(r => new E820Entry(r, E820Type.Ram)).ToList();
+        return (newCmdline, map, text - region.Start);
+    }
+
+    /// <summary>
+    /// Runs the same crash on two identical machines, one per placement, with the same devices: which pages
+    /// in-flight DMA corrupted, where, and whether the capture survived (seed 004's debate, measured).
+    /// </summary>
+    public static (DmaReport Relocatable, DmaReport Swap) ComparePlacements(PcSpec spec, CrashKind kind = CrashKind.Panic)
+    {
+        DmaReport Run(CapturePlacement placement)
+        {
+            var pc = new X86_64Pc(spec with { Placement = placement, KexecLoad = KexecLoadMode.Legacy });
+            pc.Boot();
+            if (!pc.LoadCaptureKernel())
+            {
+                throw new InvalidOperationException(pc.LoadError);
+            }
+
+            pc.Crash(kind);
+            return pc.Dma!;
+        }
+
+        return (Run(CapturePlacement.Relocatable), Run(CapturePlacement.SwapToZero));
     }
 
     /// <summary>The command line (cmd_line_ptr) and the e820 table of a boot_params page in memory.</summary>
