@@ -9,6 +9,8 @@ return args.FirstOrDefault() switch
     "compare" => CompareBench.Run(args[1..]),
     "scale" => ScaleBench.Run(args[1..]),
     "scale-one" => ScaleBench.One(args[1..]),
+    "sim" => SimBench.Run(args[1..]),
+    "sim-one" => SimBench.One(args[1..]),
     _ => RunBenchmarkDotNet(args),
 };
 

@@ -87,7 +87,7 @@ internal static class ScaleBench
         return 0;
     }
 
-    private static long Status(string key)
+    internal static long Status(string key)
     {
         foreach (var line in File.ReadLines("/proc/self/status"))
         {
@@ -100,7 +100,7 @@ internal static class ScaleBench
         return 0;
     }
 
-    private static ulong ParseSize(string s)
+    internal static ulong ParseSize(string s)
     {
         int shift = char.ToUpperInvariant(s[^1]) switch { 'G' => 30, 'T' => 40, 'M' => 20, _ => 0 };
         return ulong.Parse(shift == 0 ? s : s[..^1], CultureInfo.InvariantCulture) << shift;

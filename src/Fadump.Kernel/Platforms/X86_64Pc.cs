@@ -88,11 +88,19 @@ public sealed record PcSpec
     /// <summary>The kdump capture kernel's command line additions (kdump-utils' KDUMP_COMMANDLINE_APPEND for x86_64).</summary>
     public string CaptureAppend { get; init; } = "irqpoll nr_cpus=1 reset_devices";
 
+    /// <summary>MAXMEM (2^46 with 4-level paging) less the PCI hole [3 GiB, 4 GiB) that pushes RAM up.</summary>
+    public const ulong MaxMemory = (64UL << 40) - (1UL << 30);
+
     public string? Validate()
     {
-        if (MemoryBytes < (256UL << 20) || MemoryBytes % 4096 != 0 || MemoryBytes > (64UL << 40))
+        if (MemoryBytes < (256UL << 20) || MemoryBytes % 4096 != 0)
         {
-            return FormattableString.Invariant($"memory size 0x{MemoryBytes:x} must be a multiple of 4K between 256M and 64T");
+            return FormattableString.Invariant($"memory size 0x{MemoryBytes:x} must be a multiple of 4K, at least 256M");
+        }
+
+        if (MemoryBytes > MaxMemory)
+        {
+            return "x86_64 with 4-level paging addresses 64 TiB of physical memory (MAX_PHYSMEM_BITS 46, MAXMEM); with the 1 GiB PCI hole below 4 GiB a PC holds at most 64T-1G of RAM (63T or less)";
         }
 
         if (Placement == CapturePlacement.SwapToZero && KexecLoad != KexecLoadMode.Legacy)

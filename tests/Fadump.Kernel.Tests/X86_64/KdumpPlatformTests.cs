@@ -175,6 +175,13 @@ public sealed class KdumpPlatformTests
     }
 
     [Fact]
+    public void A_pc_holds_at_most_64T_less_the_pci_hole()
+    {
+        Assert.Contains("64 TiB", new PcSpec { MemoryBytes = 64UL << 40 }.Validate());
+        Assert.Null(new PcSpec { MemoryBytes = PcSpec.MaxMemory }.Validate());
+    }
+
+    [Fact]
     public void Swap_placement_needs_the_legacy_load()
     {
         Assert.Contains("legacy", new PcSpec { Placement = CapturePlacement.SwapToZero, KexecLoad = KexecLoadMode.File }.Validate());
