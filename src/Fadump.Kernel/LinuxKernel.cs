@@ -228,12 +228,13 @@ public sealed partial class LinuxKernel
         var old = CrashKernelReservation ?? throw new InvalidOperationException("no crashkernel= region");
         _memblock.Free(old);
         var res = Iomem.Root.FindAll("Crash kernel").FirstOrDefault(r => r.Range == old);
+        var parent = res is null ? null : Iomem.Root.FindAll("System RAM").FirstOrDefault(r => r.Children.Contains(res));
         if (newSize == 0)
         {
             CrashKernelReservation = null;
             if (res is not null)
             {
-                Iomem.Root.FindAll("System RAM").First(r => r.Children.Contains(res)).Remove(res);
+                parent!.Remove(res);
             }
 
             return;
@@ -241,7 +242,12 @@ public sealed partial class LinuxKernel
 
         CrashKernelReservation = new MemoryRange(old.Start, newSize);
         _memblock.Reserve(CrashKernelReservation.Value);
-        res?.Resize(newSize);
+        if (res is not null)
+        {
+            res.Resize(newSize);
+            // insert_resource(&iomem_resource, ram_res): the freed tail nests in the System RAM that holds it.
+            Iomem.Insert("System RAM", MemoryRange.FromBounds(old.Start + newSize, old.End));
+        }
     }
 
     /// <summary>Memory the running kernel may use: RAM minus its reservations.</summary>

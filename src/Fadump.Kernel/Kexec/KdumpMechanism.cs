@@ -186,9 +186,9 @@ public sealed class KdumpMechanism : ICrashDumpMechanism
     private ulong CrashSize() => _k.CrashKernelReservation?.Size ?? 0;
 
     /// <summary>
-    /// crash_shrink_memory (kernel/kexec_core.c): kstrtoul base 0; −EBUSY while a crash image is loaded
+    /// crash_shrink_memory (kernel/kexec_core.c): kstrtoul base 0; −ENOENT while a crash image is loaded
     /// (kexec_crash_image), −EINVAL for a size larger than the region, the same size is a no-op, the
-    /// freed tail (page-aligned) goes back to the system, 0 releases the whole region.
+    /// freed tail (page-aligned) goes back to the system as a "System RAM" resource, 0 releases the region.
     /// </summary>
     private Errno WriteCrashSize(string text)
     {
@@ -199,7 +199,7 @@ public sealed class KdumpMechanism : ICrashDumpMechanism
 
         if (Armed)
         {
-            return Errno.EBUSY;
+            return Errno.ENOENT;
         }
 
         ulong old = CrashSize();
