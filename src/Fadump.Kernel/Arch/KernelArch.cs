@@ -135,6 +135,9 @@ public abstract class KernelArch
     /// <summary>MIGRATE_TYPES: LENGTH(free_area.free_list).</summary>
     public abstract int MigrateTypes { get; }
 
+    /// <summary>MAX_NUMNODES (1 &lt;&lt; CONFIG_NODES_SHIFT): LENGTH(node_data).</summary>
+    public abstract int MaxNumNodes { get; }
+
     public ulong Virt(ulong phys) => PageOffset + phys;
 
     /// <summary>The virtual address of a kernel image variable.</summary>

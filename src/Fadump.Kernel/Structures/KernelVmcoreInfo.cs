@@ -114,7 +114,7 @@ public static class KernelVmcoreInfo
         v.AddNumber("PAGE_OFFLINE_MAPCOUNT_VALUE", KernelArch.PageOfflineMapcountValue);
         arch.AddArchNumbers(v);
         v.AddSymbol("node_data", arch.Sym(image.NodeData));
-        v.AddLength("node_data", 256);
+        v.AddLength("node_data", arch.MaxNumNodes);
         arch.AddArchMemoryModel(v);
         arch.AddKernelOffset(v);
         return v;

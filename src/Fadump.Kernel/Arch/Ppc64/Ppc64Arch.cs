@@ -79,6 +79,8 @@ public sealed class Ppc64Arch : KernelArch
 
     public override int MaxOrder => 9;
 
+    public override int MaxNumNodes => 256;
+
     public override int MigrateTypes => 6;
 
     public override NodeLayout Node { get; } = new(21760, 1664, 104, 32, 19744, 19752, 19768, 19776, 1408, 120);

@@ -121,6 +121,8 @@ public sealed class X86_64Arch : KernelArch
 
     public override int MaxOrder => 11;
 
+    public override int MaxNumNodes => 1024;
+
     public override int MigrateTypes => 5;
 
     public override string BootImageName => "vmlinuz";
