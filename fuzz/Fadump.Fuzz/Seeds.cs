@@ -125,6 +125,7 @@ internal static class Seeds
         Put("release-region", "listing-real", Encoding.ASCII.GetBytes("CPU:0x2bef000-0x10000: HPTE:0x2bff000-0x1000: DUMP:0x2c00000-0x400000, 0x400000-0x27ef000:\n"));
 
         Put("sysfs", "register", [0x00, .. "1\n"u8, 0, 0x02, .. "crashkernel=256M\n"u8, 0, 0x00, .. "0\n"u8, 0, 0x01, .. "0x1"u8]);
+        Put("kexec-sysfs", "shrink-load-unload", [0x01, .. "0x8000000\n"u8, 0, 0x80, 0, 0x02, .. "1\n"u8, 0, 0x82, 0, 0x03, .. "0\n"u8, 0, 0x81]);
         Put("sysfs", "release", [0x83, .. "1\n"u8, 0, 0x80, .. "1\n"u8, 0, 0x84, .. "-1"u8]);
     }
 

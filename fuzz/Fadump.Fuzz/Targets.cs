@@ -42,6 +42,7 @@ internal static class Targets
         new("core-collector", "core_collector line parser (CoreCollectorParser)", CoreCollector),
         new("release-region", "release_region listing (ReleaseRegionListing) and the PHYP dump image over memory: [text] 0x00 [memory]", ReleaseRegion),
         new("sysfs", "simulated kernel's sysfs write handlers: writes separated by 0x00, first byte of each picks the file", Sysfs),
+        new("kexec-sysfs", "simulated x86_64 PC: kexec_crash_size writes, kexec -p loads (either syscall) and unloads, separated by 0x00; /proc/iomem and the sizes must stay consistent", KexecSysfs),
     ];
 
     public static Target? Find(string name) => All.FirstOrDefault(t => t.Name == name);
@@ -501,6 +502,61 @@ internal static class Targets
         }
 
         return _capture;
+    }
+
+    /// <summary>
+    /// Each record: first byte 0–0x7f writes the rest to /sys/kernel/kexec_crash_size; 0x80 loads with kexec_load
+    /// (kexec-tools), 0x81 with kexec_file_load, 0x82 unloads. After each, /proc/iomem must show a Crash kernel
+    /// exactly as large as kexec_crash_size says (or none when it is 0).
+    /// </summary>
+    private static void KexecSysfs(byte[] data)
+    {
+        var pc = new X86_64Pc(new PcSpec { MemoryBytes = 2UL << 30, Cpus = 2, CommandLine = "root=/dev/sda2 crashkernel=192M" });
+        var k = pc.Boot();
+        int start = 0;
+        for (int i = 0; i <= data.Length && start < 4096; i++)
+        {
+            if (i < data.Length && data[i] != 0)
+            {
+                continue;
+            }
+
+            if (i > start)
+            {
+                byte sel = data[start];
+                switch (sel)
+                {
+                    case 0x80:
+                        pc.LoadCaptureKernel(KexecLoadMode.Legacy);
+                        break;
+                    case 0x81:
+                        pc.LoadCaptureKernel(KexecLoadMode.File);
+                        break;
+                    case 0x82:
+                        pc.Kdump.Core?.KexecLoad(0, [], Fadump.Kernel.Kexec.KexecFlags.OnCrash | Fadump.Kernel.Kexec.KexecFlags.ArchX86_64);
+                        break;
+                    default:
+                        try
+                        {
+                            k.Files.WriteText("/sys/kernel/kexec_crash_size", Encoding.Latin1.GetString(data, start + 1, i - start - 1));
+                        }
+                        catch (KernelFileException e) when (Expected(true, e))
+                        {
+                        }
+
+                        break;
+                }
+
+                ulong size = ulong.Parse(k.Files.ReadText("/sys/kernel/kexec_crash_size"), CultureInfo.InvariantCulture);
+                var crash = k.Iomem.Root.FindAll("Crash kernel").ToList();
+                if (size == 0 ? crash.Count != 0 : crash.Count != 1 || crash[0].Range.Size != size)
+                {
+                    throw new InvalidOperationException(FormattableString.Invariant($"kexec_crash_size {size} but /proc/iomem shows {crash.Count} Crash kernel resource(s)"));
+                }
+            }
+
+            start = i + 1;
+        }
     }
 
     private static PseriesLpar Lpar() =>
