@@ -87,7 +87,7 @@ public static class KdumpRunner
         if (!details.Loaded)
         {
             result.Timeline.Add(new TimelinePhase(FormattableString.Invariant($"crash ({crashName}); no dump: no crash kernel is loaded (kexec_crash_loaded 0), the machine stays down until it is rebooted"), clock.Now - crashAt, false, "no dump"), clock.Now);
-            result.VmcoreError = $"`kexec -p` failed, so the crash produced no dump (kexec-tools said: {OneLine(details.LoadError)})";
+            result.VmcoreError = $"kexec -p failed, so the crash produced no dump (kexec-tools said: {OneLine(details.LoadError)})";
             return result;
         }
 
@@ -177,7 +177,7 @@ public static class KdumpRunner
 
     private static string FirstLine(string? s) => s is null ? "(no message)" : s.Split('\n')[0];
 
-    private static string OneLine(string? s) => s is null ? "(no message)" : string.Join(" ", s.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    private static string OneLine(string? s) => s is null ? "(no message)" : string.Join("; ", s.Split('\n', StringSplitOptions.RemoveEmptyEntries));
 
     public static string ToText(DemoResult r)
     {
