@@ -93,7 +93,8 @@ public static class KdumpRunner
 
         var nmi = TimeSpan.FromSeconds(cost.NmiShootdownSeconds);
         var jump = TimeSpan.FromSeconds(cost.KexecJumpSeconds);
-        result.Timeline.Add(new TimelinePhase($"crash ({crashName}): panic() → __crash_kexec, CRASHTIME in VMCOREINFO", TimeSpan.Zero, false, "printk only"), crashAt);
+        string path = options.Crash == CrashKind.Oops ? "die() → crash_kexec()" : "panic() → __crash_kexec()";
+        result.Timeline.Add(new TimelinePhase($"crash ({crashName}): {path}, CRASHTIME in VMCOREINFO", TimeSpan.Zero, false, "printk only"), crashAt);
         result.Timeline.Add(new TimelinePhase(FormattableString.Invariant($"NMI shootdown: {spec.Cpus - 1} other CPUs save their crash notes and halt"), nmi, false, FormattableString.Invariant($"NmiShootdownSeconds {cost.NmiShootdownSeconds}")), crashAt + nmi);
         if (!captured)
         {
