@@ -7,18 +7,20 @@ using Fadump.Kernel.Platforms;
 
 namespace Fadump.Cli;
 
-/// <summary>`fadump demo` and `fadump sim run`: the simulated pSeries LPAR through a whole FADump lifecycle.</summary>
+/// <summary>`fadump demo` and `fadump sim run`: the simulated pSeries LPAR through a whole FADump lifecycle, or the x86_64 PC through kdump.</summary>
 internal static class SimCommands
 {
     private sealed class MachineOptions
     {
-        public Option<string> Platform { get; } = new("--platform") { Description = "pseries (powernv, power6 and x86_64 are not simulated yet)", DefaultValueFactory = _ => "pseries" };
+        public const string PseriesCmdline = "root=/dev/sda2 fadump=on";
+
+        public Option<string> Platform { get; } = new("--platform") { Description = "pseries (FADump) or x86_64 (kdump); powernv and power6 are not simulated yet", DefaultValueFactory = _ => "pseries" };
 
         public Option<string> Memory { get; } = new("--memory") { Description = "RAM size (K/M/G/T suffixes)", DefaultValueFactory = _ => "64G" };
 
         public Option<int> Cpus { get; } = new("--cpus") { Description = "number of CPUs", DefaultValueFactory = _ => 16 };
 
-        public Option<string> Cmdline { get; } = new("--cmdline") { Description = "kernel command line", DefaultValueFactory = _ => "root=/dev/sda2 fadump=on" };
+        public Option<string?> Cmdline { get; } = new("--cmdline") { Description = $"kernel command line (pseries: \"{PseriesCmdline}\"; x86_64: \"{new PcSpec().CommandLine}\")" };
 
         public Option<string> Workload { get; } = new("--workload") { Description = "database or idle", DefaultValueFactory = _ => "database" };
 
@@ -27,6 +29,8 @@ internal static class SimCommands
         public Option<string[]> Holes { get; } = new("--hole") { Description = "a memory hole START:SIZE (repeatable)", AllowMultipleArgumentsPerToken = false };
 
         public Option<string[]> ReservedRanges { get; } = new("--reserved-range") { Description = "firmware reserved-range START:SIZE (repeatable)" };
+
+        public Option<string?> KexecLoad { get; } = new("--kexec-load") { Description = "x86_64: how kexec -p loads the capture kernel, legacy (kexec_load, kexec-tools) or file (kexec_file_load); default legacy" };
 
         public void AddTo(Command c)
         {
@@ -38,16 +42,80 @@ internal static class SimCommands
             c.Options.Add(Seed);
             c.Options.Add(Holes);
             c.Options.Add(ReservedRanges);
+            c.Options.Add(KexecLoad);
         }
+
+        /// <summary>The platform named by --platform, with the options that make no sense on it refused.</summary>
+        public string PlatformOf(ParseResult p)
+        {
+            string platform = p.GetValue(Platform)!;
+            switch (platform)
+            {
+                case "pseries":
+                    if (p.GetResult(KexecLoad) is { Implicit: false })
+                    {
+                        throw new UsageException("--kexec-load applies to --platform x86_64 only: pseries dumps through FADump, not kexec");
+                    }
+
+                    return platform;
+                case "x86_64":
+                    foreach (var (option, why) in new (Option Option, string Why)[] { (Holes, "its memory map is QEMU pc's e820"), (ReservedRanges, "reserved ranges are RTAS firmware's") })
+                    {
+                        if (p.GetResult(option) is { Implicit: false })
+                        {
+                            throw new UsageException($"{option.Name} is not simulated on --platform x86_64 ({why}): pseries only");
+                        }
+                    }
+
+                    return platform;
+                case "powernv" or "power6":
+                    throw new UsageException($"platform '{platform}' is not simulated yet: only pseries and x86_64 are");
+                default:
+                    throw new UsageException($"--platform must be pseries or x86_64 (powernv and power6 are not simulated yet), not '{platform}'");
+            }
+        }
+
+        /// <summary>The options of a run on either platform.</summary>
+        public DemoOptions Options(ParseResult p) => PlatformOf(p) == "x86_64" ? new DemoOptions { Pc = BuildPc(p) } : new DemoOptions { Lpar = Build(p) };
+
+        public PcSpec BuildPc(ParseResult p)
+        {
+            long mem = Sizes.Parse(p.GetValue(Memory)!);
+            if (mem < (256L << 20) || mem > (64L << 40) || mem % 4096 != 0)
+            {
+                throw new UsageException("--memory must be a multiple of 4K between 256M and 64T");
+            }
+
+            var spec = new PcSpec
+            {
+                MemoryBytes = (ulong)mem,
+                Cpus = p.GetValue(Cpus),
+                Workload = ParseWorkload(p),
+                Seed = p.GetValue(Seed),
+                KexecLoad = p.GetValue(KexecLoad) switch
+                {
+                    null or "legacy" => KexecLoadMode.Legacy,
+                    "file" => KexecLoadMode.File,
+                    var s => throw new UsageException($"--kexec-load must be legacy or file, not '{s}'"),
+                },
+            };
+            if (p.GetValue(Cmdline) is { } cmdline)
+            {
+                spec = spec with { CommandLine = cmdline };
+            }
+
+            if (spec.Validate() is { } error)
+            {
+                throw new UsageException("--cpus: " + error);
+            }
+
+            return spec;
+        }
+
+        private string ParseWorkload(ParseResult p) => p.GetValue(Workload) is "database" or "idle" ? p.GetValue(Workload)! : throw new UsageException("--workload must be database or idle");
 
         public LparSpec Build(ParseResult p)
         {
-            string platform = p.GetValue(Platform)!;
-            if (platform != "pseries")
-            {
-                throw new UsageException($"platform '{platform}' is not simulated yet: only pseries is");
-            }
-
             long mem = Sizes.Parse(p.GetValue(Memory)!);
             if (mem < (256L << 20) || mem > (64L << 40) || mem % (64 << 10) != 0)
             {
@@ -64,8 +132,8 @@ internal static class SimCommands
             {
                 MemoryBytes = (ulong)mem,
                 Cpus = cpus,
-                CommandLine = p.GetValue(Cmdline)!,
-                Workload = p.GetValue(Workload) is "database" or "idle" ? p.GetValue(Workload)! : throw new UsageException("--workload must be database or idle"),
+                CommandLine = p.GetValue(Cmdline) ?? PseriesCmdline,
+                Workload = ParseWorkload(p),
                 Seed = p.GetValue(Seed),
                 Holes = Ranges(p.GetValue(Holes)),
                 Firmware = new RtasOptions { ReservedRanges = Ranges(p.GetValue(ReservedRanges)) },
@@ -110,12 +178,13 @@ internal static class SimCommands
         yield return sim;
     }
 
-    private static CrashKind ParseCrash(string s) => s switch
+    private static CrashKind ParseCrash(string s, string platform) => (s, platform) switch
     {
-        "panic" => CrashKind.Panic,
-        "oops" => CrashKind.Oops,
-        "sysrq" => CrashKind.Sysrq,
-        "fw-terminate" => CrashKind.FirmwareTerminate,
+        ("panic", _) => CrashKind.Panic,
+        ("oops", _) => CrashKind.Oops,
+        ("sysrq", _) => CrashKind.Sysrq,
+        ("fw-terminate", "x86_64") => throw new UsageException("--crash fw-terminate is not possible on --platform x86_64: a PC has no firmware-initiated termination (panic, oops or sysrq)"),
+        ("fw-terminate", _) => CrashKind.FirmwareTerminate,
         _ => throw new UsageException($"--crash must be panic, oops, sysrq or fw-terminate, not '{s}'"),
     };
 
@@ -124,25 +193,24 @@ internal static class SimCommands
         var m = new MachineOptions();
         var outDir = new Option<string?>("--out") { Description = "directory for the saved dump and the SVG pictures" };
         var json = new Option<bool>("--json") { Description = "print the run as JSON" };
-        var cmd = new Command("demo", "Boot, register, crash, capture, save, release and re-register on a simulated pSeries LPAR (64 GiB, 16 CPUs by default)") { outDir, json };
+        var cmd = new Command("demo", "Boot, register, crash, capture, save, release and re-register on a simulated pSeries LPAR (64 GiB, 16 CPUs by default); --platform x86_64: boot, kexec -p, crash, capture kernel, save, second reboot") { outDir, json };
         m.AddTo(cmd);
-        cmd.SetAction(p => RunAndReport(new DemoOptions { Lpar = m.Build(p), OutDir = FullPath(p.GetValue(outDir)) }, p.GetValue(json), stdout, stderr));
+        cmd.SetAction(p => RunAndReport(m.Options(p) with { OutDir = FullPath(p.GetValue(outDir)) }, p.GetValue(json), stdout, stderr));
         return cmd;
     }
 
     private static Command Run(TextWriter stdout, TextWriter stderr)
     {
         var m = new MachineOptions();
-        var crash = new Option<string>("--crash") { Description = "panic, oops, sysrq or fw-terminate", DefaultValueFactory = _ => "panic" };
+        var crash = new Option<string>("--crash") { Description = "panic, oops, sysrq or fw-terminate (pseries only)", DefaultValueFactory = _ => "panic" };
         var vmcoreOut = new Option<string?>("--vmcore-out") { Description = "write /proc/vmcore of the capture kernel to this file" };
-        var saveTo = new Option<string?>("--save-to") { Description = "save the dump into this directory, then release and re-register" };
+        var saveTo = new Option<string?>("--save-to") { Description = "save the dump into this directory, then release and re-register (pseries) or reboot (x86_64)" };
         var json = new Option<bool>("--json") { Description = "print the run as JSON" };
-        var cmd = new Command("run", "Run one FADump lifecycle on a simulated machine") { crash, vmcoreOut, saveTo, json };
+        var cmd = new Command("run", "Run one FADump (pseries) or kdump (x86_64) lifecycle on a simulated machine") { crash, vmcoreOut, saveTo, json };
         m.AddTo(cmd);
-        cmd.SetAction(p => RunAndReport(new DemoOptions
+        cmd.SetAction(p => RunAndReport(m.Options(p) with
         {
-            Lpar = m.Build(p),
-            Crash = ParseCrash(p.GetValue(crash)!),
+            Crash = ParseCrash(p.GetValue(crash)!, m.PlatformOf(p)),
             VmcoreOut = p.GetValue(vmcoreOut),
             OutDir = FullPath(p.GetValue(saveTo)),
             Save = p.GetValue(saveTo) is not null,

@@ -14,6 +14,12 @@ public sealed record DemoOptions
 {
     public LparSpec Lpar { get; init; } = new();
 
+    /// <summary>The x86_64 PC with kdump instead of the pSeries LPAR; null: the LPAR.</summary>
+    public PcSpec? Pc { get; init; }
+
+    /// <summary>The platform as `--platform` names it.</summary>
+    public string Platform => Pc is null ? "pseries" : "x86_64";
+
     public CrashKind Crash { get; init; } = CrashKind.Panic;
 
     /// <summary>Directory for the saved dump and the SVG pictures (required when saving).</summary>
@@ -67,6 +73,13 @@ public sealed class DemoResult
     public Tools.Service.CollectResult? Collect { get; set; }
 
     public string ActionsLog { get; set; } = string.Empty;
+
+    /// <summary>The x86_64 run's kexec side (null on pseries).</summary>
+    public KdumpRunDetails? Kdump { get; set; }
+
+    public string Fig1Title { get; set; } = "Fig. 1: memory reservation in the first kernel";
+
+    public string Fig2Title { get; set; } = "Fig. 2: the capture kernel's view after the crash";
 }
 
 /// <summary>Runs the FADump lifecycle on a simulated LPAR and reports it.</summary>
@@ -74,6 +87,11 @@ public static class DemoRunner
 {
     public static DemoResult Run(DemoOptions options)
     {
+        if (options.Pc is not null)
+        {
+            return KdumpRunner.Run(options);
+        }
+
         var result = new DemoResult { Options = options };
         var lpar = new PseriesLpar(options.Lpar);
         var clock = lpar.Machine.Clock;
@@ -132,46 +150,12 @@ public static class DemoRunner
             return result;
         }
 
-        if (options.VmcoreOut is not null)
-        {
-            var sw = Stopwatch.StartNew();
-            CopyTo(root, options.VmcoreOut);
-            result.Files.Add(options.VmcoreOut);
-            result.Timeline.Add(new TimelinePhase("copy /proc/vmcore to " + options.VmcoreOut, sw.Elapsed, true, "wall time"), clock.Now + sw.Elapsed);
-            clock.Advance(sw.Elapsed);
-        }
-
+        CopyVmcoreIfAsked(root, result, clock);
         if (options.Save)
         {
-            string outDir = options.OutDir ?? throw new ArgumentException("DemoOptions.OutDir is required to save the dump");
-            Directory.CreateDirectory(outDir);
-
             // The dump service, as on a real capture kernel: vmcore-dmesg.txt, the filtered vmcore,
             // verification, release_mem, re-registration; the final action (reboot) is skipped.
-            var config = Tools.Service.KdumpConfigParser.Parse($"path {outDir}\ncore_collector {options.CoreCollector}\n", "demo kdump.conf");
-            var actions = new StringWriter();
-            var service = new Tools.Service.CollectService(config, new Tools.Service.CollectOptions
-            {
-                Actions = new Tools.Service.PrintingActionRunner(actions),
-                Log = TextWriter.Null,
-            });
-            var sw = Stopwatch.StartNew();
-            var collected = service.Run(root);
-            var saveTime = sw.Elapsed;
-            clock.Advance(saveTime);
-            result.Collect = collected;
-            result.ActionsLog = actions.ToString();
-            if (collected.Vmcore is not null)
-            {
-                result.Files.Add(collected.Vmcore);
-            }
-
-            if (collected.Directory is not null && File.Exists(Path.Combine(collected.Directory, "vmcore-dmesg.txt")))
-            {
-                result.Files.Add(Path.Combine(collected.Directory, "vmcore-dmesg.txt"));
-            }
-
-            result.Timeline.Add(new TimelinePhase("dump service: save vmcore-dmesg.txt and the vmcore (" + options.CoreCollector + "), verify", saveTime, true, "wall time of the real save"), clock.Now);
+            var collected = SaveWithDumpService(root, result, clock);
             // The service cannot see how much release_mem freed; the simulated kernel can.
             result.ReleasedBytes = k2.Mechanism.Status.ReleasedBytes;
             var release = cost.Release(result.ReleasedBytes);
@@ -228,6 +212,57 @@ public static class DemoRunner
         return said.Length > 0 ? reason + " (the kernel said: " + said + ")" : reason;
     }
 
+    /// <summary>--vmcore-out: /proc/vmcore as-is, timed for real.</summary>
+    internal static void CopyVmcoreIfAsked(ISysroot root, DemoResult result, VirtualClock clock)
+    {
+        if (result.Options.VmcoreOut is not { } path)
+        {
+            return;
+        }
+
+        var sw = Stopwatch.StartNew();
+        CopyTo(root, path);
+        result.Files.Add(path);
+        result.Timeline.Add(new TimelinePhase("copy /proc/vmcore to " + path, sw.Elapsed, true, "wall time"), clock.Now + sw.Elapsed);
+        clock.Advance(sw.Elapsed);
+    }
+
+    /// <summary>
+    /// The real dump service (`fadump collect`) on the running kernel's root with a kdump.conf of the demo's
+    /// path and core_collector; its actions are printed, not executed. The save is timed for real.
+    /// </summary>
+    internal static Tools.Service.CollectResult SaveWithDumpService(ISysroot root, DemoResult result, VirtualClock clock)
+    {
+        var options = result.Options;
+        string outDir = options.OutDir ?? throw new ArgumentException("DemoOptions.OutDir is required to save the dump");
+        Directory.CreateDirectory(outDir);
+        var config = Tools.Service.KdumpConfigParser.Parse($"path {outDir}\ncore_collector {options.CoreCollector}\n", "demo kdump.conf");
+        var actions = new StringWriter();
+        var service = new Tools.Service.CollectService(config, new Tools.Service.CollectOptions
+        {
+            Actions = new Tools.Service.PrintingActionRunner(actions),
+            Log = TextWriter.Null,
+        });
+        var sw = Stopwatch.StartNew();
+        var collected = service.Run(root);
+        var saveTime = sw.Elapsed;
+        clock.Advance(saveTime);
+        result.Collect = collected;
+        result.ActionsLog = actions.ToString();
+        if (collected.Vmcore is not null)
+        {
+            result.Files.Add(collected.Vmcore);
+        }
+
+        if (collected.Directory is not null && File.Exists(Path.Combine(collected.Directory, "vmcore-dmesg.txt")))
+        {
+            result.Files.Add(Path.Combine(collected.Directory, "vmcore-dmesg.txt"));
+        }
+
+        result.Timeline.Add(new TimelinePhase("dump service: save vmcore-dmesg.txt and the vmcore (" + options.CoreCollector + "), verify", saveTime, true, "wall time of the real save"), clock.Now);
+        return collected;
+    }
+
     private static void CopyTo(ISysroot root, string path)
     {
         using var src = root.OpenRead("/proc/vmcore");
@@ -250,14 +285,15 @@ public static class DemoRunner
 
     public static string ToText(DemoResult r)
     {
+        if (r.Kdump is not null)
+        {
+            return KdumpRunner.ToText(r);
+        }
+
         var sb = new StringBuilder();
         var spec = r.Options.Lpar;
         sb.Append(CultureInfo.InvariantCulture, $"Fadump demo: pseries LPAR, {MemoryLayoutPicture.Human(spec.MemoryBytes)} RAM, {spec.Cpus} CPUs, workload {spec.Workload}, \"{spec.CommandLine}\"\n\n");
-        sb.Append("Timeline (simulated clock; each phase modelled from the cost model or measured for real)\n");
-        foreach (var (p, at) in r.Timeline.Phases)
-        {
-            sb.Append(CultureInfo.InvariantCulture, $"  {Timeline.Seconds(at),10}  {Timeline.Seconds(p.Duration),10}  {p.Kind,-8}  {p.Name}\n");
-        }
+        AppendTimeline(sb, r);
 
         if (r.KernelMessages.Count > 0)
         {
@@ -294,6 +330,21 @@ public static class DemoRunner
         {
             sb.Append('\n').Append(MemoryLayoutPicture.ToText("Fig. 2: the capture kernel's view after the crash", r.LayoutCapture));
         }
+        AppendFiles(sb, r);
+        return sb.ToString();
+    }
+
+    internal static void AppendTimeline(StringBuilder sb, DemoResult r)
+    {
+        sb.Append("Timeline (simulated clock; each phase modelled from the cost model or measured for real)\n");
+        foreach (var (p, at) in r.Timeline.Phases)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"  {Timeline.Seconds(at),10}  {Timeline.Seconds(p.Duration),10}  {p.Kind,-8}  {p.Name}\n");
+        }
+    }
+
+    internal static void AppendFiles(StringBuilder sb, DemoResult r)
+    {
         if (r.Files.Count > 0)
         {
             sb.Append("\nFiles:\n");
@@ -302,14 +353,17 @@ public static class DemoRunner
                 sb.Append("  ").Append(f).Append('\n');
             }
         }
-
-        return sb.ToString();
     }
 
-    private static string Indent(string s) => string.Concat(s.TrimEnd('\n').Split('\n').Select(l => "  " + l + "\n"));
+    internal static string Indent(string s) => string.Concat(s.TrimEnd('\n').Split('\n').Select(l => "  " + l + "\n"));
 
     public static string ToJson(DemoResult r)
     {
+        if (r.Kdump is not null)
+        {
+            return KdumpRunner.ToJson(r);
+        }
+
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
         {
@@ -334,19 +388,7 @@ public static class DemoRunner
             }
 
             w.WriteEndArray();
-            w.WriteStartArray("timeline");
-            foreach (var (p, at) in r.Timeline.Phases)
-            {
-                w.WriteStartObject();
-                w.WriteString("phase", p.Name);
-                w.WriteNumber("seconds", p.Duration.TotalSeconds);
-                w.WriteNumber("at_seconds", at.TotalSeconds);
-                w.WriteString("kind", p.Kind);
-                w.WriteString("basis", p.Detail);
-                w.WriteEndObject();
-            }
-
-            w.WriteEndArray();
+            WriteTimeline(w, r);
             w.WriteNumber("back_in_production_seconds", r.BackInProduction.TotalSeconds);
             w.WriteNumber("kdump_equivalent_seconds", r.KdumpEquivalent.TotalSeconds);
             w.WriteNumber("released_bytes", r.ReleasedBytes);
@@ -355,20 +397,42 @@ public static class DemoRunner
             w.WriteString("fadump_region_after", r.RegionAfter);
             WriteBands(w, "layout_first_kernel", r.LayoutFirst);
             WriteBands(w, "layout_capture_kernel", r.LayoutCapture);
-            w.WriteStartArray("files");
-            foreach (var f in r.Files)
-            {
-                w.WriteStringValue(f);
-            }
-
-            w.WriteEndArray();
+            WriteFiles(w, r);
             w.WriteEndObject();
         }
 
         return Encoding.UTF8.GetString(ms.ToArray()) + "\n";
     }
 
-    private static void WriteBands(Utf8JsonWriter w, string name, List<LayoutBand> bands)
+    internal static void WriteTimeline(Utf8JsonWriter w, DemoResult r)
+    {
+        w.WriteStartArray("timeline");
+        foreach (var (p, at) in r.Timeline.Phases)
+        {
+            w.WriteStartObject();
+            w.WriteString("phase", p.Name);
+            w.WriteNumber("seconds", p.Duration.TotalSeconds);
+            w.WriteNumber("at_seconds", at.TotalSeconds);
+            w.WriteString("kind", p.Kind);
+            w.WriteString("basis", p.Detail);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+    }
+
+    internal static void WriteFiles(Utf8JsonWriter w, DemoResult r)
+    {
+        w.WriteStartArray("files");
+        foreach (var f in r.Files)
+        {
+            w.WriteStringValue(f);
+        }
+
+        w.WriteEndArray();
+    }
+
+    internal static void WriteBands(Utf8JsonWriter w, string name, List<LayoutBand> bands)
     {
         w.WriteStartArray(name);
         foreach (var b in bands)
@@ -387,11 +451,11 @@ public static class DemoRunner
     public static void WriteSvgs(DemoResult r, string dir)
     {
         Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, "fig1-first-kernel.svg"), MemoryLayoutPicture.ToSvg("Fig. 1: memory reservation in the first kernel", r.LayoutFirst));
+        File.WriteAllText(Path.Combine(dir, "fig1-first-kernel.svg"), MemoryLayoutPicture.ToSvg(r.Fig1Title, r.LayoutFirst));
         r.Files.Add(Path.Combine(dir, "fig1-first-kernel.svg"));
         if (r.LayoutCapture.Count > 0)
         {
-            File.WriteAllText(Path.Combine(dir, "fig2-capture-kernel.svg"), MemoryLayoutPicture.ToSvg("Fig. 2: the capture kernel's view after the crash", r.LayoutCapture));
+            File.WriteAllText(Path.Combine(dir, "fig2-capture-kernel.svg"), MemoryLayoutPicture.ToSvg(r.Fig2Title, r.LayoutCapture));
             r.Files.Add(Path.Combine(dir, "fig2-capture-kernel.svg"));
         }
     }

@@ -18,7 +18,8 @@ public static class MemoryLayoutPicture
     public static List<LayoutBand> FirstKernel(LinuxKernel k, ulong top)
     {
         var bands = k.Mechanism.Status.FirstKernelRegions.Select(Band).ToList();
-        if (k.CrashKernelReservation is { } ck)
+        // kdump names its own crashkernel= region among its regions; FADump's fallback does not.
+        if (k.CrashKernelReservation is { } ck && !bands.Any(b => b.Start < ck.End && ck.Start < b.End))
         {
             bands.Add(new LayoutBand(ck.Start, ck.End, "crashkernel (kdump)", "dump"));
         }
@@ -32,7 +33,13 @@ public static class MemoryLayoutPicture
     }
 
     /// <summary>The capture kernel's view; empty when the kernel that booted after the crash is not a capture kernel.</summary>
-    public static List<LayoutBand> CaptureKernel(LinuxKernel k, ulong top)
+    public static List<LayoutBand> CaptureKernel(LinuxKernel k, ulong top) => CaptureKernel(k, top, k.Memory, []);
+
+    /// <summary>
+    /// The capture kernel's view over the machine's <paramref name="ram"/> (a kdump capture kernel knows only
+    /// its own memory), with <paramref name="extra"/> bands it does not run in (the elfcorehdr, a backup).
+    /// </summary>
+    public static List<LayoutBand> CaptureKernel(LinuxKernel k, ulong top, IReadOnlyList<MemoryRange> ram, IEnumerable<LayoutBand> extra)
     {
         var status = k.Mechanism.Status;
         if (status.CaptureKernelRegions.Count == 0)
@@ -41,12 +48,13 @@ public static class MemoryLayoutPicture
         }
 
         var bands = status.CaptureKernelRegions.Select(Band).ToList();
+        bands.AddRange(extra);
         foreach (var r in k.ReservedRanges)
         {
             bands.Add(new LayoutBand(r.Start, r.End, "reserved-range", "fw"));
         }
 
-        return Fill(bands, k.Memory, top, status.Released ? "released to the kernel" : "preserved: /proc/vmcore");
+        return Fill(bands, ram, top, status.Released ? "released to the kernel" : "preserved: /proc/vmcore");
     }
 
     private static LayoutBand Band(DumpRegion r) => new(r.Start, r.End, r.Label, r.Kind switch
@@ -136,12 +144,17 @@ public static class MemoryLayoutPicture
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W + 40}\" height=\"{BarY + BarH + 40 + (bands.Count * 18)}\" font-family=\"monospace\" font-size=\"12\">\n");
         sb.Append(CultureInfo.InvariantCulture, $"  <text x=\"20\" y=\"30\" font-size=\"16\">{Escape(title)}</text>\n");
-        // Small bands get a minimum width so they stay visible; the scale is otherwise linear.
+        // Small bands get a minimum width so they stay visible; the others share what is left of the bar
+        // linearly, so that the bar ends at its right edge however many small bands there are.
+        const double MinWidth = 4;
+        var small = bands.Where(b => W * (double)(b.End - b.Start) / top < MinWidth).ToHashSet();
+        double largeBytes = bands.Where(b => !small.Contains(b)).Sum(b => (double)(b.End - b.Start));
+        double scale = largeBytes > 0 ? Math.Max(0, W - (MinWidth * small.Count)) / largeBytes : 0;
         double x = 20;
         int i = 0;
         foreach (var b in bands)
         {
-            double w = Math.Max(4, W * (double)(b.End - b.Start) / top);
+            double w = small.Contains(b) ? MinWidth : scale * (b.End - b.Start);
             string color = b.Kind switch { "boot" => "#4e79a7", "dump" => "#f28e2b", "meta" => "#e15759", "fw" => "#76b7b2", "hole" => "#ffffff", _ => "#bab0ac" };
             sb.Append(CultureInfo.InvariantCulture, $"  <rect x=\"{x:F1}\" y=\"{BarY}\" width=\"{w:F1}\" height=\"{BarH}\" fill=\"{color}\" stroke=\"#333\"><title>{Escape(b.Label)} 0x{b.Start:x}-0x{b.End - 1:x}</title></rect>\n");
             sb.Append(CultureInfo.InvariantCulture, $"  <rect x=\"20\" y=\"{BarY + BarH + 22 + (i * 18) - 10}\" width=\"10\" height=\"10\" fill=\"{color}\" stroke=\"#333\"/>\n");

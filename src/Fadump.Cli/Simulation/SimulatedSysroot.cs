@@ -7,11 +7,21 @@ using Fadump.Kernel.Platforms;
 namespace Fadump.Cli.Simulation;
 
 /// <summary>The running simulated kernel's virtual files, as the tools' root directory (in-process).</summary>
-public sealed class SimulatedSysroot(PseriesLpar lpar) : ISysroot
+public sealed class SimulatedSysroot(Func<LinuxKernel?> running, string description) : ISysroot
 {
-    private LinuxKernel Kernel => lpar.Kernel ?? throw new IOException("the simulated LPAR is not running");
+    public SimulatedSysroot(PseriesLpar lpar)
+        : this(() => lpar.Kernel, "simulated pseries LPAR")
+    {
+    }
 
-    public string Description => "simulated pseries LPAR";
+    public SimulatedSysroot(X86_64Pc pc)
+        : this(() => pc.Kernel, "simulated x86_64 PC")
+    {
+    }
+
+    private LinuxKernel Kernel => running() ?? throw new IOException($"the {description} is not running");
+
+    public string Description => description;
 
     public bool Exists(string path) => Kernel.Files.Exists(path) || Kernel.Files.List(path).Any();
 
