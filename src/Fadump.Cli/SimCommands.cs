@@ -175,6 +175,7 @@ internal static class SimCommands
         yield return Demo(stdout, stderr);
         var sim = new Command("sim", "The simulated platform");
         sim.Subcommands.Add(Run(stdout, stderr));
+        sim.Subcommands.Add(DmaCommand.Create(stdout));
         yield return sim;
     }
 
