@@ -357,6 +357,24 @@ public static class DemoRunner
 
     internal static string Indent(string s) => string.Concat(s.TrimEnd('\n').Split('\n').Select(l => "  " + l + "\n"));
 
+    /// <summary>"dumped", "vmcore_error" and "kernel_messages": the outcome fields every platform's JSON has.</summary>
+    internal static void WriteOutcome(Utf8JsonWriter w, DemoResult r)
+    {
+        w.WriteBoolean("dumped", r.Dumped);
+        if (r.VmcoreError is not null)
+        {
+            w.WriteString("vmcore_error", r.VmcoreError);
+        }
+
+        w.WriteStartArray("kernel_messages");
+        foreach (var m in r.KernelMessages)
+        {
+            w.WriteStringValue(m);
+        }
+
+        w.WriteEndArray();
+    }
+
     public static string ToJson(DemoResult r)
     {
         if (r.Kdump is not null)
@@ -375,19 +393,7 @@ public static class DemoRunner
             w.WriteString("cmdline", spec.CommandLine);
             w.WriteString("workload", spec.Workload);
             w.WriteString("crash", r.Options.Crash.ToString().ToLowerInvariant());
-            w.WriteBoolean("dumped", r.Dumped);
-            if (r.VmcoreError is not null)
-            {
-                w.WriteString("vmcore_error", r.VmcoreError);
-            }
-
-            w.WriteStartArray("kernel_messages");
-            foreach (var m in r.KernelMessages)
-            {
-                w.WriteStringValue(m);
-            }
-
-            w.WriteEndArray();
+            WriteOutcome(w, r);
             WriteTimeline(w, r);
             w.WriteNumber("back_in_production_seconds", r.BackInProduction.TotalSeconds);
             w.WriteNumber("kdump_equivalent_seconds", r.KdumpEquivalent.TotalSeconds);

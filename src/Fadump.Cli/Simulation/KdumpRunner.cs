@@ -263,19 +263,7 @@ public static class KdumpRunner
                 w.WriteEndObject();
             }
 
-            w.WriteBoolean("dumped", r.Dumped);
-            if (r.VmcoreError is not null)
-            {
-                w.WriteString("vmcore_error", r.VmcoreError);
-            }
-
-            w.WriteStartArray("kernel_messages");
-            foreach (var m in r.KernelMessages)
-            {
-                w.WriteStringValue(m);
-            }
-
-            w.WriteEndArray();
+            DemoRunner.WriteOutcome(w, r);
             if (d.CaptureCommandLine is not null)
             {
                 w.WriteString("capture_cmdline", d.CaptureCommandLine);

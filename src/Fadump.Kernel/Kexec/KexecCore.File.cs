@@ -68,21 +68,7 @@ public sealed partial class KexecCore
             return e;
         }
 
-        if (crash)
-        {
-            foreach (var s in image!.Segments)
-            {
-                LoadCrashSegment(s);
-            }
-
-            CrashImage = image;
-            Protect();
-        }
-        else
-        {
-            Image = image;
-        }
-
+        Install(image!, crash);
         return Errno.None;
     }
 

@@ -126,6 +126,25 @@ public sealed partial class KexecCore
         return Purgatory.Run(_memory, CrashImage.Entry);
     }
 
+    /// <summary>The end of both syscalls: a crash image's segments are copied to their place and the region is protected.</summary>
+    private void Install(KexecImage image, bool crash)
+    {
+        if (crash)
+        {
+            foreach (var s in image.Segments)
+            {
+                LoadCrashSegment(s);
+            }
+
+            CrashImage = image;
+            Protect();
+        }
+        else
+        {
+            Image = image;
+        }
+    }
+
     private void Protect() => _protected = CrashImage is not null;
 
     private void Unprotect() => _protected = false;
