@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.RegularExpressions;
 using Fadump.Cli;
 using Fadump.Formats;
 using Fadump.Formats.Compression;
@@ -15,24 +14,9 @@ namespace Fadump.Interop.Tests;
 /// our outputs in crash, libkdumpfile and makedumpfile.
 /// </summary>
 [Trait("Category", "Interop")]
-public sealed partial class SaveInteropTests(SaveFixture fx) : IClassFixture<SaveFixture>
+public sealed class SaveInteropTests(SaveFixture fx) : IClassFixture<SaveFixture>
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    /// <summary>makedumpfile's report (--message-level 16): name → pages.</summary>
-    private static Dictionary<string, ulong> ParseReport(string text)
-    {
-        var d = new Dictionary<string, ulong>();
-        foreach (Match m in ReportLine().Matches(text))
-        {
-            d[m.Groups[1].Value.Trim()] = ulong.Parse(m.Groups[2].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture);
-        }
-
-        return d;
-    }
-
-    [GeneratedRegex(@"^\s*([A-Za-z][A-Za-z \-]+?)\s*: 0x([0-9a-f]{16})", RegexOptions.Multiline)]
-    private static partial Regex ReportLine();
 
     [Fact]
     public void Every_dump_level_dumps_the_pages_makedumpfile_dumps()
@@ -46,7 +30,7 @@ public sealed partial class SaveInteropTests(SaveFixture fx) : IClassFixture<Sav
             var r = DumpSaver.Save(input, ours, new SaveOptions { DumpLevel = level, Threads = 2 }, Ct);
             var md = RealTool.Run("makedumpfile", ["-f", "-d", level.ToString(CultureInfo.InvariantCulture), "--message-level", "16", std, theirs], 300);
             Assert.True(md.ExitCode == 0, md.All);
-            var report = ParseReport(md.All);
+            var report = MakedumpfileReport.Parse(md.All);
             using var a = KdumpCompressedDump.Open(ours);
             using var b = KdumpCompressedDump.Open(theirs);
             table.Add(FormattableString.Invariant($"{level,5}  {r.DumpedPages,16}  {report["Remaining pages"],22}  {a.DumpedPageCount,13}  {b.DumpedPageCount,21}"));
@@ -78,7 +62,7 @@ public sealed partial class SaveInteropTests(SaveFixture fx) : IClassFixture<Sav
         var r = DumpSaver.Save(input, ours, new SaveOptions { DumpLevel = 31, Format = SaveFormat.Elf }, Ct);
         var md = RealTool.Run("makedumpfile", ["-f", "-E", "-d", "31", "--message-level", "16", fx.StandardElf, theirs], 300);
         Assert.True(md.ExitCode == 0, md.All);
-        Assert.Equal(ParseReport(md.All)["Remaining pages"], r.DumpedPages);
+        Assert.Equal(MakedumpfileReport.Parse(md.All)["Remaining pages"], r.DumpedPages);
 
         // makedumpfile's own kdump at -d 31 of the same input: its bitmap says which pages are excluded by class.
         string re31 = fx.File("re.kdump"), direct31 = fx.File("md31-from-elf.kdump");
@@ -133,7 +117,7 @@ public sealed partial class SaveInteropTests(SaveFixture fx) : IClassFixture<Sav
         // told from inside them (is_in_segs), so its tails there stay. It keeps nothing we left out.
         var re = RealTool.Run("makedumpfile", ["-f", "-d", "31", "--message-level", "16", ours, re31], 300);
         Assert.True(re.ExitCode == 0, re.All);
-        Assert.InRange(ParseReport(re.All)["Remaining pages"], r.DumpedPages, same);
+        Assert.InRange(MakedumpfileReport.Parse(re.All)["Remaining pages"], r.DumpedPages, same);
 
         AssertCrashReadsTheRelease(ours);
     }

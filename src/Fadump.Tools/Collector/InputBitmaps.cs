@@ -1,4 +1,5 @@
 using Fadump.Formats;
+using Fadump.Formats.Elf;
 using Fadump.Formats.IO;
 using Fadump.Formats.Kdump;
 
@@ -6,7 +7,8 @@ namespace Fadump.Tools.Collector;
 
 /// <summary>
 /// What the input says about each PFN: RAM (1st bitmap, or the ELF PT_LOADs) and dumped (2nd bitmap of a
-/// kdump-compressed input, so that re-filtering never brings back a page the input excluded).
+/// kdump-compressed input, so that re-filtering never brings back a page the input excluded; for an ELF input,
+/// every RAM page but those a PT_LOAD holds no data for).
 /// </summary>
 internal static class InputBitmaps
 {
@@ -14,10 +16,44 @@ internal static class InputBitmaps
         ? new KdumpFileBitmap(k.Source, k.Header.Bitmap1Offset, k.MaxPfn)
         : new RangePfnBitmap(dump.MemoryRanges(), dump.PageSize);
 
-    /// <summary>The input's dumped pages, or null when every RAM page is (ELF).</summary>
+    /// <summary>The input's dumped pages, or null when every RAM page is.</summary>
     public static IPfnBitmap? Dumped(IDump dump) => Kdump(dump) is { } k
         ? new KdumpFileBitmap(k.Source, k.Header.Bitmap2Offset, k.MaxPfn)
-        : null;
+        : dump is ElfDump e ? ElfWithData(e) : null;
+
+    /// <summary>
+    /// makedumpfile's exclude_nodata_pages: from the page of p_paddr + p_filesz up to p_paddr + p_memsz rounded up,
+    /// a PT_LOAD's pages are not dumped. That is the part past p_filesz (which reads as zeros), and also the last
+    /// page of a segment that ends inside it: /proc/vmcore's PT_LOADs follow the byte-granular e820 map, and the
+    /// first one ends at the EBDA (0x9fc00), so PFN 0x9f is RAM (1st bitmap) that makedumpfile does not dump.
+    /// Null when no PT_LOAD has such pages.
+    /// </summary>
+    private static RangePfnBitmap? ElfWithData(ElfDump e)
+    {
+        ulong ps = (ulong)e.PageSize;
+        var noData = e.Elf.Loads
+            .Select(l => (Start: (l.PhysicalAddress + l.FileSize) / ps, End: (l.PhysicalEnd + ps - 1) / ps))
+            .Where(r => r.Start < r.End).OrderBy(r => r.Start).ToList();
+        if (noData.Count == 0)
+        {
+            return null;
+        }
+
+        var keep = new List<(ulong Start, ulong End)>();
+        ulong at = 0;
+        foreach (var (s, end) in noData)
+        {
+            if (s > at)
+            {
+                keep.Add((at, s));
+            }
+
+            at = Math.Max(at, end);
+        }
+
+        keep.Add((at, ulong.MaxValue));
+        return RangePfnBitmap.FromPfnRuns(keep);
+    }
 
     private static KdumpCompressedDump? Kdump(IDump dump) => dump switch
     {
