@@ -17,7 +17,7 @@ using Fadump.Tools.Inspect;
 namespace Fadump.Interop.Tests;
 
 /// <summary>
-/// One crashed simulated PC (2 GiB, 4 CPUs, crashkernel=256M, kexec_load, CPU 1 panics): its capture kernel's
+/// One crashed simulated PC (1 GiB, 4 CPUs, crashkernel=256M, kexec_load, CPU 1 panics): its capture kernel's
 /// /proc/vmcore copied to a file once, for the real tools.
 /// </summary>
 public sealed class SimulatedKdumpFixture : IDisposable
@@ -28,7 +28,7 @@ public sealed class SimulatedKdumpFixture : IDisposable
     public SimulatedKdumpFixture()
     {
         var sw = Stopwatch.StartNew();
-        Pc = SimulatedKdumpTests.Crashed(KexecLoadMode.Legacy, 2UL << 30, 4);
+        Pc = SimulatedKdumpTests.Crashed(KexecLoadMode.Legacy, 1UL << 30, 4);
         Vmcore = _dir.File("vmcore");
         using (var src = Pc.Kernel!.Files.OpenRead("/proc/vmcore"))
         using (var dst = System.IO.File.Create(Vmcore))
@@ -266,10 +266,10 @@ public sealed class SimulatedKdumpRealToolTests(SimulatedKdumpFixture fx) : ICla
             (uts, 390),                                  // kernel text mapping: init_uts_ns (sysname .. domainname)
             (fx.Arch.Sym(X86_64Arch.PanicOffset), 64),   // kernel text: panic
             (pageOffset + 0x1234000, 4096),              // direct map
-            (pageOffset + 0x5ffff800, 4096),             // direct map, across a page boundary
+            (pageOffset + 0x0ffff800, 4096),             // direct map, across a page boundary
             (memSection, 256),                           // mem_section roots (memblock, in the direct map)
             (vmemmap + (0x12345 * 64), 64),              // vmemmap: struct page of PFN 0x12345
-            (vmemmap + (0x7f000 * 64) - 32, 64),         // vmemmap: across two sections' struct pages
+            (vmemmap + (0x10000 * 64) - 32, 64),         // vmemmap: across two sections' struct pages
         ];
         var lk = Libkdumpfile.Read(samples, virtualAddresses: true, fx.Vmcore)[0];
         Assert.Equal("elf", lk.Format);
