@@ -35,7 +35,10 @@ public sealed class KernelMemoryImage : IMemoryContent
         _pageShift = arch.PageShift;
         _vmemmapBase = arch.VmemmapBase;
         _linearMap = arch.PageOffset;
+        _arch = arch;
     }
+
+    private readonly KernelArch _arch;
 
     public WorkloadModel Workload => _workload;
 
@@ -274,12 +277,18 @@ public sealed class KernelMemoryImage : IMemoryContent
         }
 
         ulong pfn = frameAddress >> _pageShift;
-        FillPage(ClassOf(pfn), _workload.Seed ^ (frameAddress * 0x9E3779B97F4A7C15), frame);
+        FillPage(ClassOf(pfn), _workload.Seed ^ (frameAddress * 0x9E3779B97F4A7C15), frame, _arch);
     }
 
-    /// <summary>Content by class: compressible roughly as real memory of that kind is.</summary>
-    public static void FillPage(PageClass cls, ulong seed, Span<byte> frame)
+    /// <summary>
+    /// Content by class, compressible roughly as real memory of that kind is, in the arch's terms: its
+    /// instruction words in text, pointers into its linear map in data, in its byte order.
+    /// </summary>
+    public static void FillPage(PageClass cls, ulong seed, Span<byte> frame, KernelArch arch)
     {
+        bool be = arch.BigEndian;
+        uint[] opcodes = arch.Machine.Arch == Formats.DumpArch.X86_64 ? X86Opcodes : Opcodes;
+        ulong linear = arch.PageOffset;
         ulong s = seed;
         switch (cls)
         {
@@ -291,7 +300,8 @@ public sealed class KernelMemoryImage : IMemoryContent
                 for (int i = 0; i < frame.Length; i += 8)
                 {
                     ulong r = WorkloadModel.Mix64(s++);
-                    BinaryPrimitives.WriteUInt64LittleEndian(frame[i..], Opcodes[(int)(r & 31)] | ((ulong)Opcodes[(int)((r >> 8) & 31)] << 32));
+                    Formats.Endian.Write(frame[i..], opcodes[(int)(r & 31)], be);
+                    Formats.Endian.Write(frame[(i + 4)..], opcodes[(int)((r >> 8) & 31)], be);
                 }
 
                 return;
@@ -304,11 +314,11 @@ public sealed class KernelMemoryImage : IMemoryContent
                     ulong v = (r & 3) switch
                     {
                         0 => 0,
-                        1 => 0xc000000000000000 | (r >> 20 & 0x3fffffff8),
+                        1 => linear | (r >> 20 & 0x3fffffff8),
                         2 => r >> 56,
-                        _ => 0xc000000000000000 | (r >> 24 & 0xffff00),
+                        _ => linear | (r >> 24 & 0xffff00),
                     };
-                    BinaryPrimitives.WriteUInt64LittleEndian(frame[i..], v);
+                    Formats.Endian.Write(frame[i..], v, be);
                 }
 
                 return;
@@ -439,6 +449,15 @@ public sealed class KernelMemoryImage : IMemoryContent
         0x3c4c0000, 0x38420000, 0x7c7f1b78, 0x7fe3fb78, 0x48000001, 0x2c230000, 0x41820010, 0x40820008,
         0xe9230000, 0xf9230008, 0x39400000, 0x7d2a4b78, 0x81230000, 0x91230004, 0x7c631a14, 0x3863ffff,
         0xebe1fff8, 0xfbe1fff8, 0x7c691b78, 0x5463063e, 0x28030000, 0x4bfffff0, 0x7d4903a6, 0x4e800420,
+    ];
+
+    /// <summary>x86-64 instruction bytes as they sit in memory (read as little-endian words): push/mov/call/ret/jcc/nop…</summary>
+    private static readonly uint[] X86Opcodes =
+    [
+        0xe5894855, 0x10ec8348, 0x24448b48, 0xc3c9c031, 0x00000fe8, 0x8b4c0000, 0x74c08548, 0x48c78948,
+        0x0f1f4400, 0x90909090, 0x8948f689, 0x48d23108, 0x4c8b4808, 0x5d5b415c, 0x415d415e, 0xcccccccc,
+        0x0000841f, 0x08478b48, 0x48e68949, 0x0000b848, 0x8548c085, 0x850fc084, 0x31c0ff48, 0xe8000000,
+        0xf6854875, 0x65488b04, 0x25280000, 0x83481074, 0x0fc4014c, 0x1f400000, 0x8b450873, 0x5de58948,
     ];
 
     private static readonly byte[][] Words = [.. new[]

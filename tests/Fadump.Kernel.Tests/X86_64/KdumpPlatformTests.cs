@@ -230,3 +230,25 @@ public sealed class Ppc64VmcoreInfoKeyTests
         Assert.Equal(real["LENGTH(node_data)"], ours["LENGTH(node_data)"]);
     }
 }
+
+/// <summary>Procedural page contents speak the arch: its instructions in text, its linear-map pointers in data, its byte order.</summary>
+public sealed class ArchPageContentTests
+{
+    [Fact]
+    public void Kernel_pages_hold_the_archs_code_and_pointers()
+    {
+        var frame = new byte[4096];
+        Structures.KernelMemoryImage.FillPage(Workload.PageClass.KernelText, 7, frame, Arch.X86_64.X86_64Arch.Debian61());
+        Assert.Contains((byte)0x48, frame);                    // REX.W prefixes of x86-64 code
+        Assert.DoesNotContain(frame.Chunk(4), w => BitConverter.ToUInt32(w) == 0x4e800020); // no ppc blr
+
+        var x86 = Arch.X86_64.X86_64Arch.Debian61();
+        Structures.KernelMemoryImage.FillPage(Workload.PageClass.KernelData, 7, frame, x86);
+        var words = frame.Chunk(8).Select(w => BitConverter.ToUInt64(w)).ToList();
+        Assert.Contains(words, w => (w & 0xffffff0000000000) == (x86.PageOffset & 0xffffff0000000000));
+        Assert.DoesNotContain(words, w => w >> 60 == 0xc);
+
+        Structures.KernelMemoryImage.FillPage(Workload.PageClass.KernelData, 7, frame, Arch.Ppc64.Ppc64Arch.BigEndianArch);
+        Assert.Contains(frame.Chunk(8), w => w[0] == 0xc0);  // 0xc000… stored big-endian
+    }
+}
