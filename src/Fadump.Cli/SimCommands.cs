@@ -81,9 +81,9 @@ internal static class SimCommands
         public PcSpec BuildPc(ParseResult p)
         {
             long mem = Sizes.Parse(p.GetValue(Memory)!);
-            if (mem < (256L << 20) || mem > (64L << 40) || mem % 4096 != 0)
+            if (mem < (256L << 20) || (ulong)mem > PcSpec.MaxMemory || mem % 4096 != 0)
             {
-                throw new UsageException("--memory must be a multiple of 4K between 256M and 64T");
+                throw new UsageException("--memory must be a multiple of 4K between 256M and 64T-1G on x86_64 (4-level paging addresses 64 TiB; the PCI hole below 4 GiB pushes RAM up by 1 GiB)");
             }
 
             var spec = new PcSpec
@@ -106,7 +106,7 @@ internal static class SimCommands
 
             if (spec.Validate() is { } error)
             {
-                throw new UsageException("--cpus: " + error);
+                throw new UsageException(error);
             }
 
             return spec;
