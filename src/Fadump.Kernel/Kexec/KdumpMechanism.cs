@@ -118,6 +118,7 @@ public sealed class KdumpMechanism : ICrashDumpMechanism
                 [],
                 _k.Arch.PageOffset);
             Core = new KexecCore(_k.Machine.Memory, region, _k.CrashKernelLowReservation, info);
+            _k.Writer.ReadOnly = (pa, size) => Core?.IsProtected(pa, size) == true;
         }
     }
 

@@ -62,6 +62,21 @@ public sealed class KdumpPlatformTests
     }
 
     [Fact]
+    public void After_a_load_the_first_kernel_faults_on_a_write_into_the_crash_region()
+    {
+        var pc = Booted();
+        var k = pc.Kernel!;
+        ulong inside = k.Arch.Virt(k.CrashKernelReservation!.Value.Start + (64 * M));
+        k.Writer.U64(inside, 1); // before the load the region is ordinary reserved memory
+        Assert.True(pc.LoadCaptureKernel(), pc.LoadError);
+        var e = Assert.Throws<CrashRegionProtectionException>(() => k.Writer.U64(inside, 2));
+        Assert.StartsWith("BUG: unable to handle page fault", e.Message);
+        k.Writer.U64(k.Arch.Virt(16 * M), 3); // elsewhere writes go on
+        Assert.Equal(Errno.None, pc.Kdump.Core!.KexecLoad(0, [], KexecFlags.OnCrash | KexecFlags.ArchX86_64));
+        k.Writer.U64(inside, 4); // unloaded: writable again
+    }
+
+    [Fact]
     public void Without_crashkernel_kexec_tools_refuses_and_a_panic_has_no_dump()
     {
         var pc = Booted("root=/dev/sda2 ro");
