@@ -20,28 +20,26 @@ internal static class FadumpProcess
 
     public sealed record Result(int ExitCode, string Stdout, string Stderr);
 
+    /// <summary>
+    /// Starts fadump as a shell would for a foreground command: SIGINT, SIGQUIT and SIGPIPE at their defaults, the
+    /// umask when given. A test run from a background job of a non-interactive shell (a CI runner, `cmd &`)
+    /// inherits SIGINT and SIGQUIT ignored, and sh cannot reset an ignored signal; python3 (.ci/run installs it) can,
+    /// and execv keeps the defaults for fadump.
+    /// </summary>
     public static ProcessStartInfo StartInfo(IEnumerable<string> args, string? umask = null)
     {
-        ProcessStartInfo psi;
-        if (umask is null)
+        var psi = new ProcessStartInfo("python3");
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add(
+            "import os, signal, sys\n" +
+            "for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE): signal.signal(s, signal.SIG_DFL)\n" +
+            "if sys.argv[1]: os.umask(int(sys.argv[1], 8))\n" +
+            "os.execv(sys.argv[2], sys.argv[2:])\n");
+        psi.ArgumentList.Add(umask ?? string.Empty);
+        psi.ArgumentList.Add(Executable);
+        foreach (var a in args)
         {
-            psi = new ProcessStartInfo(Executable);
-            foreach (var a in args)
-            {
-                psi.ArgumentList.Add(a);
-            }
-        }
-        else
-        {
-            // sh sets the umask, then execs fadump with the arguments as they are ("$@").
-            psi = new ProcessStartInfo("/bin/sh");
-            psi.ArgumentList.Add("-c");
-            psi.ArgumentList.Add($"umask {umask}; exec \"$0\" \"$@\"");
-            psi.ArgumentList.Add(Executable);
-            foreach (var a in args)
-            {
-                psi.ArgumentList.Add(a);
-            }
+            psi.ArgumentList.Add(a);
         }
 
         psi.RedirectStandardOutput = true;
