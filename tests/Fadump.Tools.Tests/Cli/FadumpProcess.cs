@@ -3,29 +3,54 @@ using System.Diagnostics;
 namespace Fadump.Tools.Tests.Cli;
 
 /// <summary>
-/// The real `fadump` executable (the apphost the Fadump.Cli reference copies next to the tests), as a child
-/// process: for what only a process shows (a closed pipe, signals, the umask, SIGKILL).
+/// The real `fadump` executable as a child process, for what only a process shows (a closed pipe, signals,
+/// the umask, SIGKILL). Each such test runs against both builds (<see cref="Builds"/>): the apphost that the
+/// Fadump.Cli project reference copies next to the tests (JIT), and the Native AOT binary named by
+/// $FADUMP_EXE, which scripts/test publishes with scripts/publish-native and sets; without FADUMP_EXE the
+/// native cases are skipped, never run against the apphost in its place.
 /// </summary>
 internal static class FadumpProcess
 {
-    public static string Executable
+    /// <summary>The apphost (fadump next to the tests, on the JIT).</summary>
+    public const string Jit = "jit";
+
+    /// <summary>The Native AOT binary of $FADUMP_EXE.</summary>
+    public const string Native = "native";
+
+    public const string NativeVariable = "FADUMP_EXE";
+
+    public static TheoryData<string> Builds => new(Jit, Native);
+
+    /// <summary>The executable of a build; skips the test for <see cref="Native"/> when $FADUMP_EXE is unset.</summary>
+    public static string Executable(string build)
     {
-        get
+        if (build == Native)
         {
-            string path = Path.Combine(AppContext.BaseDirectory, "fadump");
-            Assert.True(File.Exists(path), $"{path} is missing: the Fadump.Cli project reference copies it");
-            return path;
+            string? exe = Environment.GetEnvironmentVariable(NativeVariable);
+            if (string.IsNullOrEmpty(exe))
+            {
+                Assert.Skip($"${NativeVariable} is not set: scripts/test publishes the Native AOT binary (scripts/publish-native) and sets it");
+            }
+
+            Assert.True(File.Exists(exe), $"${NativeVariable}={exe} does not exist");
+            return Path.GetFullPath(exe);
         }
+
+        Assert.Equal(Jit, build);
+        string path = Path.Combine(AppContext.BaseDirectory, "fadump");
+        Assert.True(File.Exists(path), $"{path} is missing: the Fadump.Cli project reference copies it");
+        return path;
     }
 
     public sealed record Result(int ExitCode, string Stdout, string Stderr);
 
-    public static ProcessStartInfo StartInfo(IEnumerable<string> args, string? umask = null)
+    public static ProcessStartInfo StartInfo(string build, IEnumerable<string> args, string? umask = null)
     {
+        string executable = Executable(build);
         ProcessStartInfo psi;
         if (umask is null)
         {
-            psi = new ProcessStartInfo(Executable);
+            psi = new ProcessStartInfo(executable);
             foreach (var a in args)
             {
                 psi.ArgumentList.Add(a);
@@ -37,7 +62,7 @@ internal static class FadumpProcess
             psi = new ProcessStartInfo("/bin/sh");
             psi.ArgumentList.Add("-c");
             psi.ArgumentList.Add($"umask {umask}; exec \"$0\" \"$@\"");
-            psi.ArgumentList.Add(Executable);
+            psi.ArgumentList.Add(executable);
             foreach (var a in args)
             {
                 psi.ArgumentList.Add(a);
@@ -51,9 +76,9 @@ internal static class FadumpProcess
         return psi;
     }
 
-    public static Result Run(IEnumerable<string> args, string? umask = null, int timeoutSeconds = 120, string? workingDirectory = null)
+    public static Result Run(string build, IEnumerable<string> args, string? umask = null, int timeoutSeconds = 120, string? workingDirectory = null)
     {
-        var psi = StartInfo(args, umask);
+        var psi = StartInfo(build, args, umask);
         if (workingDirectory is not null)
         {
             psi.WorkingDirectory = workingDirectory;
