@@ -14,7 +14,7 @@ internal static class CompareBench
 {
     private sealed record Case(string Name, string Level, string? MdFlag, string OurFlag);
 
-    private sealed record Sample(double Seconds, long RssKiB, long Bytes, int ExitCode, int Attempts, double Wall = 0);
+    private sealed record Sample(double Seconds, long RssKiB, long Bytes, int ExitCode, int Attempts, double Wall = 0, int Runs = 0);
 
     public static int Run(string[] args)
     {
@@ -153,12 +153,12 @@ internal static class CompareBench
 
         if (results.Count == 0)
         {
-            return new Sample(0, 0, 0, lastExit, attempts);
+            return new Sample(0, 0, 0, lastExit, attempts, Runs: runs);
         }
 
         var byTime = (byWall ? results.OrderBy(r => r.Wall) : results.OrderBy(r => r.Seconds)).ToList();
         var med = byTime[byTime.Count / 2];
-        return med with { RssKiB = results.Max(r => r.RssKiB), Attempts = attempts };
+        return med with { RssKiB = results.Max(r => r.RssKiB), Attempts = attempts, Runs = runs };
     }
 
     /// <summary>
@@ -222,7 +222,7 @@ internal static class CompareBench
         {
             var samples = tools.Select(t => ours(t.Exe)).ToList();
             Sample? m = theirs?.Invoke();
-            string mdCell = m is null ? "-" : m.ExitCode != 0 ? $"failed ({m.ExitCode})" : F(m.Wall) + (m.Attempts > runs ? FormattableString.Invariant($" ({m.Attempts - runs} aborts retried)") : string.Empty);
+            string mdCell = m is null ? "-" : m.ExitCode != 0 ? $"failed ({m.ExitCode})" : F(m.Wall) + (m.Attempts > m.Runs ? FormattableString.Invariant($" ({m.Attempts - m.Runs} aborts retried)") : string.Empty);
             var speeds = samples.Select(sm => m is null || m.ExitCode != 0 ? "-" : (m.Wall / sm.Wall).ToString("F2", CultureInfo.InvariantCulture) + (goal is { } g ? (m.Wall / sm.Wall >= g ? " (met)" : " (not met)") : string.Empty));
             Console.WriteLine($"| {what} | {string.Join(" | ", samples.Select(sm => F(sm.Wall)))} | {mdCell} | {string.Join(" | ", speeds)} | {target} |");
         }
@@ -256,7 +256,7 @@ internal static class CompareBench
             var two = MdSave("1", 2);
             bool twoWins = two.ExitCode == 0 && two.Wall < one.Wall;
             bestName = twoWins ? "--num-threads 2" : "1 thread";
-            Console.Error.WriteLine(FormattableString.Invariant($"makedumpfile -d 1: 1 thread {one.Wall:F3} s, --num-threads 2 {(two.ExitCode == 0 ? two.Wall.ToString("F3", CultureInfo.InvariantCulture) : $"failed ({two.ExitCode})")} s ({two.Attempts - runs} aborts retried)"));
+            Console.Error.WriteLine(FormattableString.Invariant($"makedumpfile -d 1: 1 thread {one.Wall:F3} s, --num-threads 2 {(two.ExitCode == 0 ? two.Wall.ToString("F3", CultureInfo.InvariantCulture) : $"failed ({two.ExitCode})")} s ({two.Attempts - two.Runs} aborts retried)"));
             if (!twoWins)
             {
                 File.Copy(mdOut + ".1", mdOut, overwrite: true);

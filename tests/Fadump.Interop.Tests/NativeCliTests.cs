@@ -8,7 +8,7 @@ namespace Fadump.Interop.Tests;
 /// processes on the real QEMU dumps and the simulator: the same exit status, standard output, standard error
 /// (less the timed progress lines) and the same bytes in every file written, for each command and codec. What
 /// trimming or AOT compilation could change (an option the parser no longer binds, a JSON field, a codec
-/// whose native library is not found from a native binary) shows here. Skipped without FADUMP_EXE.
+/// whose native library is not found from a native binary) shows here. Fails without FADUMP_EXE.
 /// </summary>
 [Trait("Category", "Interop")]
 public sealed class NativeCliTests
