@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Xml;
 using Fadump.Cli;
 using Fadump.Formats;
+using Fadump.Tools.Tests.Cli;
 
 namespace Fadump.Interop.Tests;
 
@@ -164,13 +165,13 @@ public sealed class SimX86CliTests
         Assert.Empty(doc.RootElement.GetProperty("layout_capture_kernel").EnumerateArray());
     }
 
-    /// <summary>The same failure seen from outside: the fadump executable's exit status and its stderr.</summary>
-    [Fact]
-    public async Task A_failed_kexec_load_exits_1_from_the_command_line()
+    /// <summary>The same failure seen from outside: the fadump executable's exit status and its stderr (JIT and native builds).</summary>
+    [Theory]
+    [MemberData(nameof(FadumpProcess.Builds), MemberType = typeof(FadumpProcess))]
+    public async Task A_failed_kexec_load_exits_1_from_the_command_line(string build)
     {
-        string dll = typeof(FadumpCommand).Assembly.Location;
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { dll, "sim", "run", "--platform", "x86_64", "--memory", "1G", "--cpus", "2", "--cmdline", "root=/dev/sda2 ro quiet" })
+        var psi = new ProcessStartInfo(FadumpProcess.Executable(build)) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "sim", "run", "--platform", "x86_64", "--memory", "1G", "--cpus", "2", "--cmdline", "root=/dev/sda2 ro quiet" })
         {
             psi.ArgumentList.Add(a);
         }

@@ -3,30 +3,54 @@ using System.Diagnostics;
 namespace Fadump.Tools.Tests.Cli;
 
 /// <summary>
-/// The real `fadump` executable (the apphost the Fadump.Cli reference copies next to the tests), as a child
-/// process: for what only a process shows (a closed pipe, signals, the umask, SIGKILL).
+/// The real `fadump` executable as a child process, for what only a process shows (a closed pipe, signals,
+/// the umask, SIGKILL). Each such test runs against both builds (<see cref="Builds"/>): the apphost that the
+/// Fadump.Cli project reference copies next to the tests (JIT), and the Native AOT binary named by
+/// $FADUMP_EXE, which scripts/test publishes with scripts/publish-native and sets. Without FADUMP_EXE the
+/// native cases fail (as a missing fixture does), never skip or run the apphost in its place.
 /// </summary>
 internal static class FadumpProcess
 {
-    public static string Executable
+    /// <summary>The apphost (fadump next to the tests, on the JIT).</summary>
+    public const string Jit = "jit";
+
+    /// <summary>The Native AOT binary of $FADUMP_EXE.</summary>
+    public const string Native = "native";
+
+    public const string NativeVariable = "FADUMP_EXE";
+
+    public static TheoryData<string> Builds => new(Jit, Native);
+
+    /// <summary>The executable of a build; fails the test for <see cref="Native"/> when $FADUMP_EXE is unset.</summary>
+    public static string Executable(string build)
     {
-        get
+        if (build == Native)
         {
-            string path = Path.Combine(AppContext.BaseDirectory, "fadump");
-            Assert.True(File.Exists(path), $"{path} is missing: the Fadump.Cli project reference copies it");
-            return path;
+            string? exe = Environment.GetEnvironmentVariable(NativeVariable);
+            if (string.IsNullOrEmpty(exe))
+            {
+                Assert.Fail($"${NativeVariable} is not set: scripts/test publishes the Native AOT binary (FADUMP_EXE=$(scripts/publish-native)) and sets it");
+            }
+
+            Assert.True(File.Exists(exe), $"${NativeVariable}={exe} does not exist");
+            return Path.GetFullPath(exe);
         }
+
+        Assert.Equal(Jit, build);
+        string path = Path.Combine(AppContext.BaseDirectory, "fadump");
+        Assert.True(File.Exists(path), $"{path} is missing: the Fadump.Cli project reference copies it");
+        return path;
     }
 
     public sealed record Result(int ExitCode, string Stdout, string Stderr);
 
     /// <summary>
-    /// Starts fadump as a shell would for a foreground command: SIGINT, SIGQUIT and SIGPIPE at their defaults, the
-    /// umask when given. A test run from a background job of a non-interactive shell (a CI runner, `cmd &`)
-    /// inherits SIGINT and SIGQUIT ignored, and sh cannot reset an ignored signal; python3 (.ci/run installs it) can,
-    /// and execv keeps the defaults for fadump.
+    /// Starts a build of fadump as a shell would for a foreground command: SIGINT, SIGQUIT and SIGPIPE at their
+    /// defaults, the umask when given. A test run from a background job of a non-interactive shell (a CI runner,
+    /// `cmd &`) inherits SIGINT and SIGQUIT ignored, and sh cannot reset an ignored signal; python3 (.ci/run
+    /// installs it) can, and execv keeps the defaults for fadump.
     /// </summary>
-    public static ProcessStartInfo StartInfo(IEnumerable<string> args, string? umask = null)
+    public static ProcessStartInfo StartInfo(string build, IEnumerable<string> args, string? umask = null)
     {
         var psi = new ProcessStartInfo("python3");
         psi.ArgumentList.Add("-c");
@@ -36,7 +60,7 @@ internal static class FadumpProcess
             "if sys.argv[1]: os.umask(int(sys.argv[1], 8))\n" +
             "os.execv(sys.argv[2], sys.argv[2:])\n");
         psi.ArgumentList.Add(umask ?? string.Empty);
-        psi.ArgumentList.Add(Executable);
+        psi.ArgumentList.Add(Executable(build));
         foreach (var a in args)
         {
             psi.ArgumentList.Add(a);
@@ -49,9 +73,9 @@ internal static class FadumpProcess
         return psi;
     }
 
-    public static Result Run(IEnumerable<string> args, string? umask = null, int timeoutSeconds = 120, string? workingDirectory = null)
+    public static Result Run(string build, IEnumerable<string> args, string? umask = null, int timeoutSeconds = 120, string? workingDirectory = null)
     {
-        var psi = StartInfo(args, umask);
+        var psi = StartInfo(build, args, umask);
         if (workingDirectory is not null)
         {
             psi.WorkingDirectory = workingDirectory;

@@ -28,14 +28,14 @@ public sealed class InterruptedCollectTests : IDisposable
         Directory.Delete(_target, recursive: true);
     }
 
+    public static MatrixTheoryData<string, string> BuildsAndSignals => new([FadumpProcess.Jit, FadumpProcess.Native], ["KILL", "TERM", "INT"]);
+
     [Theory]
-    [InlineData("KILL")]
-    [InlineData("TERM")]
-    [InlineData("INT")]
-    public async Task A_killed_collect_releases_nothing_and_the_next_run_saves_the_dump_completely(string signal)
+    [MemberData(nameof(BuildsAndSignals))]
+    public async Task A_killed_collect_releases_nothing_and_the_next_run_saves_the_dump_completely(string build, string signal)
     {
         string crash = Path.Combine(_target, "crash");
-        using (var p = Process.Start(FadumpProcess.StartInfo(["collect", "--root", _root.Dir, "--config", _conf, "--print-actions"]))!)
+        using (var p = Process.Start(FadumpProcess.StartInfo(build, ["collect", "--root", _root.Dir, "--config", _conf, "--print-actions"]))!)
         {
             p.StandardInput.Close();
             var stdout = p.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
@@ -57,7 +57,7 @@ public sealed class InterruptedCollectTests : IDisposable
         // The service runs again (a second capture-kernel boot, or systemd restarting it). The dump directory is
         // named after the capture time, so wait for the clock to move on.
         Thread.Sleep(1100);
-        var again = FadumpProcess.Run(["collect", "--root", _root.Dir, "--config", _conf, "--print-actions"], timeoutSeconds: 300);
+        var again = FadumpProcess.Run(build, ["collect", "--root", _root.Dir, "--config", _conf, "--print-actions"], timeoutSeconds: 300);
 
         Assert.True(again.ExitCode == 0, again.Stdout + again.Stderr);
         Assert.Contains("sampled pages match the source", again.Stdout, StringComparison.Ordinal);

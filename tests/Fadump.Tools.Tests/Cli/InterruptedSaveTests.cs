@@ -36,15 +36,17 @@ public sealed class InterruptedSaveTests(BigVmcore big) : IClassFixture<BigVmcor
         return (rc, o.ToString(), e.ToString());
     }
 
-    private Process StartSave(string umask = "022") =>
-        Process.Start(FadumpProcess.StartInfo(["save", "-c", "-d", "0", "--num-threads", "1", big.Path, Out], umask))!;
+    public static MatrixTheoryData<string, string> BuildsAndSignals => new([FadumpProcess.Jit, FadumpProcess.Native], ["INT", "TERM"]);
+
+    private Process StartSave(string build, string umask = "022") =>
+        Process.Start(FadumpProcess.StartInfo(build, ["save", "-c", "-d", "0", "--num-threads", "1", big.Path, Out], umask))!;
 
     [Theory]
-    [InlineData("INT", 130)]
-    [InlineData("TERM", 143)]
-    public async Task A_signal_stops_the_save_flags_the_file_and_exits_128_plus_the_signal(string signal, int exitCode)
+    [MemberData(nameof(BuildsAndSignals))]
+    public async Task A_signal_stops_the_save_flags_the_file_and_exits_128_plus_the_signal(string build, string signal)
     {
-        using var p = StartSave();
+        int exitCode = 128 + (signal == "INT" ? 2 : 15);
+        using var p = StartSave(build);
         var err = p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
         FadumpProcess.WaitForPart(_dir, "vmcore", 1 << 20, p);
 
@@ -60,11 +62,12 @@ public sealed class InterruptedSaveTests(BigVmcore big) : IClassFixture<BigVmcor
         Assert.Contains("Complete:     no (flagged incomplete by its writer (status 0x8))", text, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void After_SIGKILL_the_part_file_is_private_and_incomplete_and_the_next_save_removes_it()
+    [Theory]
+    [MemberData(nameof(FadumpProcess.Builds), MemberType = typeof(FadumpProcess))]
+    public void After_SIGKILL_the_part_file_is_private_and_incomplete_and_the_next_save_removes_it(string build)
     {
         string part;
-        using (var p = StartSave(umask: "000"))
+        using (var p = StartSave(build, umask: "000"))
         {
             part = FadumpProcess.WaitForPart(_dir, "vmcore", 1 << 20, p);
             p.Kill();
@@ -78,7 +81,7 @@ public sealed class InterruptedSaveTests(BigVmcore big) : IClassFixture<BigVmcor
         Assert.True(rc == 1, text + ierr);
         Assert.Contains("incomplete", ierr, StringComparison.Ordinal);
 
-        var again = FadumpProcess.Run(["save", "-l", "-d", "1", big.Path, Out]);
+        var again = FadumpProcess.Run(build, ["save", "-l", "-d", "1", big.Path, Out]);
         Assert.True(again.ExitCode == 0, again.Stderr);
         Assert.Equal([Out], Directory.GetFileSystemEntries(_dir));     // the stale .part is gone
         Assert.Equal(0, Info(Out).Rc);
@@ -88,7 +91,7 @@ public sealed class InterruptedSaveTests(BigVmcore big) : IClassFixture<BigVmcor
     public void Power_loss_at_any_point_of_the_temporary_file_reads_as_incomplete()
     {
         // Cut a finished save at points through the file, as a power loss before the rename leaves it.
-        var r = FadumpProcess.Run(["save", "-l", "-d", "1", big.Path, Out]);
+        var r = FadumpProcess.Run(FadumpProcess.Jit, ["save", "-l", "-d", "1", big.Path, Out]);
         Assert.True(r.ExitCode == 0, r.Stderr);
         byte[] whole = File.ReadAllBytes(Out);
         foreach (double at in (double[])[0.001, 0.1, 0.5, 0.9, 0.999])
@@ -101,11 +104,12 @@ public sealed class InterruptedSaveTests(BigVmcore big) : IClassFixture<BigVmcor
         }
     }
 
-    [Fact]
-    public void A_save_from_start_to_finish_is_complete()
+    [Theory]
+    [MemberData(nameof(FadumpProcess.Builds), MemberType = typeof(FadumpProcess))]
+    public void A_save_from_start_to_finish_is_complete(string build)
     {
         // The control for the tests above: the same save, uninterrupted, is complete.
-        var r = FadumpProcess.Run(["save", "-l", "-d", "1", big.Path, Out]);
+        var r = FadumpProcess.Run(build, ["save", "-l", "-d", "1", big.Path, Out]);
         Assert.True(r.ExitCode == 0, r.Stderr);
         using var d = DumpFile.Open(Out);
         Assert.False(d.IsIncomplete);

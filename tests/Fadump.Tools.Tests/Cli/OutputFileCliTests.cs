@@ -254,10 +254,11 @@ public sealed class OutputFileCliTests(SmallVmcore small) : IClassFixture<SmallV
         Assert.Equal($"fadump: {root}: No such file or directory\n", err);
     }
 
-    [Fact]
-    public void Sim_run_saves_to_a_relative_directory_under_the_working_directory()
+    [Theory]
+    [MemberData(nameof(FadumpProcess.Builds), MemberType = typeof(FadumpProcess))]
+    public void Sim_run_saves_to_a_relative_directory_under_the_working_directory(string build)
     {
-        var r = FadumpProcess.Run(["sim", "run", "--memory", "1G", "--save-to", "rel"], workingDirectory: _dir);
+        var r = FadumpProcess.Run(build, ["sim", "run", "--memory", "1G", "--save-to", "rel"], workingDirectory: _dir);
 
         Assert.True(r.ExitCode == 0, r.Stderr);
         string saved = Directory.GetDirectories(P("rel")).Single();
@@ -265,11 +266,12 @@ public sealed class OutputFileCliTests(SmallVmcore small) : IClassFixture<SmallV
         Assert.Equal(Private, File.GetUnixFileMode(Path.Combine(saved, "vmcore-dmesg.txt")));
     }
 
-    [Fact]
-    public async Task Save_F_into_a_pipe_whose_reader_stops_fails_with_broken_pipe()
+    [Theory]
+    [MemberData(nameof(FadumpProcess.Builds), MemberType = typeof(FadumpProcess))]
+    public async Task Save_F_into_a_pipe_whose_reader_stops_fails_with_broken_pipe(string build)
     {
         using var big = SyntheticRoot.Kdump(32 << 20);
-        using var p = Process.Start(FadumpProcess.StartInfo(["save", "-F", "-d", "0", Path.Combine(big.Dir, "proc", "vmcore")]))!;
+        using var p = Process.Start(FadumpProcess.StartInfo(build, ["save", "-F", "-d", "0", Path.Combine(big.Dir, "proc", "vmcore")]))!;
         var err = p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
         var buf = new byte[1000];
         p.StandardOutput.BaseStream.ReadExactly(buf);
@@ -282,15 +284,16 @@ public sealed class OutputFileCliTests(SmallVmcore small) : IClassFixture<SmallV
         Assert.DoesNotContain("Completed", stderr, StringComparison.Ordinal);
     }
 
+    public static MatrixTheoryData<string, string> BuildsAndCommands => new([FadumpProcess.Jit, FadumpProcess.Native], ["info", "dmesg"]);
+
     [Theory]
-    [InlineData("info")]
-    [InlineData("dmesg")]
-    public void Standard_output_on_a_full_device_is_an_error(string command)
+    [MemberData(nameof(BuildsAndCommands))]
+    public void Standard_output_on_a_full_device_is_an_error(string build, string command)
     {
         // The write error at exit is checked, not lost in a flush nobody looks at.
         using var p = Process.Start(new ProcessStartInfo("/bin/sh")
         {
-            ArgumentList = { "-c", "exec \"$0\" \"$1\" \"$2\" > /dev/full", FadumpProcess.Executable, command, Input },
+            ArgumentList = { "-c", "exec \"$0\" \"$1\" \"$2\" > /dev/full", FadumpProcess.Executable(build), command, Input },
             RedirectStandardError = true,
             UseShellExecute = false,
         })!;
@@ -301,14 +304,15 @@ public sealed class OutputFileCliTests(SmallVmcore small) : IClassFixture<SmallV
         Assert.Contains("fadump: standard output: No space left on device", err, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void Files_are_0600_under_umask_000()
+    [Theory]
+    [MemberData(nameof(FadumpProcess.Builds), MemberType = typeof(FadumpProcess))]
+    public void Files_are_0600_under_umask_000(string build)
     {
-        var r = FadumpProcess.Run(["convert", Input, P("out")], umask: "000");
+        var r = FadumpProcess.Run(build, ["convert", Input, P("out")], umask: "000");
         Assert.True(r.ExitCode == 0, r.Stderr);
-        var d = FadumpProcess.Run(["save", "--dump-dmesg", Input, P("dmesg.txt")], umask: "000");
+        var d = FadumpProcess.Run(build, ["save", "--dump-dmesg", Input, P("dmesg.txt")], umask: "000");
         Assert.True(d.ExitCode == 0, d.Stderr);
-        var flat = FadumpProcess.Run(["convert", "--format", "flat", Input, P("flat")], umask: "000");
+        var flat = FadumpProcess.Run(build, ["convert", "--format", "flat", Input, P("flat")], umask: "000");
         Assert.True(flat.ExitCode == 0, flat.Stderr);
 
         Assert.Equal(Private, File.GetUnixFileMode(P("out")));
@@ -316,12 +320,13 @@ public sealed class OutputFileCliTests(SmallVmcore small) : IClassFixture<SmallV
         Assert.Equal(Private, File.GetUnixFileMode(P("flat")));
     }
 
-    [Fact]
-    public void Commit_fsyncs_the_directory_after_the_rename()
+    [Theory]
+    [MemberData(nameof(FadumpProcess.Builds), MemberType = typeof(FadumpProcess))]
+    public void Commit_fsyncs_the_directory_after_the_rename(string build)
     {
         string log = P("strace.log");
         var (rc, output) = TmpfsMount.Run("strace", "-f", "-o", log, "-e", "trace=rename,renameat,renameat2,openat,open,fsync",
-            FadumpProcess.Executable, "convert", Input, P("out"));
+            FadumpProcess.Executable(build), "convert", Input, P("out"));
         Assert.True(rc == 0, output);
 
         var lines = File.ReadAllLines(log);
