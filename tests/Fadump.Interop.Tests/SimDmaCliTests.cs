@@ -6,13 +6,7 @@ namespace Fadump.Interop.Tests;
 /// <summary>`fadump sim dma`: seed 004's placements on the same PC, in-flight DMA reported page by page.</summary>
 public sealed class SimDmaCliTests
 {
-    private static (int Code, string Out, string Err) Fadump(params string[] args)
-    {
-        using var o = new StringWriter();
-        using var e = new StringWriter();
-        int code = FadumpCommand.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    private static (int Code, string Out, string Err) Fadump(params string[] args) => InProcessCli.Run(args);
 
     [Fact]
     public void The_default_devices_corrupt_dumped_pages_relocated_and_kill_the_swapped_capture_kernel()

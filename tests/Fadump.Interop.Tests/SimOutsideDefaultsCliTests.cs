@@ -10,13 +10,7 @@ namespace Fadump.Interop.Tests;
 /// </summary>
 public sealed class SimOutsideDefaultsCliTests
 {
-    private static (int Code, string Out, string Err) Fadump(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = FadumpCommand.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    private static (int Code, string Out, string Err) Fadump(params string[] args) => InProcessCli.Run(args);
 
     /// <summary>The JSON report's timeline runs forward and its layout bands lie inside RAM.</summary>
     private static JsonDocument CheckReport(string json, ulong memoryTop)

@@ -13,13 +13,7 @@ namespace Fadump.Interop.Tests;
 /// </summary>
 public sealed class SimX86CliTests
 {
-    private static (int Code, string Out, string Err) Fadump(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = FadumpCommand.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    private static (int Code, string Out, string Err) Fadump(params string[] args) => InProcessCli.Run(args);
 
     private static List<JsonElement> Phases(JsonDocument doc) => [.. doc.RootElement.GetProperty("timeline").EnumerateArray()];
 
