@@ -29,20 +29,7 @@ internal static class ScaleBench
         {
             foreach (string t in threads)
             {
-                var psi = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, UseShellExecute = false };
-                if (!Environment.ProcessPath!.EndsWith("Fadump.Bench", StringComparison.Ordinal))
-                {
-                    psi.ArgumentList.Add(typeof(ScaleBench).Assembly.Location);
-                }
-
-                foreach (var a in (string[])["scale-one", size, level, comp, t])
-                {
-                    psi.ArgumentList.Add(a);
-                }
-
-                using var p = Process.Start(psi)!;
-                Console.WriteLine(p.StandardOutput.ReadToEnd().TrimEnd());
-                p.WaitForExit();
+                Console.WriteLine(RunSelf("scale-one", size, level, comp, t));
             }
         }
 
@@ -85,6 +72,26 @@ internal static class ScaleBench
         Console.WriteLine(FormattableString.Invariant(
             $"| {args[0]} | {threads} | {s:F1} | {inBytes / s / 1e9:F2} | {r.DumpedPages} | {r.BytesWritten >> 20} | {peak / 1024} | {before / 1024} |"));
         return 0;
+    }
+
+    /// <summary>Runs this benchmark program again with <paramref name="args"/> (one size per process, so its peak RSS is its own); returns its output.</summary>
+    internal static string RunSelf(params string[] args)
+    {
+        var psi = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, UseShellExecute = false };
+        if (!Environment.ProcessPath!.EndsWith("Fadump.Bench", StringComparison.Ordinal))
+        {
+            psi.ArgumentList.Add(typeof(ScaleBench).Assembly.Location);
+        }
+
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        string output = p.StandardOutput.ReadToEnd().TrimEnd();
+        p.WaitForExit();
+        return output;
     }
 
     internal static long Status(string key)

@@ -27,20 +27,7 @@ internal static class SimBench
         {
             foreach (string size in sizes)
             {
-                var psi = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, UseShellExecute = false };
-                if (!Environment.ProcessPath!.EndsWith("Fadump.Bench", StringComparison.Ordinal))
-                {
-                    psi.ArgumentList.Add(typeof(SimBench).Assembly.Location);
-                }
-
-                foreach (var a in (string[])["sim-one", platform, size, cpus])
-                {
-                    psi.ArgumentList.Add(a);
-                }
-
-                using var p = Process.Start(psi)!;
-                Console.WriteLine(p.StandardOutput.ReadToEnd().TrimEnd());
-                p.WaitForExit();
+                Console.WriteLine(ScaleBench.RunSelf("sim-one", platform, size, cpus));
             }
         }
 

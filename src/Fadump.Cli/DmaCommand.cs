@@ -94,7 +94,7 @@ internal static class DmaCommand
             foreach (var g in r.Impacts.GroupBy(i => (i.Device, i.Target)))
             {
                 var ranges = g.Select(i => i.Range).ToList();
-                ulong pages = (ulong)ranges.SelectMany(x => Pages(x)).Distinct().LongCount();
+                ulong pages = DmaReport.DistinctPages(ranges);
                 string where = g.Key.Target == DmaTarget.DumpedPage ? "the crashed kernel's memory (dumped with the device's data, not the crash-time content)" : "the capture kernel's own memory";
                 sb.Append(CultureInfo.InvariantCulture, $"  {g.Key.Device}: {pages} pages at 0x{ranges.Min(x => x.Start):x}-0x{ranges.Max(x => x.End) - 1:x} into {where}, from {g.Min(i => i.SinceCrash).TotalSeconds:F3} s after the crash\n");
             }
@@ -103,14 +103,6 @@ internal static class DmaCommand
         }
 
         return sb.ToString();
-    }
-
-    private static IEnumerable<ulong> Pages(MemoryRange r)
-    {
-        for (ulong p = r.Start / 4096; p < (r.End + 4095) / 4096; p++)
-        {
-            yield return p;
-        }
     }
 
     private static string ToJson(PcSpec spec, DmaReport reloc, DmaReport swap)

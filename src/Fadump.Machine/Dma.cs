@@ -52,7 +52,7 @@ public sealed class DmaEngine(PhysicalMemory memory)
 
     public IReadOnlyList<DmaDevice> Devices => _devices;
 
-    /// <summary>Writes recorded since the last <see cref="ClearLog"/>, merged per device and contiguous range.</summary>
+    /// <summary>Writes recorded since the last <see cref="ClearLog"/>: one per device and <see cref="Run"/>, two when the ring wrapped.</summary>
     public IReadOnlyList<DmaWrite> Writes => _writes;
 
     public DmaDevice Add(string name, MemoryRange ring, ulong bytesPerSecond)

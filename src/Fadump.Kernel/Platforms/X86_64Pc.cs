@@ -51,8 +51,11 @@ public sealed record DmaReport(CapturePlacement Placement, IReadOnlyList<DmaImpa
 
     public ulong CorruptedCapturePages => Pages(DmaTarget.CaptureKernel);
 
-    private ulong Pages(DmaTarget t) => (ulong)Impacts.Where(i => i.Target == t)
-        .SelectMany(i => Enumerable.Range(0, (int)(((i.Range.End + 4095) / 4096) - (i.Range.Start / 4096))).Select(n => (i.Range.Start / 4096) + (ulong)n))
+    private ulong Pages(DmaTarget t) => DistinctPages(Impacts.Where(i => i.Target == t).Select(i => i.Range));
+
+    /// <summary>How many distinct 4 KiB pages the ranges touch.</summary>
+    public static ulong DistinctPages(IEnumerable<MemoryRange> ranges) => (ulong)ranges
+        .SelectMany(r => Enumerable.Range(0, (int)(((r.End + 4095) / 4096) - (r.Start / 4096))).Select(n => (r.Start / 4096) + (ulong)n))
         .Distinct().LongCount();
 }
 
@@ -432,7 +435,7 @@ public sealed class X86_64Pc
     {
         var page = new byte[BootParams.Size];
         Machine.Memory.Read(address, page);
-        uint cmdPtr = BinaryPrimitives.ReadUInt32LittleEndian(page.AsSpan(0x228));
+        uint cmdPtr = BinaryPrimitives.ReadUInt32LittleEndian(page.AsSpan(BzImage.CmdLinePtr));
         var cmd = new byte[2048];
         Machine.Memory.Read(cmdPtr, cmd);
         int nul = Array.IndexOf(cmd, (byte)0);
