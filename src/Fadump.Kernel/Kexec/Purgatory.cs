@@ -1,4 +1,4 @@
-using System.Security.Cryptography;
+using Fadump.Formats.Hashing;
 using Fadump.Machine;
 
 namespace Fadump.Kernel.Kexec;
@@ -47,18 +47,18 @@ public static class Purgatory
         }
 
         // verify_sha256_digest: one digest over every region, in order.
-        using var all = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var all = new Sha256();
         var perRegion = new List<byte[]>();
         var buf = new byte[1 << 16];
         foreach (var r in data.Regions)
         {
-            using var one = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            var one = new Sha256();
             for (ulong done = 0; done < r.Size;)
             {
                 int n = (int)Math.Min((ulong)buf.Length, r.Size - done);
                 memory.Read(r.Start + done, buf.AsSpan(0, n));
-                all.AppendData(buf, 0, n);
-                one.AppendData(buf, 0, n);
+                all.Append(buf.AsSpan(0, n));
+                one.Append(buf.AsSpan(0, n));
                 done += (ulong)n;
             }
 

@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using System.Security.Cryptography;
+using Fadump.Formats.Hashing;
 using Fadump.Machine;
 
 namespace Fadump.Kernel.Kexec;
@@ -66,19 +66,19 @@ public sealed record PurgatoryData(
     {
         var regions = new List<MemoryRange>();
         var perRegion = new List<byte[]>();
-        using var all = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var all = new Sha256();
         var zeros = new byte[KexecFlags.PageSize];
         foreach (var s in segments)
         {
-            using var one = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            var one = new Sha256();
             var data = s.Buffer.AsSpan(0, checked((int)s.BufferSize));
-            all.AppendData(data);
-            one.AppendData(data);
+            all.Append(data);
+            one.Append(data);
             for (ulong rest = s.MemorySize - s.BufferSize; rest > 0;)
             {
                 int n = (int)Math.Min(rest, (ulong)zeros.Length);
-                all.AppendData(zeros, 0, n);
-                one.AppendData(zeros, 0, n);
+                all.Append(zeros.AsSpan(0, n));
+                one.Append(zeros.AsSpan(0, n));
                 rest -= (ulong)n;
             }
 

@@ -1,6 +1,6 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using Fadump.Formats;
+using Fadump.Formats.Hashing;
 
 namespace Fadump.Tools.Service;
 
@@ -74,7 +74,7 @@ public sealed class DumpSample
         {
             if (source.ReadPage(pfn, page) == PageState.Dumped)
             {
-                pages.Add(new SampledPage(pfn * ps, SHA256.HashData(page), !page.AsSpan().ContainsAnyExcept((byte)0)));
+                pages.Add(new SampledPage(pfn * ps, Sha256.HashData(page), !page.AsSpan().ContainsAnyExcept((byte)0)));
             }
         }
 
@@ -132,7 +132,7 @@ public sealed class DumpSample
             ulong? missing = ReadSparse(saved, savedRanges, Ranges, p.Address, buf);
             if (missing is null)
             {
-                if (!SHA256.HashData(buf).AsSpan().SequenceEqual(p.Hash))
+                if (!Sha256.HashData(buf).AsSpan().SequenceEqual(p.Hash))
                 {
                     problems.Add(Invariant($"{saved.Path}: the page at physical 0x{p.Address:x} differs from the source"));
                 }

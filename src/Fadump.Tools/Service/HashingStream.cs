@@ -1,12 +1,11 @@
-using System.Security.Cryptography;
-using System.Text;
+using Fadump.Formats.Hashing;
 
 namespace Fadump.Tools.Service;
 
 /// <summary>A write-only pass-through that counts and hashes (SHA-256) what goes to the remote side.</summary>
 public sealed class HashingStream(Stream inner) : Stream
 {
-    private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private readonly Sha256 _hash = new();
 
     public long BytesWritten { get; private set; }
 
@@ -21,23 +20,14 @@ public sealed class HashingStream(Stream inner) : Stream
     public override long Position { get => BytesWritten; set => throw new NotSupportedException(); }
 
     /// <summary>The hash of everything written so far, lower-case hex (sha256sum's output).</summary>
-    public string HexDigest()
-    {
-        var sb = new StringBuilder();
-        foreach (byte b in _hash.GetCurrentHash())
-        {
-            sb.Append(b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture));
-        }
-
-        return sb.ToString();
-    }
+    public string HexDigest() => Convert.ToHexStringLower(_hash.GetCurrentHash());
 
     public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
         inner.Write(buffer);
-        _hash.AppendData(buffer);
+        _hash.Append(buffer);
         BytesWritten += buffer.Length;
     }
 
@@ -48,14 +38,4 @@ public sealed class HashingStream(Stream inner) : Stream
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
 
     public override void SetLength(long value) => throw new NotSupportedException();
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing)
-        {
-            _hash.Dispose();
-        }
-
-        base.Dispose(disposing);
-    }
 }
