@@ -5,8 +5,9 @@ using Fadump.Tools.Sysroot;
 namespace Fadump.Cli;
 
 /// <summary>
-/// <c>fadump collect [--root DIR] [--config FILE]</c>: the dump service (DESIGN.md §4). Exit status 0 when
-/// there was nothing to collect or the dump was saved, verified, released and re-armed; 1 otherwise.
+/// <c>fadump collect [--root DIR] [--config FILE] [--error-handler]</c>: the dump service (DESIGN.md §4). Exit
+/// status 0 when there was nothing to collect or the dump was saved, verified, released and re-armed; 1
+/// otherwise; 128 + the signal when SIGINT, SIGTERM or SIGHUP stopped it (after the failure action).
 /// </summary>
 internal static class CollectCommand
 {
@@ -18,12 +19,24 @@ internal static class CollectCommand
         var config = new Option<string?>("--config") { Description = $"kdump.conf to read (default {DefaultConfig}; kdump-utils' defaults when it does not exist)" };
         var printActions = new Option<bool>("--print-actions") { Description = "print the failure and final actions instead of executing them" };
         var sshOptions = new Option<string[]>("--ssh-option") { Description = "an ssh -o option (Port=2222, UserKnownHostsFile=...), before the service's own; repeatable" };
+        var errorHandler = new Option<bool>("--error-handler")
+        {
+            Description = "what kdump-utils' kdump-error-handler does when the dump service died (OnFailure=): kdump_post 1, failure_action, final_action",
+        };
+        var rootFs = new Option<string>("--rootfs")
+        {
+            Description = "the root file system failure_action dump_to_rootfs saves under (kdump-utils mounts it on /sysroot)",
+            DefaultValueFactory = _ => "/",
+        };
         var cmd = new Command("collect", "The dump service: save vmcore-dmesg.txt and the vmcore as kdump.conf says, verify, release the memory, re-register, then the final action")
         {
-            root, config, printActions, sshOptions,
+            root, config, printActions, sshOptions, errorHandler, rootFs,
         };
         cmd.SetAction(p =>
         {
+            // SIGINT, SIGTERM, SIGHUP stop the save, which keeps its -incomplete name, and the failure action
+            // runs; the exit status is then 128 + the signal. SIGKILL leaves that to --error-handler.
+            using var cooperate = Signals.Cooperate();
             KdumpConfig cfg;
             try
             {
@@ -51,8 +64,11 @@ internal static class CollectCommand
                 Actions = actions,
                 Log = stdout,
                 SshOptions = p.GetValue(sshOptions) ?? [],
+                RootFs = p.GetValue(rootFs)!,
+                CancellationToken = Signals.Token,
             });
-            var result = service.Run(new DirectorySysroot(rootDir));
+            var sysroot = new DirectorySysroot(rootDir);
+            var result = p.GetValue(errorHandler) ? service.RunErrorHandler(sysroot) : service.Run(sysroot);
             foreach (var e in result.Errors)
             {
                 stderr.WriteLine($"fadump: {e}");

@@ -35,6 +35,12 @@ public sealed record CollectOptions
     /// <summary>Machine of a phyp dump, which carries no ELF header to say it: Power6 ran big-endian ppc64.</summary>
     public Fadump.Formats.DumpMachine PhypMachine { get; init; } = Fadump.Formats.DumpMachine.Ppc64;
 
+    /// <summary>
+    /// Cancelled by SIGINT, SIGTERM or SIGHUP (systemd stops kdump-capture.service with SIGHUP): the save stops,
+    /// its partial file stays under the "-incomplete" name, and the failure action runs.
+    /// </summary>
+    public CancellationToken CancellationToken { get; init; }
+
     /// <summary>Where a phyp dump's memory is read, by physical address.</summary>
     public string PhysicalMemoryPath { get; init; } = "/dev/mem";
 }

@@ -53,12 +53,22 @@ public sealed class CollectService
     /// Runs the service. It does not throw: an error no step expected (a bug, a dump damaged in a way no
     /// check foresaw) is reported, and unless an action already ran, the failure action runs.
     /// </summary>
-    public CollectResult Run(ISysroot root)
+    public CollectResult Run(ISysroot root) => Guard(root, errorHandler: false);
+
+    /// <summary>
+    /// kdump-utils' kdump-error-handler.sh, which systemd starts when kdump-capture.service failed or was killed
+    /// (OnFailure=emergency.target, SIGKILL by the OOM killer included): kdump_post with status 1, the failure
+    /// action, then the final action. Nothing is saved to the target and nothing is released; failure_action
+    /// dump_to_rootfs saves to the root file system as after a failed save. It does not throw either.
+    /// </summary>
+    public CollectResult RunErrorHandler(ISysroot root) => Guard(root, errorHandler: true);
+
+    private CollectResult Guard(ISysroot root, bool errorHandler)
     {
         ArgumentNullException.ThrowIfNull(root);
         try
         {
-            return RunSteps(root);
+            return RunSteps(root, errorHandler);
         }
         catch (Exception e)
         {
@@ -72,11 +82,11 @@ public sealed class CollectService
         }
     }
 
-    private CollectResult RunSteps(ISysroot root)
+    private CollectResult RunSteps(ISysroot root, bool errorHandler)
     {
         var detected = DumpDetector.Detect(root);
         Info(detected.Reason);
-        if (detected.Mechanism == DumpMechanism.None)
+        if (detected.Mechanism == DumpMechanism.None && !errorHandler)
         {
             return new CollectResult { ExitCode = CollectResult.ExitOk, Mechanism = DumpMechanism.None };
         }
@@ -86,7 +96,11 @@ public sealed class CollectService
             Info($"{line}: read when the capture environment is built; ignored here");
         }
 
-        if (_config.KdumpPre is { } pre)
+        if (errorHandler)
+        {
+            Error("the dump service did not finish (kdump error handler): kdump_post 1, failure_action, final_action");
+        }
+        else if (_config.KdumpPre is { } pre)
         {
             int rc = HookScripts.Run(pre, [], _log);
             if (rc != 0)
@@ -100,18 +114,21 @@ public sealed class CollectService
         var run = new RunState();
         PhypReleaser? releaser = null;
         IDump? dump = null;
-        try
+        if (detected.Mechanism != DumpMechanism.None && (!errorHandler || _config.FailureAction == FailureAction.DumpToRootfs))
         {
-            dump = Open(root, detected, out releaser);
-        }
-        catch (Exception e)
-        {
-            Error($"cannot open the dump: {Describe(e)}");
+            try
+            {
+                dump = Open(root, detected, out releaser);
+            }
+            catch (Exception e)
+            {
+                Error($"cannot open the dump: {Describe(e)}");
+            }
         }
 
         using (dump)
         {
-            if (dump is not null)
+            if (dump is not null && !errorHandler)
             {
                 Guarded(
                     () =>
@@ -136,8 +153,15 @@ public sealed class CollectService
 
             if (!run.Saved && dump is not null && _config.FailureAction == FailureAction.DumpToRootfs)
             {
-                Info("executing failure action dump_to_rootfs");
-                Guarded(() => DumpToRootfs(dump, root, releaser, run), "dump_to_rootfs");
+                if (_o.CancellationToken.IsCancellationRequested)
+                {
+                    Info("failure action dump_to_rootfs not tried: the dump service was interrupted");
+                }
+                else
+                {
+                    Info("executing failure action dump_to_rootfs");
+                    Guarded(() => DumpToRootfs(dump, root, releaser, run), "dump_to_rootfs");
+                }
             }
         }
 
@@ -261,7 +285,7 @@ public sealed class CollectService
         }
 
         Action<ulong>? durable = releaser is not null && target.ReportsDurability ? releaser.OnDurable : null;
-        var outcome = target.SaveVmcore(dump, dir, options, sample, durable);
+        var outcome = target.SaveVmcore(dump, dir, options, sample, durable, _o.CancellationToken);
         run.Write = outcome.Write;
         run.Vmcore = outcome.File;
         if (outcome.Ok)

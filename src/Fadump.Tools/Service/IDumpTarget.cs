@@ -24,5 +24,6 @@ internal interface IDumpTarget
     /// <summary>vmcore-dmesg-incomplete.txt, then renamed vmcore-dmesg.txt; a failure is logged and the dump goes on.</summary>
     bool SaveDmesg(string dir, byte[] text);
 
-    VmcoreOutcome SaveVmcore(IDump dump, string dir, CoreCollectorOptions options, DumpSample sample, Action<ulong>? durableThrough);
+    /// <summary>Writes the vmcore, verifies it and renames it; cancellation stops the save and leaves the "-incomplete" name.</summary>
+    VmcoreOutcome SaveVmcore(IDump dump, string dir, CoreCollectorOptions options, DumpSample sample, Action<ulong>? durableThrough, CancellationToken ct);
 }

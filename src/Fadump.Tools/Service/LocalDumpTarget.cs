@@ -16,6 +16,9 @@ internal sealed class LocalDumpTarget(string basePath, IDumpWriter writer, TextW
     public const string DmesgName = "vmcore-dmesg.txt";
     public const string DmesgIncompleteName = "vmcore-dmesg-incomplete.txt";
 
+    /// <summary>Why a cancelled save failed.</summary>
+    public const string Interrupted = "interrupted by a signal; the partial dump keeps its -incomplete name";
+
     public string BasePath { get; } = Path.GetFullPath(basePath);
 
     public bool ReportsDurability => true;
@@ -64,18 +67,22 @@ internal sealed class LocalDumpTarget(string basePath, IDumpWriter writer, TextW
         }
     }
 
-    public VmcoreOutcome SaveVmcore(IDump dump, string dir, CoreCollectorOptions options, DumpSample sample, Action<ulong>? durableThrough)
+    public VmcoreOutcome SaveVmcore(IDump dump, string dir, CoreCollectorOptions options, DumpSample sample, Action<ulong>? durableThrough, CancellationToken ct)
     {
         string incomplete = Path.Combine(BasePath, dir, VmcoreIncompleteName);
         string final = Path.Combine(BasePath, dir, VmcoreName);
         DumpWriteResult result;
         try
         {
-            result = writer.Save(dump, incomplete, options with { WatchPfns = sample.Pfns }, durableThrough);
+            result = writer.Save(dump, incomplete, options with { WatchPfns = sample.Pfns }, durableThrough, ct);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return Failed(null, incomplete, e.Message);
+        }
+        catch (OperationCanceledException)
+        {
+            return Failed(null, incomplete, Interrupted);
         }
 
         if (result.Incomplete)

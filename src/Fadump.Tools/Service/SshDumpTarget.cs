@@ -56,16 +56,27 @@ internal sealed class SshDumpTarget(SshClient ssh, string remotePath, IDumpWrite
         return true;
     }
 
-    public VmcoreOutcome SaveVmcore(IDump dump, string dir, CoreCollectorOptions options, DumpSample sample, Action<ulong>? durableThrough)
+    public VmcoreOutcome SaveVmcore(IDump dump, string dir, CoreCollectorOptions options, DumpSample sample, Action<ulong>? durableThrough, CancellationToken ct)
     {
         string incomplete = Remote(dir, LocalDumpTarget.VmcoreIncompleteName);
         string final = Remote(dir, VmcoreName);
         HashingStream? hashing = null;
-        var (r, result, writeError) = ssh.Upload($"umask 0077 && dd bs=1M of={SshClient.Quote(incomplete)}", s =>
+        RemoteResult r;
+        DumpWriteResult? result;
+        IOException? writeError;
+        try
         {
-            hashing = new HashingStream(s);
-            return writer.Save(dump, hashing, options with { Flattened = true });
-        });
+            (r, result, writeError) = ssh.Upload($"umask 0077 && dd bs=1M of={SshClient.Quote(incomplete)}", s =>
+            {
+                hashing = new HashingStream(s);
+                return writer.Save(dump, hashing, options with { Flattened = true }, ct);
+            });
+        }
+        catch (OperationCanceledException)
+        {
+            return Failed(null, incomplete, LocalDumpTarget.Interrupted);
+        }
+
         using (hashing)
         {
             if (writeError is not null || result is null || result.Incomplete || !r.Ok || hashing is null)

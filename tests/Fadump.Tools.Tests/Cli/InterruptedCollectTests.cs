@@ -5,10 +5,12 @@ using Fadump.Tools.Tests.Service;
 namespace Fadump.Tools.Tests.Cli;
 
 /// <summary>
-/// `fadump collect` killed in the middle of the save (SIGKILL, SIGTERM, SIGINT), then run again, as a capture
-/// kernel that restarts its dump service would (issue 7 item 11): the first run leaves nothing under the name
-/// vmcore and does not release the memory; FADump still holds the dump, and the second run saves it completely,
-/// verifies it, releases and re-registers.
+/// `fadump collect` killed in the middle of the save (SIGKILL, SIGTERM, SIGINT, SIGHUP), then run again, as a
+/// capture kernel that restarts its dump service would (issue 7 item 11): the first run leaves nothing under the
+/// name vmcore and does not release the memory; FADump still holds the dump, and the second run saves it
+/// completely, verifies it, releases and re-registers. SIGTERM, SIGINT and SIGHUP (systemd's KillSignal for
+/// kdump-capture.service) stop the save and run the failure action, exit 128 + the signal; after SIGKILL,
+/// `collect --error-handler` (what systemd's OnFailure= starts) runs it.
 /// </summary>
 public sealed class InterruptedCollectTests : IDisposable
 {
@@ -28,7 +30,7 @@ public sealed class InterruptedCollectTests : IDisposable
         Directory.Delete(_target, recursive: true);
     }
 
-    public static MatrixTheoryData<string, string> BuildsAndSignals => new([FadumpProcess.Jit, FadumpProcess.Native], ["KILL", "TERM", "INT"]);
+    public static MatrixTheoryData<string, string> BuildsAndSignals => new([FadumpProcess.Jit, FadumpProcess.Native], ["KILL", "TERM", "INT", "HUP"]);
 
     [Theory]
     [MemberData(nameof(BuildsAndSignals))]
@@ -45,7 +47,28 @@ public sealed class InterruptedCollectTests : IDisposable
             FadumpProcess.Signal(p.Id, signal);
             Assert.True(p.WaitForExit(60_000), "fadump collect did not stop after SIG" + signal);
             string output = await stdout + await stderr;
-            Assert.True(p.ExitCode != 0, output);
+            int number = signal switch { "KILL" => 9, "TERM" => 15, "INT" => 2, _ => 1 };
+            Assert.True(p.ExitCode == 128 + number, $"exit {p.ExitCode}: {output}");
+            if (signal == "KILL")
+            {
+                Assert.DoesNotContain("failure_action", output, StringComparison.Ordinal);
+            }
+            else
+            {
+                Assert.Contains($"saving vmcore to {crash}", output, StringComparison.Ordinal);
+                Assert.Contains("interrupted by a signal", output, StringComparison.Ordinal);
+                Assert.Contains("reboot requested (failure_action)", output, StringComparison.Ordinal);
+            }
+        }
+
+        if (signal == "KILL")
+        {
+            // systemd: kdump-capture.service failed, OnFailure= starts the error handler.
+            var handler = FadumpProcess.Run(build, ["collect", "--root", _root.Dir, "--config", _conf, "--print-actions", "--error-handler"]);
+            Assert.True(handler.ExitCode == 1, handler.Stdout + handler.Stderr);
+            Assert.Contains("the dump service did not finish (kdump error handler)", handler.Stderr, StringComparison.Ordinal);
+            Assert.Contains("reboot requested (failure_action)", handler.Stdout, StringComparison.Ordinal);
+            Assert.Single(Directory.GetDirectories(crash)); // the handler saves nothing to the target
         }
 
         // Nothing looks complete, nothing was given back.
