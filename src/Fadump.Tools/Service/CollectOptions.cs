@@ -23,6 +23,12 @@ public sealed record CollectOptions
     /// <summary>The root file system failure_action dump_to_rootfs saves under (kdump-utils: /sysroot; here the running system's /).</summary>
     public string RootFs { get; init; } = "/";
 
+    /// <summary>Mounts a file-system target (kdump.conf <c>ext4 /dev/vdb</c>...).</summary>
+    public IMounter Mounter { get; init; } = new SystemMounter();
+
+    /// <summary>Where a file-system target is mounted; the dump goes to <c>path</c> under it (kdump-utils: /kdumproot).</summary>
+    public string MountRoot { get; init; } = "/kdumproot";
+
     /// <summary>Reserved memory of a phyp dump is released in pieces of this size as the save proceeds.</summary>
     public ulong ReleaseChunkBytes { get; init; } = PhypReleaser.DefaultChunkBytes;
 

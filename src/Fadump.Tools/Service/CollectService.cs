@@ -220,6 +220,23 @@ public sealed class CollectService
 
     private IDumpTarget? PrimaryTarget()
     {
+        if (_config.FileSystem is { } fs)
+        {
+            try
+            {
+                Directory.CreateDirectory(_o.MountRoot);
+                _o.Mounter.Mount(fs.Type, fs.Device, _o.MountRoot);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                Error($"cannot mount the dump target {fs} on {_o.MountRoot}: {e.Message}");
+                return null;
+            }
+
+            Info($"mounted the dump target {fs} on {_o.MountRoot}");
+            return new LocalDumpTarget(Path.Combine(_o.MountRoot, _config.Path.TrimStart('/')), _o.Writer, _log);
+        }
+
         if (_config.Ssh is not { } dest)
         {
             return new LocalDumpTarget(_config.Path, _o.Writer, _log);
@@ -314,7 +331,7 @@ public sealed class CollectService
     private void DumpToRootfs(IDump dump, ISysroot root, PhypReleaser? releaser, RunState run)
     {
         string basePath = Path.Combine(_o.RootFs, _config.Path.TrimStart('/'));
-        if (_config.Ssh is null && Path.GetFullPath(basePath) == Path.GetFullPath(_config.Path))
+        if (_config.Ssh is null && _config.FileSystem is null && Path.GetFullPath(basePath) == Path.GetFullPath(_config.Path))
         {
             Info($"dump_to_rootfs: {basePath} is the target that just failed; not tried again");
             return;

@@ -39,6 +39,16 @@ public sealed record SshDestination(string User, string Host)
 }
 
 /// <summary>
+/// A file-system dump target: kdump.conf <c>ext4 /dev/vdb1</c>, <c>xfs UUID=...</c>, <c>nfs host:/export</c>. The
+/// service mounts it and saves under <see cref="KdumpConfig.Path"/> relative to its root, as kdump-utils' initramfs
+/// does (it mounts the target under /kdumproot).
+/// </summary>
+public sealed record FileSystemTarget(string Type, string Device)
+{
+    public override string ToString() => $"{Type} {Device}";
+}
+
+/// <summary>
 /// /etc/kdump.conf as the capture side reads it (kdump-utils dracut/99kdumpbase/kdump.sh, get_kdump_confs).
 /// Defaults are kdump-utils' own.
 /// </summary>
@@ -66,6 +76,9 @@ public sealed record KdumpConfig
 
     /// <summary><c>ssh user@host</c>; null saves locally under <see cref="Path"/>.</summary>
     public SshDestination? Ssh { get; init; }
+
+    /// <summary>A file-system target (<c>ext4 /dev/vdb</c>...); null with <see cref="Ssh"/> null saves under <see cref="Path"/> as it is.</summary>
+    public FileSystemTarget? FileSystem { get; init; }
 
     /// <summary><c>sshkey</c>: the private key for the ssh target.</summary>
     public string SshKey { get; init; } = DefaultSshKey;

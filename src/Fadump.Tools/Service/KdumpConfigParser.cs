@@ -32,11 +32,14 @@ public static class KdumpConfigParser
         "auto_reset_crashkernel", "fence_kdump_args", "fence_kdump_nodes",
     };
 
-    /// <summary>kdump-utils targets other than ssh: the device or share must be mounted by kdump-utils' initramfs.</summary>
-    private static readonly HashSet<string> UnsupportedTargets = new(StringComparer.Ordinal)
+    /// <summary>kdump-utils file-system targets: <c>TYPE DEVICE</c>, mounted by the service (mount -t TYPE DEVICE).</summary>
+    private static readonly HashSet<string> FileSystemTargets = new(StringComparer.Ordinal)
     {
-        "raw", "nfs", "ext2", "ext3", "ext4", "xfs", "btrfs", "minix", "virtiofs",
+        "nfs", "ext2", "ext3", "ext4", "xfs", "btrfs", "minix", "virtiofs",
     };
+
+    /// <summary>kdump-utils targets the service cannot write: raw (dd of makedumpfile -F onto a partition).</summary>
+    private static readonly HashSet<string> UnsupportedTargets = new(StringComparer.Ordinal) { "raw" };
 
     /// <summary>kdumpctl: "Deprecated kdump config option".</summary>
     private static readonly HashSet<string> Deprecated = new(StringComparer.Ordinal)
@@ -123,7 +126,7 @@ public static class KdumpConfigParser
             }
 
             bool known = name is "path" or "core_collector" or "ssh" or "sshkey" or "failure_action" or "default"
-                or "final_action" or "kdump_pre" or "kdump_post" || FirstKernelOnly.Contains(name) || UnsupportedTargets.Contains(name);
+                or "final_action" or "kdump_pre" or "kdump_post" || FirstKernelOnly.Contains(name) || UnsupportedTargets.Contains(name) || FileSystemTargets.Contains(name);
             if (!known)
             {
                 throw Error($"unknown kdump config option '{name}'");
@@ -135,7 +138,7 @@ public static class KdumpConfigParser
             }
 
             // failure_action and its old name default are one option; every target is the one "target" option.
-            string key = name == "default" ? "failure_action" : name == "ssh" || UnsupportedTargets.Contains(name) ? "target" : name;
+            string key = name == "default" ? "failure_action" : name == "ssh" || UnsupportedTargets.Contains(name) || FileSystemTargets.Contains(name) ? "target" : name;
             if (seen.TryGetValue(key, out int first))
             {
                 throw Error(key == "target"
@@ -146,7 +149,13 @@ public static class KdumpConfigParser
             seen[key] = lineNo;
             if (UnsupportedTargets.Contains(name))
             {
-                throw Error($"dump target '{name}' is not supported by fadump collect: save to 'path' on a mounted file system, or use 'ssh'");
+                throw Error($"dump target '{name}' is not supported by fadump collect: use a file system target (ext4 DEVICE, xfs DEVICE, nfs HOST:/EXPORT...), 'path' on a mounted file system, or 'ssh'");
+            }
+
+            if (FileSystemTargets.Contains(name))
+            {
+                config = config with { FileSystem = ParseFileSystem(name, value, Error) };
+                continue;
             }
 
             if (FirstKernelOnly.Contains(name))
@@ -202,6 +211,25 @@ public static class KdumpConfigParser
         }
 
         return new SshDestination(user, host);
+    }
+
+    /// <summary>
+    /// One word, as mount(8) takes it: /dev/..., UUID=..., LABEL=..., PARTUUID=..., HOST:/EXPORT for nfs, a tag
+    /// for virtiofs. A leading '-' would reach mount as an option.
+    /// </summary>
+    private static FileSystemTarget ParseFileSystem(string type, string value, Func<string, KdumpConfigException> error)
+    {
+        if (value[0] == '-' || value.Any(c => char.IsWhiteSpace(c) || c is '\'' or '"' or '\\' or '`' or '$' or ';'))
+        {
+            throw error($"{type} '{value}': expected one device (/dev/..., UUID=..., LABEL=...)");
+        }
+
+        if (type == "nfs" && !value.Contains(":/", StringComparison.Ordinal))
+        {
+            throw error($"nfs '{value}': expected HOST:/EXPORT");
+        }
+
+        return new FileSystemTarget(type, value);
     }
 
     private static FailureAction ParseFailureAction(string value, string name, Func<string, KdumpConfigException> error) => value switch

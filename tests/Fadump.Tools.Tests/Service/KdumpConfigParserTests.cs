@@ -25,6 +25,20 @@ public sealed class KdumpConfigParserTests
         Assert.Equal(new KdumpConfig().CoreCollector.DumpLevel, c.CoreCollector.DumpLevel);
     }
 
+    [Theory]
+    [InlineData("ext4 /dev/vdb\n", "ext4", "/dev/vdb")]
+    [InlineData("xfs UUID=0b4a4ca5-2b0e-4b44-a1ff-5f6e5ad4c4bb\n", "xfs", "UUID=0b4a4ca5-2b0e-4b44-a1ff-5f6e5ad4c4bb")]
+    [InlineData("ext4 LABEL=crash\n", "ext4", "LABEL=crash")]
+    [InlineData("nfs dumps.example.com:/export/crash\n", "nfs", "dumps.example.com:/export/crash")]
+    [InlineData("virtiofs hostshare\n", "virtiofs", "hostshare")]
+    public void File_system_targets_name_the_type_and_the_device(string text, string type, string device)
+    {
+        var c = KdumpConfigParser.Parse(text + "path /var/crash\n", "/etc/kdump.conf");
+
+        Assert.Equal(new FileSystemTarget(type, device), c.FileSystem);
+        Assert.Null(c.Ssh);
+    }
+
     [Fact]
     public void Every_directive_is_read()
     {
@@ -106,8 +120,11 @@ public sealed class KdumpConfigParserTests
     [InlineData("ssh -oProxyCommand=x@host\n", 1, "expected user@host")]
     [InlineData("ssh root@host;reboot\n", 1, "expected user@host")]
     [InlineData("ssh a@b\nssh c@d\n", 2, "more than one dump target (the first is on line 1)")]
-    [InlineData("nfs server:/export\n", 1, "dump target 'nfs' is not supported")]
-    [InlineData("ext4 /dev/sdb1\n", 1, "dump target 'ext4' is not supported")]
+    [InlineData("raw /dev/sdb1\n", 1, "dump target 'raw' is not supported")]
+    [InlineData("nfs server\n", 1, "nfs 'server': expected HOST:/EXPORT")]
+    [InlineData("ext4 -oremount /dev/sdb1\n", 1, "expected one device")]
+    [InlineData("xfs /dev/sdb1;reboot\n", 1, "expected one device")]
+    [InlineData("ext4 /dev/vdb\nssh a@b\n", 2, "more than one dump target (the first is on line 1)")]
     [InlineData("sshkey id_rsa\n", 1, "sshkey 'id_rsa': expected an absolute path")]
     [InlineData("kdump_pre pre.sh\n", 1, "kdump_pre 'pre.sh': expected an absolute path")]
     [InlineData("kdump_post /usr/bin/post with args\n", 1, "kdump_post '/usr/bin/post with args': expected an absolute path")]
