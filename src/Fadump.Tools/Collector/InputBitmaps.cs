@@ -12,9 +12,21 @@ namespace Fadump.Tools.Collector;
 /// </summary>
 internal static class InputBitmaps
 {
-    public static IPfnBitmap Ram(IDump dump) => Kdump(dump) is { } k
+    /// <summary>
+    /// The input's RAM pages (the output's 1st bitmap). For an ELF input, a page a PT_LOAD covers only in part at
+    /// its end (/proc/vmcore's first PT_LOAD ends at the EBDA, 0x9fc00) is RAM exactly when makedumpfile 1.7.2
+    /// makes it so: its one-cycle path counts such a page, its cyclic path (create_1st_bitmap_cyclic,
+    /// paddr_to_pfn(phys_end)) does not, and it takes the cyclic path whenever the bitmap of
+    /// <paramref name="maxPfn"/> pages is not a whole number of bytes (max_mapnr 0x3ffd9 of a 1 GiB QEMU guest),
+    /// or memory is short. The second condition is not modelled: it depends on the free memory of the machine.
+    /// </summary>
+    public static IPfnBitmap Ram(IDump dump, ulong maxPfn) => Kdump(dump) is { } k
         ? new KdumpFileBitmap(k.Source, k.Header.Bitmap1Offset, k.MaxPfn)
-        : new RangePfnBitmap(dump.MemoryRanges(), dump.PageSize);
+        : maxPfn % 8 == 0
+            ? new RangePfnBitmap(dump.MemoryRanges(), dump.PageSize)
+            : RangePfnBitmap.FromPfnRuns(dump.MemoryRanges()
+                .Select(r => (Start: r.Start / (ulong)dump.PageSize, End: r.End / (ulong)dump.PageSize))
+                .Where(r => r.End > r.Start));
 
     /// <summary>The input's dumped pages, or null when every RAM page is.</summary>
     public static IPfnBitmap? Dumped(IDump dump) => Kdump(dump) is { } k
@@ -25,7 +37,7 @@ internal static class InputBitmaps
     /// makedumpfile's exclude_nodata_pages: from the page of p_paddr + p_filesz up to p_paddr + p_memsz rounded up,
     /// a PT_LOAD's pages are not dumped. That is the part past p_filesz (which reads as zeros), and also the last
     /// page of a segment that ends inside it: /proc/vmcore's PT_LOADs follow the byte-granular e820 map, and the
-    /// first one ends at the EBDA (0x9fc00), so PFN 0x9f is RAM (1st bitmap) that makedumpfile does not dump.
+    /// first one ends at the EBDA (0x9fc00), so PFN 0x9f is not dumped (whether it is RAM: see <see cref="Ram"/>).
     /// Null when no PT_LOAD has such pages.
     /// </summary>
     private static RangePfnBitmap? ElfWithData(ElfDump e)

@@ -38,7 +38,7 @@ internal sealed class PageFilter : IPfnBitmap
     public PageFilter(IDump dump, ulong maxPfn, PageClassifier? classifier, bool excludeZero, int threads)
     {
         _dump = dump;
-        _ram = InputBitmaps.Ram(dump);
+        _ram = InputBitmaps.Ram(dump, maxPfn);
         _inputDumped = InputBitmaps.Dumped(dump);
         _classifier = classifier is { IsNeeded: true } ? classifier : null;
         _excludeZero = excludeZero;
