@@ -107,6 +107,7 @@ internal static class Seeds
             "# kdump.conf\npath /srv/dumps   # trailing comment\ncore_collector makedumpfile -c --message-level 1 -d 17\n" +
             "ssh kdump@dumphost.example.com\nsshkey /root/.ssh/other_key\nfailure_action shell\nfinal_action poweroff\n" +
             "kdump_pre /usr/local/bin/pre.sh\nkdump_post /usr/local/bin/post.sh\nextra_modules foo\n"));
+        Put("kdump-conf", "fs-target", Encoding.ASCII.GetBytes("ext4 UUID=0b4a4ca5-2b0e\npath /var/crash\nfailure_action dump_to_rootfs\nfinal_action poweroff\n"));
         Put("kdump-conf", "ssh-flattened", Encoding.ASCII.GetBytes("ssh root@[::1]\ncore_collector makedumpfile -F -l -d 31 --num-threads 2\ndefault dump_to_rootfs\n"));
 
         string[] collectors =
