@@ -129,6 +129,19 @@ public sealed class RealCrashTests
         TestContext.Current.TestOutputHelper?.WriteLine($"{a.DumpedPageCount} pages; files byte-identical: {identical}");
     }
 
+    /// <summary>`fadump save -l --message-level 7 -d 31 /proc/vmcore` alone, in the same capture kernel: the file collect wrote.</summary>
+    [Fact]
+    public void Save_alone_in_the_capture_kernel_writes_what_collect_wrote()
+    {
+        Assert.Equal("0", Text("save.rc").Trim());
+        string alone = Fixtures.Require("realcrash/fadump-save-d31.kdump");
+        using var a = KdumpCompressedDump.Open(alone);
+        using var b = KdumpCompressedDump.Open(Saved);
+        Assert.Equal(b.MemoryRanges(), a.MemoryRanges());
+        Assert.Equal(b.DumpedRanges(), a.DumpedRanges());
+        Assert.True(File.ReadAllBytes(alone).AsSpan().SequenceEqual(File.ReadAllBytes(Saved)), "save and collect wrote different bytes");
+    }
+
     [Theory]
     [InlineData(31)]
     [InlineData(1)]

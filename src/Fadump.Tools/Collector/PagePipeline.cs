@@ -62,12 +62,18 @@ internal sealed class PagePipeline
     /// <summary>Bytes all batch buffers may take together, whatever the thread count (RSS stays bounded).</summary>
     public const int PoolBudgetBytes = 48 << 20;
 
+    /// <summary>
+    /// Batches of one thread (a capture kernel with nr_cpus=1): 256 KiB, so that the pool (4 batches, each with its
+    /// compressed copy) takes 2 MiB instead of 8. With no worker to keep busy, larger batches buy nothing.
+    /// </summary>
+    public const int SingleThreadBatchBytes = 256 << 10;
+
     public PagePipeline(int pageSize, int threads, PageCompression compression, bool shareZeroPages)
     {
         PageSize = pageSize;
         Threads = Math.Clamp(threads, 1, 256);
         int buffersPerBatch = compression == PageCompression.None ? 1 : 2;
-        int perBatch = Math.Min(PageReader.MaxReadBytes, PoolBudgetBytes / (PoolSize * buffersPerBatch));
+        int perBatch = Math.Min(Threads == 1 ? SingleThreadBatchBytes : PageReader.MaxReadBytes, PoolBudgetBytes / (PoolSize * buffersPerBatch));
         BatchPages = Math.Max(1, perBatch / pageSize);
         Compression = compression;
         ShareZeroPages = shareZeroPages;
