@@ -37,17 +37,6 @@ internal static class CollectCommand
             // SIGINT, SIGTERM, SIGHUP stop the save, which keeps its -incomplete name, and the failure action
             // runs; the exit status is then 128 + the signal. SIGKILL leaves that to --error-handler.
             using var cooperate = Signals.Cooperate();
-            KdumpConfig cfg;
-            try
-            {
-                cfg = LoadConfig(p.GetValue(config), stdout);
-            }
-            catch (KdumpConfigException e)
-            {
-                stderr.WriteLine($"fadump: {e.Message}");
-                return FadumpCommand.ExitFailure;
-            }
-
             string rootDir = p.GetValue(root)!;
             var rootKind = Fadump.Formats.IO.PosixFile.Kind(rootDir, followSymlinks: true);
             if (rootKind != Fadump.Formats.IO.FileKind.Directory)
@@ -59,6 +48,17 @@ internal static class CollectCommand
             }
 
             IActionRunner actions = p.GetValue(printActions) ? new PrintingActionRunner(stdout) : new SystemActionRunner(stdout);
+            KdumpConfig cfg;
+            try
+            {
+                cfg = LoadConfig(p.GetValue(config), stdout);
+            }
+            catch (Exception e) when (e is KdumpConfigException or IOException or UnauthorizedAccessException)
+            {
+                stderr.WriteLine($"fadump: {(e is KdumpConfigException ? e.Message : FadumpCommand.Describe(e))}");
+                return UnusableConfig(new DirectorySysroot(rootDir), actions, stdout, stderr);
+            }
+
             var service = new CollectService(cfg, new CollectOptions
             {
                 Actions = actions,
@@ -77,6 +77,43 @@ internal static class CollectCommand
             return result.ExitCode;
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// kdump.conf cannot be read. With no dump under the root (someone testing a config on a running system)
+    /// that is the whole story: exit 1. With one, the dump service may still not end without a way out: it runs
+    /// kdump-utils' defaults, failure_action reboot (then nothing: the machine reboots); the memory still holds
+    /// the dump, which the next capture kernel boot with a mended kdump.conf can save.
+    /// </summary>
+    private static int UnusableConfig(ISysroot root, IActionRunner actions, TextWriter stdout, TextWriter stderr)
+    {
+        DetectedDump detected;
+        try
+        {
+            detected = DumpDetector.Detect(root);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            detected = new DetectedDump(DumpMechanism.None, e.Message);
+        }
+
+        if (detected.Mechanism == DumpMechanism.None)
+        {
+            return FadumpCommand.ExitFailure;
+        }
+
+        stdout.WriteLine(detected.Reason);
+        stderr.WriteLine("fadump: kdump.conf is unusable: the dump is not saved; executing kdump-utils' default failure_action reboot");
+        try
+        {
+            actions.Run(SystemAction.Reboot, "failure_action, the default");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.ComponentModel.Win32Exception)
+        {
+            stderr.WriteLine($"fadump: failure_action reboot failed: {e.Message}");
+        }
+
+        return FadumpCommand.ExitFailure;
     }
 
     private static KdumpConfig LoadConfig(string? path, TextWriter log)

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Fadump.Formats;
+using Fadump.Formats.IO;
 using Fadump.Tools.Inspect;
 using Fadump.Tools.Sysroot;
 
@@ -222,18 +223,32 @@ public sealed class CollectService
     {
         if (_config.FileSystem is { } fs)
         {
-            try
+            if (_o.Mounter.IsMounted(_o.MountRoot))
             {
-                Directory.CreateDirectory(_o.MountRoot);
-                _o.Mounter.Mount(fs.Type, fs.Device, _o.MountRoot);
+                // kdump-utils dump_fs: a target already mounted is used as it is (a second run of the service).
+                Info($"{_o.MountRoot} is already mounted: saving there");
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            else
             {
-                Error($"cannot mount the dump target {fs} on {_o.MountRoot}: {e.Message}");
-                return null;
+                try
+                {
+                    Directory.CreateDirectory(_o.MountRoot);
+                    _o.Mounter.Mount(fs.Type, fs.Device, _o.MountRoot, _o.CancellationToken);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    Error($"cannot mount the dump target {fs} on {_o.MountRoot}: {e.Message}");
+                    return null;
+                }
+                catch (OperationCanceledException)
+                {
+                    Error($"mounting the dump target {fs} on {_o.MountRoot} was interrupted by a signal");
+                    return null;
+                }
+
+                Info($"mounted the dump target {fs} on {_o.MountRoot}");
             }
 
-            Info($"mounted the dump target {fs} on {_o.MountRoot}");
             return new LocalDumpTarget(Path.Combine(_o.MountRoot, _config.Path.TrimStart('/')), _o.Writer, _log);
         }
 
@@ -343,6 +358,15 @@ public sealed class CollectService
             return;
         }
 
+        var rootKind = PosixFile.Kind(_o.RootFs, followSymlinks: true);
+        if (rootKind != FileKind.Directory)
+        {
+            Error(rootKind == FileKind.Missing
+                ? $"dump_to_rootfs: {_o.RootFs}: No such directory (the root file system is not mounted)"
+                : $"dump_to_rootfs: {_o.RootFs}: Not a directory ({PosixFile.Describe(rootKind)})");
+            return;
+        }
+
         var target = new LocalDumpTarget(basePath, _o.Writer, _log);
         string dirName = DumpDirectoryName.For(dump, root, _o.Now());
         var again = new RunState();
@@ -445,7 +469,9 @@ public sealed class CollectService
                 RunAction(ToSystemAction(_config.FinalAction), "final_action after the failure shell");
                 break;
             case FailureAction.DumpToRootfs:
-                RunAction(ToSystemAction(_config.FinalAction), "final_action after dump_to_rootfs failed");
+                RunAction(ToSystemAction(_config.FinalAction), _o.CancellationToken.IsCancellationRequested
+                    ? "final_action (dump_to_rootfs not tried: interrupted)"
+                    : "final_action after dump_to_rootfs failed");
                 break;
         }
     }

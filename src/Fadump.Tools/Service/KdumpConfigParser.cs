@@ -166,7 +166,7 @@ public static class KdumpConfigParser
 
             config = name switch
             {
-                "path" => config with { Path = AbsolutePath(value, name, Error) },
+                "path" => config with { Path = DumpPath(value, Error) },
                 "core_collector" => config with { CoreCollectorText = value, CoreCollector = Collector(value, Error) },
                 "ssh" => config with { Ssh = ParseSsh(value, Error) },
                 "sshkey" => config with { SshKey = AbsolutePath(value, name, Error), SshKeyConfigured = true },
@@ -191,6 +191,15 @@ public static class KdumpConfigParser
         {
             throw error(e.Message);
         }
+    }
+
+    /// <summary>An absolute path with no "." or ".." component: under a mounted target it may not climb out of it.</summary>
+    private static string DumpPath(string value, Func<string, KdumpConfigException> error)
+    {
+        string path = AbsolutePath(value, "path", error);
+        return path.Split('/').Any(c => c is "." or "..")
+            ? throw error($"path '{value}': '.' and '..' are not allowed (the dump must stay on its target)")
+            : path;
     }
 
     private static string AbsolutePath(string value, string name, Func<string, KdumpConfigException> error) =>

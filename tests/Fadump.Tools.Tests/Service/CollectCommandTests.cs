@@ -27,8 +27,11 @@ public sealed class CollectCommandTests : IDisposable
         Assert.True(File.Exists(Path.Combine(dir, "vmcore-dmesg.txt")));
     }
 
-    [Fact]
-    public void A_bad_config_exits_1_naming_the_line()
+    /// <summary>With a dump to save, an unusable kdump.conf still ends in a failure action (kdump-utils' default, reboot); --error-handler too.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_bad_config_exits_1_naming_the_line_and_runs_the_default_failure_action(bool errorHandler)
     {
         using var root = SyntheticRoot.Kdump();
         string conf = Path.Combine(_dir, "kdump.conf");
@@ -36,10 +39,29 @@ public sealed class CollectCommandTests : IDisposable
         var stdout = new StringWriter();
         var stderr = new StringWriter();
 
-        int rc = FadumpCommand.Run(["collect", "--root", root.Dir, "--config", conf, "--print-actions"], stdout, stderr);
+        int rc = FadumpCommand.Run(["collect", "--root", root.Dir, "--config", conf, "--print-actions", .. (errorHandler ? new[] { "--error-handler" } : [])], stdout, stderr);
 
         Assert.Equal(1, rc);
-        Assert.Equal($"fadump: {conf}:2: unknown kdump config option 'bogus'\n", stderr.ToString());
+        Assert.Equal(
+            $"fadump: {conf}:2: unknown kdump config option 'bogus'\n" +
+            "fadump: kdump.conf is unusable: the dump is not saved; executing kdump-utils' default failure_action reboot\n",
+            stderr.ToString());
+        Assert.Contains("reboot requested (failure_action, the default); not executed: systemctl reboot -f", stdout.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_bad_config_with_no_dump_to_save_only_exits_1()
+    {
+        string conf = Path.Combine(_dir, "kdump.conf");
+        File.WriteAllBytes(conf, [0x7f, 0x45, 0x4c, 0x46, 0, 1, 2]);
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+
+        int rc = FadumpCommand.Run(["collect", "--root", _dir, "--config", conf, "--print-actions"], stdout, stderr);
+
+        Assert.Equal(1, rc);
+        Assert.Contains("control characters are not allowed", stderr.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("requested", stdout.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]

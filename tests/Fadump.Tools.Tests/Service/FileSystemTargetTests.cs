@@ -21,11 +21,69 @@ public sealed class FileSystemTargetTests : IDisposable
 
     private string RootFs => Path.Combine(_work, "sysroot");
 
-    private CollectResult Collect(SyntheticRoot root, string config, IMounter mounter) =>
+    private CollectResult Collect(SyntheticRoot root, string config, IMounter mounter, string? rootFs = null, CancellationToken? ct = null) =>
         new CollectService(
             KdumpConfigParser.Parse(config + "core_collector makedumpfile -l -d 1\n", "test.conf"),
-            new CollectOptions { Actions = _actions, Log = _log, Now = () => CaptureTime, Mounter = mounter, MountRoot = MountRoot, RootFs = RootFs })
+            new CollectOptions { Actions = _actions, Log = _log, Now = () => CaptureTime, Mounter = mounter, MountRoot = MountRoot, RootFs = rootFs ?? RootFs, CancellationToken = ct ?? CancellationToken.None })
         .Run(new DirectorySysroot(root.Dir));
+
+    [Fact]
+    public void A_target_already_mounted_is_used_as_it_is()
+    {
+        using var root = SyntheticRoot.Kdump();
+        var mounter = new FakeMounter { Mounted = true };
+
+        var r = Collect(root, "ext4 /dev/vdb\npath /var/crash\n", mounter);
+
+        Assert.True(r.ExitCode == 0, _log.ToString());
+        Assert.Empty(mounter.Calls);
+        Assert.Contains($"{MountRoot} is already mounted: saving there", _log.ToString(), StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(MountRoot, "var/crash", "synthetic-2025-03-07-14:05:09", "vmcore")));
+    }
+
+    [Fact]
+    public void A_signal_while_mount_runs_stops_it_and_the_failure_action_runs()
+    {
+        using var root = SyntheticRoot.Kdump();
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+
+        var r = Collect(root, "nfs dumps.example.com:/export\npath /var/crash\nfailure_action poweroff\n", new FakeMounter { BlockUntilCancelled = true }, ct: cts.Token);
+
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains(r.Errors, e => e.Contains("mounting the dump target nfs dumps.example.com:/export on", StringComparison.Ordinal) && e.EndsWith("was interrupted by a signal", StringComparison.Ordinal));
+        Assert.Equal([SystemAction.PowerOff], _actions.Actions);
+    }
+
+    /// <summary>mount(8) that does not answer (an NFS server gone) is killed at once by the signal, not after the 90 s timeout.</summary>
+    [Fact]
+    public void The_real_mounter_kills_a_hanging_mount_when_cancelled()
+    {
+        string hang = Path.Combine(_work, "hanging-mount");
+        File.WriteAllText(hang, "#!/bin/sh\nexec sleep 60\n");
+        File.SetUnixFileMode(hang, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+
+        Assert.ThrowsAny<OperationCanceledException>(() => new SystemMounter { Program = hang }.Mount("nfs", "h:/e", MountRoot, cts.Token));
+
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(20), $"took {sw.Elapsed}");
+        var timedOut = Assert.Throws<IOException>(() => new SystemMounter { Program = hang, Timeout = TimeSpan.FromMilliseconds(300) }.Mount("nfs", "h:/e", MountRoot, TestContext.Current.CancellationToken));
+        Assert.EndsWith("no answer after 0.3 s", timedOut.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Dump_to_rootfs_on_a_root_that_is_not_there_says_so_and_runs_the_final_action()
+    {
+        using var root = SyntheticRoot.Kdump();
+        string missing = Path.Combine(_work, "sysroot-not-mounted");
+
+        var r = Collect(root, "ext4 /dev/vdz\npath /var/crash\nfailure_action dump_to_rootfs\nfinal_action poweroff\n", new FakeMounter { Error = "no such device" }, rootFs: missing);
+
+        Assert.False(r.VmcoreSaved);
+        Assert.Contains(r.Errors, e => e == $"dump_to_rootfs: {missing}: No such directory (the root file system is not mounted)");
+        Assert.False(Directory.Exists(missing));
+        Assert.Equal([SystemAction.PowerOff], _actions.Actions);
+    }
 
     [Fact]
     public void The_device_is_mounted_and_the_dump_goes_under_path_on_it()
@@ -65,6 +123,7 @@ public sealed class FileSystemTargetTests : IDisposable
     public void With_dump_to_rootfs_a_missing_target_is_saved_to_the_root_file_system_with_its_dmesg()
     {
         using var root = SyntheticRoot.Kdump();
+        Directory.CreateDirectory(RootFs);
 
         var r = Collect(root, "ext4 /dev/vdz\npath /var/crash\nfailure_action dump_to_rootfs\nfinal_action poweroff\n", new FakeMounter { Error = "no such device" });
 
@@ -84,6 +143,7 @@ public sealed class FileSystemTargetTests : IDisposable
         using var root = SyntheticRoot.Kdump();
 
         var r = Collect(root, "ext4 /dev/fadump-no-such-disk\npath /var/crash\n", new SystemMounter());
+        Assert.DoesNotContain("  ", r.Errors.Single(e => e.Contains("cannot mount", StringComparison.Ordinal)), StringComparison.Ordinal);
 
         Assert.Equal(1, r.ExitCode);
         string error = Assert.Single(r.Errors, e => e.Contains("cannot mount", StringComparison.Ordinal));
@@ -95,11 +155,23 @@ public sealed class FileSystemTargetTests : IDisposable
     {
         public string? Error { get; init; }
 
+        public bool Mounted { get; init; }
+
+        public bool BlockUntilCancelled { get; init; }
+
         public List<(string Type, string Device, string Directory)> Calls { get; } = [];
 
-        public void Mount(string type, string device, string directory)
+        public bool IsMounted(string directory) => Mounted;
+
+        public void Mount(string type, string device, string directory, CancellationToken ct)
         {
             Calls.Add((type, device, directory));
+            if (BlockUntilCancelled)
+            {
+                ct.WaitHandle.WaitOne(TimeSpan.FromSeconds(30));
+                ct.ThrowIfCancellationRequested();
+            }
+
             if (Error is not null)
             {
                 throw new IOException(Error);

@@ -121,6 +121,8 @@ public sealed class KdumpConfigParserTests
     [InlineData("ssh root@host;reboot\n", 1, "expected user@host")]
     [InlineData("ssh a@b\nssh c@d\n", 2, "more than one dump target (the first is on line 1)")]
     [InlineData("raw /dev/sdb1\n", 1, "dump target 'raw' is not supported")]
+    [InlineData("path /../../tmp/escape\n", 1, "path '/../../tmp/escape': '.' and '..' are not allowed")]
+    [InlineData("path /var/./crash\n", 1, "'.' and '..' are not allowed")]
     [InlineData("nfs server\n", 1, "nfs 'server': expected HOST:/EXPORT")]
     [InlineData("ext4 -oremount /dev/sdb1\n", 1, "expected one device")]
     [InlineData("xfs /dev/sdb1;reboot\n", 1, "expected one device")]
