@@ -92,9 +92,12 @@ public sealed class RealCrashFailureTests
         Assert.Equal("1", Text("killed", "handler.rc").Trim());
         Assert.Contains("the dump service did not finish (kdump error handler)", handler, StringComparison.Ordinal);
         Assert.Equal("reboot -f", Text("killed", "handler-action").Trim());
+        Assert.Contains("the interrupted save left /mnt/dump-killed/", handler, StringComparison.Ordinal);
         NothingLooksComplete("killed");
         var part = Assert.Single(Files("killed"), f => f.Path.Contains("vmcore-incomplete", StringComparison.Ordinal));
+        Assert.True(part.Path.EndsWith("/vmcore-incomplete", StringComparison.Ordinal), part.Path + ": the error handler gives the hidden part file its visible name");
         Assert.True(part.Size >= 4 << 20, $"{part.Path}: {part.Size} bytes");
+        Assert.Contains("info exit 1", Text("killed", "info.txt"), StringComparison.Ordinal);
         Assert.Equal(SavedDmesg, File.ReadAllText(HostFile("killed", "vmcore-dmesg.txt")));
     }
 

@@ -202,13 +202,16 @@ public sealed class PrivateOutputFile : IDisposable
         File.Move(TempPath, FinalPath, overwrite: _overwrite);
     }
 
-    /// <summary>Removes <c>.NAME.part-PID</c> regular files in dir whose PID is not a running process.</summary>
-    private static List<string> RemoveStale(string dir, string name)
+    /// <summary>
+    /// The <c>.NAME.part-PID</c> regular files in dir whose PID is not a running process: what a writer killed with
+    /// SIGKILL left (flagged incomplete inside), newest first. Best effort: an unreadable directory gives none.
+    /// </summary>
+    public static List<string> StaleParts(string dir, string name)
     {
-        var removed = new List<string>();
+        var stale = new List<string>();
         if (!OperatingSystem.IsLinux())
         {
-            return removed;
+            return stale;
         }
 
         string prefix = "." + name + PartInfix;
@@ -225,13 +228,32 @@ public sealed class PrivateOutputFile : IDisposable
                     continue;
                 }
 
-                File.Delete(path);
-                removed.Add(path);
+                stale.Add(path);
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            // Cleaning up after others is best effort; the save itself goes on.
+            return stale;
+        }
+
+        return [.. stale.OrderByDescending(File.GetLastWriteTimeUtc)];
+    }
+
+    /// <summary>Removes <see cref="StaleParts"/>.</summary>
+    private static List<string> RemoveStale(string dir, string name)
+    {
+        var removed = new List<string>();
+        foreach (string path in StaleParts(dir, name))
+        {
+            try
+            {
+                File.Delete(path);
+                removed.Add(path);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Cleaning up after others is best effort; the save itself goes on.
+            }
         }
 
         return removed;

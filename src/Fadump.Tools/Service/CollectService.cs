@@ -100,6 +100,7 @@ public sealed class CollectService
         if (errorHandler)
         {
             Error("the dump service did not finish (kdump error handler): kdump_post 1, failure_action, final_action");
+            ExposePartialDumps();
         }
         else if (_config.KdumpPre is { } pre)
         {
@@ -379,6 +380,51 @@ public sealed class CollectService
             run.Vmcore = again.Vmcore;
             run.DmesgSaved = again.DmesgSaved;
             run.Write = again.Write;
+        }
+    }
+
+    /// <summary>
+    /// After SIGKILL the save's temporary file (<c>.vmcore-incomplete.part-PID</c>, flagged incomplete inside) is
+    /// left under its hidden name. The error handler gives it kdump-utils' visible name vmcore-incomplete (never
+    /// over an existing file), so that whoever looks at the target finds the partial dump and no one mistakes
+    /// the directory for an empty one. Local and file-system targets (when still mounted); not ssh.
+    /// </summary>
+    private void ExposePartialDumps()
+    {
+        string? basePath = _config.Ssh is not null ? null
+            : _config.FileSystem is null ? _config.Path
+            : _o.Mounter.IsMounted(_o.MountRoot) ? Path.Combine(_o.MountRoot, _config.Path.TrimStart('/'))
+            : null;
+        if (basePath is null || PosixFile.Kind(basePath, followSymlinks: false) != FileKind.Directory)
+        {
+            return;
+        }
+
+        try
+        {
+            foreach (string dir in Directory.EnumerateDirectories(basePath).Take(10_000))
+            {
+                var parts = Output.PrivateOutputFile.StaleParts(dir, LocalDumpTarget.VmcoreIncompleteName);
+                if (parts.Count == 0)
+                {
+                    continue;
+                }
+
+                string visible = Path.Combine(dir, LocalDumpTarget.VmcoreIncompleteName);
+                if (PosixFile.Kind(visible, followSymlinks: false) != FileKind.Missing)
+                {
+                    Info($"{parts[0]}: a partial dump of an interrupted save ({visible} exists, left as it is)");
+                    continue;
+                }
+
+                File.Move(parts[0], visible);
+                PosixFile.FsyncDirectory(dir);
+                Info(string.Create(CultureInfo.InvariantCulture, $"the interrupted save left {visible} ({new FileInfo(visible).Length} bytes, flagged incomplete)"));
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Info($"looking for partial dumps under {basePath}: {e.Message}");
         }
     }
 

@@ -69,6 +69,17 @@ public sealed class InterruptedCollectTests : IDisposable
             Assert.Contains("the dump service did not finish (kdump error handler)", handler.Stderr, StringComparison.Ordinal);
             Assert.Contains("reboot requested (failure_action)", handler.Stdout, StringComparison.Ordinal);
             Assert.Single(Directory.GetDirectories(crash)); // the handler saves nothing to the target
+
+            // The killed save's hidden .vmcore-incomplete.part-PID now has kdump-utils' visible name.
+            string dir = Directory.GetDirectories(crash).Single();
+            Assert.Empty(Directory.GetFiles(dir, ".vmcore-incomplete.part-*"));
+            string visible = Path.Combine(dir, "vmcore-incomplete");
+            Assert.Contains($"the interrupted save left {visible} (", handler.Stdout, StringComparison.Ordinal);
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(visible));
+            using (var partial = DumpFile.Open(visible))
+            {
+                Assert.True(partial.IsIncomplete || partial.IncompleteReason is not null);
+            }
         }
 
         // Nothing looks complete, nothing was given back.
