@@ -35,7 +35,14 @@ public sealed class VmcoreInfo
 
     public long? PageSize => TryDecimal("PAGESIZE");
 
-    public long? CrashTime => TryDecimal("CRASHTIME");
+    /// <summary>
+    /// CRASHTIME (the kernel's ktime_get_real_seconds(), %lld), or null when absent or beyond what a date can
+    /// show (years 1 to 9999: a damaged VMCOREINFO), so that no reader has to guard its own date conversion.
+    /// </summary>
+    public long? CrashTime => TryDecimal("CRASHTIME") is long t && t >= MinUnixSeconds && t <= MaxUnixSeconds ? t : null;
+
+    private const long MinUnixSeconds = -62_135_596_800; // DateTimeOffset.MinValue
+    private const long MaxUnixSeconds = 253_402_300_799; // DateTimeOffset.MaxValue
 
     public ulong? KernelOffset => TryHex("KERNELOFFSET");
 

@@ -24,6 +24,19 @@ public sealed class VmcoreInfoParsingTests
         Assert.Null(info.Symbol("no_such_symbol"));
     }
 
+    /// <summary>Fuzz finding (elf): a CRASHTIME no date can show made `fadump info` throw; it reads as unknown.</summary>
+    [Theory]
+    [InlineData("1795888888888249829", null)]
+    [InlineData("-62135596801", null)]
+    [InlineData("253402300799", 253402300799L)]
+    [InlineData("-62135596800", -62135596800L)]
+    [InlineData("0", 0L)]
+    public void A_crash_time_beyond_any_date_reads_as_unknown(string text, long? expected)
+    {
+        var info = VmcoreInfo.VmcoreInfo.Parse(System.Text.Encoding.ASCII.GetBytes($"OSRELEASE=6.1.0\nCRASHTIME={text}\n"));
+        Assert.Equal(expected, info.CrashTime);
+    }
+
     [Fact]
     public void Parses_the_real_ppc64le_note()
     {
