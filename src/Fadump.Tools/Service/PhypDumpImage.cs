@@ -48,6 +48,15 @@ public sealed class PhypDumpImage : IDump
             throw new InvalidDataException($"{where}: the DUMP range is empty: the firmware copied no memory");
         }
 
+        foreach (var (name, r) in new[] { ("CPU", listing.Cpu), ("HPTE", listing.Hpte), ("DUMP", listing.Dump), ("reserved", listing.Reserved) })
+        {
+            // /dev/mem offsets are signed 64-bit: a range past 2^63 can be neither read nor a physical address.
+            if (r.Length > 0 && (r.Address > long.MaxValue || r.Length > (ulong)long.MaxValue - r.Address))
+            {
+                throw new InvalidDataException(Invariant($"{where}: the {name} range 0x{r.Address:x}-0x{r.Length:x} lies beyond the physical address space (2^63)"));
+            }
+        }
+
         if (listing.Reserved.Length > 0 && listing.Reserved.Address < listing.Dump.Length)
         {
             throw new InvalidDataException(Invariant($"{where}: the reserved range starts at 0x{listing.Reserved.Address:x}, inside the 0x{listing.Dump.Length:x} bytes of low memory the firmware copied"));

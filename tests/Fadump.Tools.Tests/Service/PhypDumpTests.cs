@@ -46,6 +46,20 @@ public sealed class PhypDumpTests : IDisposable
         Assert.StartsWith("/sys/kernel/release_region: ", e.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>Fuzz finding (release-region): a reserved range past 2^63 overflowed the /dev/mem offset when a page was read.</summary>
+    [Theory]
+    [InlineData("CPU:0x0-0x0: HPTE:0x0-0x0: DUMP:0x2000-0x1000, 0xB0000000000D0000-0x100:", "reserved range 0xb0000000000d0000-0x100")]
+    [InlineData("CPU:0x0-0x0: HPTE:0x0-0x0: DUMP:0x2000-0x1000, 0x10000-0x7fffffffffffffff:", "reserved range 0x10000-0x7fffffffffffffff")]
+    [InlineData("CPU:0x8000000000000000-0x10: HPTE:0x0-0x0: DUMP:0x2000-0x1000, 0x10000-0x100:", "CPU range 0x8000000000000000-0x10")]
+    public void Image_rejects_ranges_beyond_the_physical_address_space(string text, string expected)
+    {
+        var l = ReleaseRegionListing.Parse(text);
+
+        var e = Assert.Throws<InvalidDataException>(() => new PhypDumpImage(new Fadump.Formats.IO.MemorySource([]), l, DumpMachine.Ppc64));
+
+        Assert.Contains($"the {expected} lies beyond the physical address space", e.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Image_rejects_a_copy_inside_the_reserved_range()
     {
