@@ -18,7 +18,8 @@ build() {
     # Instrument the readers: Fadump.Formats, Fadump.Tools and the simulated kernel (sysfs handlers).
     # sharpfuzz rewrites the assembly in place and refuses one it has already instrumented.
     for dll in Fadump.Formats Fadump.Tools Fadump.Kernel; do
-        out=$(dotnet tool run sharpfuzz "$bin/$dll.dll" 2>&1) || { echo "$out" >&2; exit 1; }
+        local said
+        said=$(dotnet tool run sharpfuzz "$bin/$dll.dll" 2>&1) || { echo "$said" >&2; exit 1; }
     done
 }
 
