@@ -28,21 +28,9 @@ internal static class CompareBench
         int threads = int.Parse(Arg(args, "--threads") ?? Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
         string work = Arg(args, "--work") ?? "/tmp/fadump-bench";
         string fadump = Arg(args, "--fadump") ?? FindFadump();
-        if (!File.Exists(input))
+        if (StandardInput(input, work) is not { } std)
         {
-            Console.Error.WriteLine($"bench compare: {input} does not exist: run bench/make-big-dump.sh (or pass --input FILE)");
             return 2;
-        }
-
-        Directory.CreateDirectory(work);
-
-        // makedumpfile 1.7.2 cannot read QEMU's ELF layout: both tools read the same standard ELF, written once.
-        string std = Path.Combine(work, "input.elf");
-        if (!File.Exists(std) || File.GetLastWriteTimeUtc(std) < File.GetLastWriteTimeUtc(input))
-        {
-            Console.Error.WriteLine($"writing {std} (fadump convert --format elf -d 0) ...");
-            using var d = DumpFile.Open(input);
-            DumpSaver.Save(d, std, new SaveOptions { DumpLevel = 0, Format = SaveFormat.Elf });
         }
 
         long inputBytes;
@@ -177,19 +165,9 @@ internal static class CompareBench
         string native = Arg(args, "--fadump") ?? FindFadump();
         string? jit = Arg(args, "--jit");
         string md = Which("makedumpfile");
-        if (!File.Exists(input))
+        if (StandardInput(input, work) is not { } std)
         {
-            Console.Error.WriteLine($"bench compare: {input} does not exist: run bench/make-big-dump.sh (or pass --input FILE)");
             return 2;
-        }
-
-        Directory.CreateDirectory(work);
-        string std = Path.Combine(work, "input.elf");
-        if (!File.Exists(std) || File.GetLastWriteTimeUtc(std) < File.GetLastWriteTimeUtc(input))
-        {
-            Console.Error.WriteLine($"writing {std} (fadump convert --format elf -d 0) ...");
-            using var d = DumpFile.Open(input);
-            DumpSaver.Save(d, std, new SaveOptions { DumpLevel = 0, Format = SaveFormat.Elf });
         }
 
         using (var fs = File.OpenRead(std))
@@ -327,5 +305,29 @@ internal static class CompareBench
     {
         int i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+
+    /// <summary>
+    /// makedumpfile 1.7.2 cannot read QEMU's ELF layout: both tools read the same standard ELF, written once
+    /// into WORK (again when the input is newer). Null, with the reason printed, when the input is missing.
+    /// </summary>
+    private static string? StandardInput(string input, string work)
+    {
+        if (!File.Exists(input))
+        {
+            Console.Error.WriteLine($"bench compare: {input} does not exist: run bench/make-big-dump.sh (or pass --input FILE)");
+            return null;
+        }
+
+        Directory.CreateDirectory(work);
+        string std = Path.Combine(work, "input.elf");
+        if (!File.Exists(std) || File.GetLastWriteTimeUtc(std) < File.GetLastWriteTimeUtc(input))
+        {
+            Console.Error.WriteLine($"writing {std} (fadump convert --format elf -d 0) ...");
+            using var d = DumpFile.Open(input);
+            DumpSaver.Save(d, std, new SaveOptions { DumpLevel = 0, Format = SaveFormat.Elf });
+        }
+
+        return std;
     }
 }
