@@ -16,6 +16,9 @@ public sealed record KernelOptions
     public string NodeName { get; init; } = "lpar1";
 
     public WorkloadModel? Workload { get; init; }
+
+    /// <summary>The kernel generation: how printk's buffer and VMCOREINFO look.</summary>
+    public KernelProfile Profile { get; init; } = KernelProfile.Linux61;
 }
 
 /// <summary>How the first kernel dies.</summary>

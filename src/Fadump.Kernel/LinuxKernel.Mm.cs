@@ -221,7 +221,7 @@ public sealed partial class LinuxKernel
 
     private void WriteVmcoreInfo()
     {
-        VmcoreInfo = KernelVmcoreInfo.Build(Arch, Options.Release, Options.BuildId, MemSectionRoots);
+        VmcoreInfo = KernelVmcoreInfo.Build(Arch, Options.Profile, Options.Release, Options.BuildId, MemSectionRoots);
         _w.Bytes(Arch.Virt(VmcoreInfoNotePhys), KernelVmcoreInfo.EncodeNote(VmcoreInfo, Arch));
     }
 

@@ -52,7 +52,7 @@ public sealed partial class LinuxKernel
 
     public ICrashDumpMechanism Mechanism { get; }
 
-    public PrintkRingBuffer Log { get; private set; } = null!;
+    public IKernelLog Log { get; private set; } = null!;
 
     /// <summary>RAM as this kernel sees it (mem= applied).</summary>
     public IReadOnlyList<MemoryRange> Memory => _memblock.Memory;
@@ -144,8 +144,8 @@ public sealed partial class LinuxKernel
 
         // The kernel proper: memory layout, structures, log.
         LayoutKernelStructures(!Mechanism.IsCaptureKernel);
-        Log = new PrintkRingBuffer(_w, Arch);
-        Printk(FormattableString.Invariant($"Linux version {Options.Release} (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) {Options.Version}"));
+        Log = Options.Profile.CreateLog(_w, Arch);
+        Printk(Options.Profile.Banner(Options.Release, Options.Version));
         foreach (var line in _platform.SetupArchMessages)
         {
             Printk(line);

@@ -43,7 +43,7 @@ public sealed record SectionFault(ushort ErrorFlags, ulong? BytesDumped = null);
 /// keeps RAM, and a device tree carrying /rtas/ibm,kernel-dump. State lives in the firmware and
 /// survives the reset.
 /// </summary>
-public sealed class RtasFirmware
+public class RtasFirmware
 {
     public const int CmdRegister = 1;
     public const int CmdUnregister = 2;
@@ -95,7 +95,7 @@ public sealed class RtasFirmware
     {
         var root = new DeviceTreeNode("/");
         root.SetString("compatible", "IBM,pSeries");
-        root.SetString("model", "IBM,9080-HEX");
+        root.SetString("model", Model);
         if (Options.ReservedRanges.Count > 0)
         {
             var cells = new List<uint>();
@@ -117,7 +117,7 @@ public sealed class RtasFirmware
         var cpusNode = root.GetOrAdd("cpus");
         foreach (var c in _machine.Cpus)
         {
-            var n = cpusNode.GetOrAdd(FormattableString.Invariant($"PowerPC,POWER10@{c.Id * 8:x}"));
+            var n = cpusNode.GetOrAdd(FormattableString.Invariant($"{CpuNodeName}@{c.Id * 8:x}"));
             n.SetString("device_type", "cpu");
             n.SetCells("reg", (uint)(c.Id * 8));
         }
@@ -139,7 +139,7 @@ public sealed class RtasFirmware
                 2, (uint)(hpte >> 32), (uint)hpte);
             if (_dump is not null)
             {
-                rtas.Set("ibm,kernel-dump", _dump.Encode());
+                AddDumpProperties(rtas, _dump.Encode());
             }
         }
 
@@ -160,27 +160,25 @@ public sealed class RtasFirmware
             return RcHardwareError;
         }
 
+        return Command(command, address, size);
+    }
+
+    /// <summary>The machine's model property (PAPR: "IBM,MMMM-TTT").</summary>
+    protected virtual string Model => "IBM,9080-HEX";
+
+    /// <summary>The name of the CPU nodes under /cpus.</summary>
+    protected virtual string CpuNodeName => "PowerPC,POWER10";
+
+    /// <summary>What /rtas says while a dump is active: the firmware's copy of the registered structure.</summary>
+    protected virtual void AddDumpProperties(DeviceTreeNode rtas, byte[] structure) => rtas.Set("ibm,kernel-dump", structure);
+
+    /// <summary>The commands of ibm,configure-kernel-dump as this firmware numbers them (PAPR: 1 register, 2 unregister, 3 invalidate).</summary>
+    protected virtual int Command(int command, ulong address, ulong size)
+    {
         switch (command)
         {
             case CmdRegister:
-                if (_registered is not null)
-                {
-                    return RcAlreadyRegistered;
-                }
-
-                if (_dump is not null)
-                {
-                    return RcDumpActive;
-                }
-
-                var s = ReadStructure(address, size);
-                if (s is null || !Validate(s))
-                {
-                    return RcParameterError;
-                }
-
-                _registered = s;
-                return RcSuccess;
+                return RegisterStructure(address, size);
 
             case CmdUnregister:
                 if (_dump is not null)
@@ -193,13 +191,44 @@ public sealed class RtasFirmware
 
             case CmdInvalidate:
                 // QEMU quirk: the parameter error for "no dump active" is overwritten by success.
-                _dump = null;
-                _machine.DeviceTree.Find("/rtas")?.Remove("ibm,kernel-dump");
+                InvalidateDump();
                 return RcSuccess;
 
             default:
                 return RcParameterError;
         }
+    }
+
+    /// <summary>Register: the structure at <paramref name="address"/> is checked and kept until the dump or a reboot.</summary>
+    protected int RegisterStructure(ulong address, ulong size)
+    {
+        if (_registered is not null)
+        {
+            return RcAlreadyRegistered;
+        }
+
+        if (_dump is not null)
+        {
+            return RcDumpActive;
+        }
+
+        var s = ReadStructure(address, size);
+        if (s is null || !Validate(s))
+        {
+            return RcParameterError;
+        }
+
+        _registered = s;
+        return RcSuccess;
+    }
+
+    /// <summary>Forgets the dump taken at the last crash, and its properties in /rtas.</summary>
+    protected void InvalidateDump()
+    {
+        _dump = null;
+        var rtas = _machine.DeviceTree.Find("/rtas");
+        rtas?.Remove("ibm,kernel-dump");
+        rtas?.Remove("ibm,dump-kernel");
     }
 
     /// <summary>

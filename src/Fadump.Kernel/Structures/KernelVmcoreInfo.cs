@@ -12,7 +12,7 @@ public static class KernelVmcoreInfo
 {
     public const int NoteDataSize = 4096 - 12 - 12; // VMCOREINFO_BYTES in a one-page note
 
-    public static VmcoreInfo Build(KernelArch arch, string release, string buildId, ulong memSection)
+    public static VmcoreInfo Build(KernelArch arch, KernelProfile profile, string release, string buildId, ulong memSection)
     {
         var image = arch.Image;
         var node = arch.Node;
@@ -39,7 +39,7 @@ public static class KernelVmcoreInfo
         v.AddSize("list_head", 16);
         v.AddSize("nodemask_t", node.NodemaskSize);
         v.AddOffset("page.flags", KernelArch.PageFlags);
-        v.AddOffset("page._refcount", KernelArch.PageRefcount);
+        v.AddOffset(profile.RefcountOffsetName, KernelArch.PageRefcount);
         v.AddOffset("page.mapping", KernelArch.PageMapping);
         v.AddOffset("page.lru", KernelArch.PageLru);
         v.AddOffset("page._mapcount", KernelArch.PageMapcount);
@@ -61,45 +61,7 @@ public static class KernelVmcoreInfo
         v.AddOffset("vmap_area.va_start", 0);
         v.AddOffset("vmap_area.list", 40);
         v.AddLength("zone.free_area", arch.MaxOrder);
-        v.AddSymbol("prb", arch.Sym(image.Prb));
-        v.AddSymbol("printk_rb_static", arch.Sym(image.PrintkRbStatic));
-        v.AddSymbol("clear_seq", arch.Sym(image.ClearSeq));
-        v.AddSize("printk_ringbuffer", 88);
-        v.AddOffset("printk_ringbuffer.desc_ring", 0);
-        v.AddOffset("printk_ringbuffer.text_data_ring", 48);
-        v.AddOffset("printk_ringbuffer.fail", 80);
-        v.AddSize("prb_desc_ring", 48);
-        v.AddOffset("prb_desc_ring.count_bits", 0);
-        v.AddOffset("prb_desc_ring.descs", 8);
-        v.AddOffset("prb_desc_ring.infos", 16);
-        v.AddOffset("prb_desc_ring.head_id", 24);
-        v.AddOffset("prb_desc_ring.tail_id", 32);
-        v.AddSize("prb_desc", 24);
-        v.AddOffset("prb_desc.state_var", 0);
-        v.AddOffset("prb_desc.text_blk_lpos", 8);
-        v.AddSize("prb_data_blk_lpos", 16);
-        v.AddOffset("prb_data_blk_lpos.begin", 0);
-        v.AddOffset("prb_data_blk_lpos.next", 8);
-        v.AddSize("printk_info", 88);
-        v.AddOffset("printk_info.seq", 0);
-        v.AddOffset("printk_info.ts_nsec", 8);
-        v.AddOffset("printk_info.text_len", 16);
-        v.AddOffset("printk_info.caller_id", 20);
-        v.AddOffset("printk_info.dev_info", 24);
-        v.AddSize("dev_printk_info", 64);
-        v.AddOffset("dev_printk_info.subsystem", 0);
-        v.AddLength("printk_info_subsystem", 16);
-        v.AddOffset("dev_printk_info.device", 16);
-        v.AddLength("printk_info_device", 48);
-        v.AddSize("prb_data_ring", 32);
-        v.AddOffset("prb_data_ring.size_bits", 0);
-        v.AddOffset("prb_data_ring.data", 8);
-        v.AddOffset("prb_data_ring.head_lpos", 16);
-        v.AddOffset("prb_data_ring.tail_lpos", 24);
-        v.AddSize("atomic_long_t", 8);
-        v.AddOffset("atomic_long_t.counter", 0);
-        v.AddSize("latched_seq", 24);
-        v.AddOffset("latched_seq.val", 8);
+        profile.AddPrintk(v, arch);
         v.AddLength("free_area.free_list", arch.MigrateTypes);
         v.AddNumber("NR_FREE_PAGES", 0);
         v.AddNumber("PG_lru", KernelArch.PgLru);

@@ -8,7 +8,7 @@ namespace Fadump.Kernel.Structures;
 /// and the prb pointer. Records are appended finalized; the descriptor and data rings wrap as the
 /// kernel's do (BLK0_LPOS starts the data ring at −size, DESC0_ID the ids at −(count + 1)).
 /// </summary>
-public sealed class PrintkRingBuffer
+public sealed class PrintkRingBuffer : IKernelLog
 {
     private const ulong DescFlagsShift = 62;
     private const ulong DescIdMask = ~(3UL << 62);

@@ -1,0 +1,82 @@
+using Fadump.Formats.VmcoreInfo;
+using Fadump.Kernel.Arch;
+using Fadump.Kernel.Structures;
+
+namespace Fadump.Kernel;
+
+/// <summary>
+/// One generation of Linux as the simulated kernel lays it out where generations differ: printk's buffer, the
+/// VMCOREINFO entries that describe it, struct page's reference count name and the banner. The common kernel
+/// asks its profile; nothing else branches on the version.
+/// </summary>
+public abstract class KernelProfile
+{
+    /// <summary>Linux 6.1 (Debian 12): the lockless printk ring buffer.</summary>
+    public static KernelProfile Linux61 { get; } = new Linux61Profile();
+
+    /// <summary>The kernel's name for the struct page reference count in VMCOREINFO (page._refcount since 4.6).</summary>
+    public abstract string RefcountOffsetName { get; }
+
+    /// <summary>The first line printk logs: "Linux version ...".</summary>
+    public abstract string Banner(string release, string version);
+
+    /// <summary>Lays out printk's buffer at the image's symbols.</summary>
+    internal abstract IKernelLog CreateLog(KernelMemoryWriter writer, KernelArch arch);
+
+    /// <summary>The VMCOREINFO entries that locate and describe printk's buffer (log_buf_vmcoreinfo_setup).</summary>
+    public abstract void AddPrintk(VmcoreInfo v, KernelArch arch);
+
+    private sealed class Linux61Profile : KernelProfile
+    {
+        public override string RefcountOffsetName => "page._refcount";
+
+        public override string Banner(string release, string version) =>
+            FormattableString.Invariant($"Linux version {release} (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) {version}");
+
+        internal override IKernelLog CreateLog(KernelMemoryWriter writer, KernelArch arch) => new PrintkRingBuffer(writer, arch);
+
+        public override void AddPrintk(VmcoreInfo v, KernelArch arch)
+        {
+            var image = arch.Image;
+        v.AddSymbol("prb", arch.Sym(image.Prb));
+        v.AddSymbol("printk_rb_static", arch.Sym(image.PrintkRbStatic));
+        v.AddSymbol("clear_seq", arch.Sym(image.ClearSeq));
+        v.AddSize("printk_ringbuffer", 88);
+        v.AddOffset("printk_ringbuffer.desc_ring", 0);
+        v.AddOffset("printk_ringbuffer.text_data_ring", 48);
+        v.AddOffset("printk_ringbuffer.fail", 80);
+        v.AddSize("prb_desc_ring", 48);
+        v.AddOffset("prb_desc_ring.count_bits", 0);
+        v.AddOffset("prb_desc_ring.descs", 8);
+        v.AddOffset("prb_desc_ring.infos", 16);
+        v.AddOffset("prb_desc_ring.head_id", 24);
+        v.AddOffset("prb_desc_ring.tail_id", 32);
+        v.AddSize("prb_desc", 24);
+        v.AddOffset("prb_desc.state_var", 0);
+        v.AddOffset("prb_desc.text_blk_lpos", 8);
+        v.AddSize("prb_data_blk_lpos", 16);
+        v.AddOffset("prb_data_blk_lpos.begin", 0);
+        v.AddOffset("prb_data_blk_lpos.next", 8);
+        v.AddSize("printk_info", 88);
+        v.AddOffset("printk_info.seq", 0);
+        v.AddOffset("printk_info.ts_nsec", 8);
+        v.AddOffset("printk_info.text_len", 16);
+        v.AddOffset("printk_info.caller_id", 20);
+        v.AddOffset("printk_info.dev_info", 24);
+        v.AddSize("dev_printk_info", 64);
+        v.AddOffset("dev_printk_info.subsystem", 0);
+        v.AddLength("printk_info_subsystem", 16);
+        v.AddOffset("dev_printk_info.device", 16);
+        v.AddLength("printk_info_device", 48);
+        v.AddSize("prb_data_ring", 32);
+        v.AddOffset("prb_data_ring.size_bits", 0);
+        v.AddOffset("prb_data_ring.data", 8);
+        v.AddOffset("prb_data_ring.head_lpos", 16);
+        v.AddOffset("prb_data_ring.tail_lpos", 24);
+        v.AddSize("atomic_long_t", 8);
+        v.AddOffset("atomic_long_t.counter", 0);
+        v.AddSize("latched_seq", 24);
+        v.AddOffset("latched_seq.val", 8);
+        }
+    }
+}

@@ -1,0 +1,15 @@
+namespace Fadump.Kernel.Structures;
+
+/// <summary>
+/// printk's buffer in RAM, as one kernel generation lays it out: the lockless ring buffer (Linux 5.10 and
+/// later) or the plain-text __log_buf of the kernels before 3.5. The kernel logs through it; tools find it
+/// through VMCOREINFO.
+/// </summary>
+public interface IKernelLog
+{
+    /// <summary>Every line logged, as makedumpfile --dump-dmesg would print it (timestamp prefix included).</summary>
+    IReadOnlyList<string> Lines { get; }
+
+    /// <summary>Appends one message. level is the syslog level (0 emerg .. 7 debug); cpu is the caller.</summary>
+    void Log(TimeSpan sinceBoot, int level, int cpu, string text);
+}
