@@ -88,7 +88,8 @@ public class RtasFirmware
     /// <summary>Raised at the termination, before the firmware copies anything: memory as the crashed OS left it.</summary>
     public event Action? DumpStarting;
 
-    public ulong CpuStateSize => RegisterSaveArea.SizeFor(Options.MaxCpus ?? _machine.Cpus.Count);
+    /// <summary>The CPU state section's size as ibm,configure-kernel-dump-sizes reports it.</summary>
+    public virtual ulong CpuStateSize => RegisterSaveArea.SizeFor(Options.MaxCpus ?? _machine.Cpus.Count);
 
     /// <summary>Builds the device tree the firmware hands to the OS at IPL.</summary>
     public DeviceTreeNode BuildDeviceTree()

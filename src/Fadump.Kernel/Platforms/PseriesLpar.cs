@@ -120,10 +120,18 @@ public sealed record LparSpec
 /// running. Drives the lifecycle the seeds describe: boot and register, crash, firmware-assisted dump,
 /// capture kernel, release, re-register.
 /// </summary>
-public sealed class PseriesLpar
+public class PseriesLpar
 {
     public PseriesLpar(LparSpec spec)
+        : this(spec, static (m, s) => new RtasFirmware(m, s.Firmware))
     {
+    }
+
+    /// <summary>An LPAR whose PHYP offers another dump interface (Power6's phyp dump).</summary>
+    protected PseriesLpar(LparSpec spec, Func<SimulatedMachine, LparSpec, RtasFirmware> firmware)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(firmware);
         if (spec.Validate() is { } error)
         {
             throw new ArgumentException(error, nameof(spec));
@@ -131,7 +139,7 @@ public sealed class PseriesLpar
 
         Spec = spec;
         Machine = new SimulatedMachine(spec.RamRanges(), spec.Cpus, spec.Cost);
-        Firmware = new RtasFirmware(Machine, spec.Firmware);
+        Firmware = firmware(Machine, spec);
         Machine.SetDeviceTree(Firmware.BuildDeviceTree());
         _platform = new PseriesPlatform(Firmware, Machine);
     }
@@ -149,14 +157,22 @@ public sealed class PseriesLpar
     /// <summary>Kernels booted so far, oldest first.</summary>
     public List<LinuxKernel> Boots { get; } = [];
 
+    /// <summary>The kernel's architecture: ppc64le for a current pSeries LPAR.</summary>
+    protected virtual Arch.KernelArch KernelArch => Ppc64Arch.LittleEndian;
+
+    /// <summary>The kernel as built and booted on this LPAR.</summary>
+    protected virtual KernelOptions KernelOptions() => new()
+    {
+        CommandLine = Spec.CommandLine,
+        Workload = WorkloadModel.ByName(Spec.Workload, Spec.Seed),
+    };
+
+    /// <summary>The dump mechanism of each kernel that boots: FADump over RTAS.</summary>
+    protected virtual ICrashDumpMechanism CreateMechanism(LinuxKernel kernel) => new FadumpCore(kernel, new RtasFadumpOps(Firmware));
+
     public LinuxKernel Boot()
     {
-        var options = new KernelOptions
-        {
-            CommandLine = Spec.CommandLine,
-            Workload = WorkloadModel.ByName(Spec.Workload, Spec.Seed),
-        };
-        Kernel = LinuxKernel.Boot(Machine, Ppc64Arch.LittleEndian, _platform, k => new FadumpCore(k, new RtasFadumpOps(Firmware)), options);
+        Kernel = LinuxKernel.Boot(Machine, KernelArch, _platform, CreateMechanism, KernelOptions());
         Kernel.OnCrashed = (_, _) => AfterCrash();
         Boots.Add(Kernel);
         return Kernel;
