@@ -14,6 +14,9 @@ public abstract class KernelProfile
     /// <summary>Linux 6.1 (Debian 12): the lockless printk ring buffer.</summary>
     public static KernelProfile Linux61 { get; } = new Linux61Profile();
 
+    /// <summary>Linux 2.6.32 (Debian 6.0, the kernel of the Power6 years): the plain-text __log_buf.</summary>
+    public static KernelProfile Linux2632 { get; } = new Linux2632Profile();
+
     /// <summary>The kernel's name for the struct page reference count in VMCOREINFO (page._refcount since 4.6).</summary>
     public abstract string RefcountOffsetName { get; }
 
@@ -77,6 +80,27 @@ public abstract class KernelProfile
         v.AddOffset("atomic_long_t.counter", 0);
         v.AddSize("latched_seq", 24);
         v.AddOffset("latched_seq.val", 8);
+        }
+    }
+
+    private sealed class Linux2632Profile : KernelProfile
+    {
+        // struct page's count was "_count" until 4.6 (commit 0139aa7b7fa1, "mm: rename _count, field of the struct page, to _refcount").
+        public override string RefcountOffsetName => "page._count";
+
+        // init/version.c linux_banner of 2.6.32: "(gcc version ...)" with a space before the closing parenthesis.
+        public override string Banner(string release, string version) =>
+            FormattableString.Invariant($"Linux version {release} (Debian 2.6.32-48squeeze20) (dannf@debian.org) (gcc version 4.3.5 (Debian 4.3.5-4) ) {version}");
+
+        internal override IKernelLog CreateLog(KernelMemoryWriter writer, KernelArch arch) => new PrintkLogBuffer(writer, arch);
+
+        // kernel/printk.c log_buf_kexec_setup (2.6.26 – 3.4).
+        public override void AddPrintk(VmcoreInfo v, KernelArch arch)
+        {
+            v.AddSymbol("log_buf", PrintkLogBuffer.LogBufSymbol(arch));
+            v.AddSymbol("log_end", PrintkLogBuffer.LogEndSymbol(arch));
+            v.AddSymbol("log_buf_len", PrintkLogBuffer.LogBufLenSymbol(arch));
+            v.AddSymbol("logged_chars", PrintkLogBuffer.LoggedCharsSymbol(arch));
         }
     }
 }

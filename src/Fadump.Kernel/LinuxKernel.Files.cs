@@ -1,3 +1,4 @@
+using Fadump.Formats.IO;
 using Fadump.Kernel.Resource;
 using Fadump.Kernel.Sysfs;
 using Fadump.Kernel.Vmcore;
@@ -66,10 +67,42 @@ public sealed partial class LinuxKernel
                 return Errno.None;
             },
         });
+        Files.Add(new VirtualFile { Path = "/proc/meminfo", Mode = 0444, Read = MemInfo });
+        Files.Add(new VirtualFile { Path = "/dev/mem", Mode = 0640, Open = () => new PhysicalMemorySource(_machine.Memory) });
+        AddDeviceTreeFiles(_machine.DeviceTree, "/proc/device-tree");
         Mechanism.AddFiles(Files);
         if (Vmcore is { } vmcore)
         {
             Files.Add(new VirtualFile { Path = "/proc/vmcore", Mode = 0400, Open = () => vmcore });
+        }
+    }
+
+    /// <summary>What the kernel uses of its free memory at run time (slab, page cache), modelled as a fixed amount.</summary>
+    public const ulong RuntimeUse = 64UL << 20;
+
+    /// <summary>
+    /// /proc/meminfo's first lines: MemTotal is totalram_pages (RAM less what memblock holds, so memory given back
+    /// by a dump mechanism raises it at once), MemFree that less <see cref="RuntimeUse"/>.
+    /// </summary>
+    private string MemInfo()
+    {
+        ulong total = AvailableMemory();
+        ulong free = total - Math.Min(total, RuntimeUse);
+        return FormattableString.Invariant($"MemTotal:       {total >> 10,8} kB\nMemFree:        {free >> 10,8} kB\n");
+    }
+
+    /// <summary>/proc/device-tree: the tree the kernel unflattened at boot (later firmware changes do not show).</summary>
+    private void AddDeviceTreeFiles(DeviceTreeNode node, string dir)
+    {
+        foreach (var (name, value) in node.Properties)
+        {
+            byte[] bytes = value;
+            Files.Add(new VirtualFile { Path = dir + "/" + name, Mode = 0444, Open = () => new MemorySource(bytes, dir + "/" + name) });
+        }
+
+        foreach (var child in node.Children)
+        {
+            AddDeviceTreeFiles(child, dir + "/" + child.Name);
         }
     }
 

@@ -150,6 +150,39 @@ public sealed class Memblock(IReadOnlyList<MemoryRange> memory, ulong pageSize)
         return null;
     }
 
+    /// <summary>
+    /// Frees the reserved parts of <paramref name="range"/> (free_reserved_area over a piece of a reservation):
+    /// reservations are cut around it. Returns the bytes that were reserved and are now free.
+    /// </summary>
+    public ulong Unreserve(MemoryRange range)
+    {
+        ulong freed = 0;
+        for (int i = _reserved.Count - 1; i >= 0; i--)
+        {
+            var x = _reserved[i];
+            if (!x.Overlaps(range))
+            {
+                continue;
+            }
+
+            ulong a = Math.Max(x.Start, range.Start), b = Math.Min(x.End, range.End);
+            freed += b - a;
+            _reserved.RemoveAt(i);
+            if (x.Start < a)
+            {
+                _reserved.Add(MemoryRange.FromBounds(x.Start, a));
+            }
+
+            if (b < x.End)
+            {
+                _reserved.Add(MemoryRange.FromBounds(b, x.End));
+            }
+        }
+
+        _lastAllocation = null;
+        return freed;
+    }
+
     /// <summary>Records memory the kernel took for itself outside memblock (hot-added memory's memmap).</summary>
     public void RecordAllocation(MemoryRange range) => _allocations.Add(range);
 

@@ -18,7 +18,11 @@ public static class KernelVmcoreInfo
         var node = arch.Node;
         var v = new VmcoreInfo();
         v.Add("OSRELEASE", release);
-        v.Add("BUILD-ID", buildId);
+        if (buildId.Length > 0)
+        {
+            v.Add("BUILD-ID", buildId); // since 5.9
+        }
+
         v.Add("PAGESIZE", arch.PageSize.ToString(System.Globalization.CultureInfo.InvariantCulture));
         v.AddSymbol("init_uts_ns", arch.Sym(image.InitUtsNs));
         v.AddOffset("uts_namespace.name", 0);
