@@ -14,13 +14,13 @@ internal static class SimCommands
     {
         public const string PseriesCmdline = "root=/dev/sda2 fadump=on";
 
-        public Option<string> Platform { get; } = new("--platform") { Description = "pseries (FADump) or x86_64 (kdump); powernv and power6 are not simulated yet", DefaultValueFactory = _ => "pseries" };
+        public Option<string> Platform { get; } = new("--platform") { Description = "pseries (FADump), power6 (phyp dump) or x86_64 (kdump); powernv is not simulated yet", DefaultValueFactory = _ => "pseries" };
 
         public Option<string> Memory { get; } = new("--memory") { Description = "RAM size (K/M/G/T suffixes)", DefaultValueFactory = _ => "64G" };
 
         public Option<int> Cpus { get; } = new("--cpus") { Description = "number of CPUs", DefaultValueFactory = _ => 16 };
 
-        public Option<string?> Cmdline { get; } = new("--cmdline") { Description = $"kernel command line (pseries: \"{PseriesCmdline}\"; x86_64: \"{new PcSpec().CommandLine}\")" };
+        public Option<string?> Cmdline { get; } = new("--cmdline") { Description = $"kernel command line (pseries: \"{PseriesCmdline}\"; power6: \"{Power6Lpar.DefaultCommandLine}\"; x86_64: \"{new PcSpec().CommandLine}\")" };
 
         public Option<string> Workload { get; } = new("--workload") { Description = "database or idle", DefaultValueFactory = _ => "database" };
 
@@ -51,10 +51,10 @@ internal static class SimCommands
             string platform = p.GetValue(Platform)!;
             switch (platform)
             {
-                case "pseries":
+                case "pseries" or "power6":
                     if (p.GetResult(KexecLoad) is { Implicit: false })
                     {
-                        throw new UsageException("--kexec-load applies to --platform x86_64 only: pseries dumps through FADump, not kexec");
+                        throw new UsageException($"--kexec-load applies to --platform x86_64 only: {platform} dumps through {(platform == "pseries" ? "FADump" : "phyp dump")}, not kexec");
                     }
 
                     return platform;
@@ -68,15 +68,36 @@ internal static class SimCommands
                     }
 
                     return platform;
-                case "powernv" or "power6":
-                    throw new UsageException($"platform '{platform}' is not simulated yet: only pseries and x86_64 are");
+                case "powernv":
+                    throw new UsageException($"platform '{platform}' is not simulated yet: only pseries, power6 and x86_64 are");
                 default:
-                    throw new UsageException($"--platform must be pseries or x86_64 (powernv and power6 are not simulated yet), not '{platform}'");
+                    throw new UsageException($"--platform must be pseries, power6 or x86_64 (powernv is not simulated yet), not '{platform}'");
             }
         }
 
         /// <summary>The options of a run on either platform.</summary>
-        public DemoOptions Options(ParseResult p) => PlatformOf(p) == "x86_64" ? new DemoOptions { Pc = BuildPc(p) } : new DemoOptions { Lpar = Build(p) };
+        public DemoOptions Options(ParseResult p) => PlatformOf(p) switch
+        {
+            "x86_64" => new DemoOptions { Pc = BuildPc(p) },
+            "power6" => new DemoOptions { Power6 = BuildPower6(p) },
+            _ => new DemoOptions { Lpar = Build(p) },
+        };
+
+        /// <summary>A Power6 LPAR: the pSeries shape with phyp dump's command line and the 2.6 kernel's limits.</summary>
+        public LparSpec BuildPower6(ParseResult p)
+        {
+            var spec = Build(p, Power6Lpar.DefaultCommandLine);
+            try
+            {
+                _ = new Power6Lpar(spec);
+            }
+            catch (ArgumentException e)
+            {
+                throw new UsageException(e.Message.Split(" (Parameter", 2)[0]);
+            }
+
+            return spec;
+        }
 
         public PcSpec BuildPc(ParseResult p)
         {
@@ -114,7 +135,7 @@ internal static class SimCommands
 
         private string ParseWorkload(ParseResult p) => p.GetValue(Workload) is "database" or "idle" ? p.GetValue(Workload)! : throw new UsageException("--workload must be database or idle");
 
-        public LparSpec Build(ParseResult p)
+        public LparSpec Build(ParseResult p, string defaultCmdline = PseriesCmdline)
         {
             long mem = Sizes.Parse(p.GetValue(Memory)!);
             if (mem < (256L << 20) || mem > (64L << 40) || mem % (64 << 10) != 0)
@@ -132,7 +153,7 @@ internal static class SimCommands
             {
                 MemoryBytes = (ulong)mem,
                 Cpus = cpus,
-                CommandLine = p.GetValue(Cmdline) ?? PseriesCmdline,
+                CommandLine = p.GetValue(Cmdline) ?? defaultCmdline,
                 Workload = ParseWorkload(p),
                 Seed = p.GetValue(Seed),
                 Holes = Ranges(p.GetValue(Holes)),

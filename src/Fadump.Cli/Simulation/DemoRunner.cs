@@ -17,8 +17,11 @@ public sealed record DemoOptions
     /// <summary>The x86_64 PC with kdump instead of the pSeries LPAR; null: the LPAR.</summary>
     public PcSpec? Pc { get; init; }
 
+    /// <summary>The Power6 LPAR with phyp dump instead of the pSeries LPAR; null: not a Power6 run.</summary>
+    public LparSpec? Power6 { get; init; }
+
     /// <summary>The platform as `--platform` names it.</summary>
-    public string Platform => Pc is null ? "pseries" : "x86_64";
+    public string Platform => Pc is not null ? "x86_64" : Power6 is not null ? "power6" : "pseries";
 
     public CrashKind Crash { get; init; } = CrashKind.Panic;
 
@@ -77,6 +80,9 @@ public sealed class DemoResult
     /// <summary>The x86_64 run's kexec side (null on pseries).</summary>
     public KdumpRunDetails? Kdump { get; set; }
 
+    /// <summary>The Power6 run's phyp dump side (null elsewhere).</summary>
+    public PhypRunDetails? Phyp { get; set; }
+
     public string Fig1Title { get; set; } = "Fig. 1: memory reservation in the first kernel";
 
     public string Fig2Title { get; set; } = "Fig. 2: the capture kernel's view after the crash";
@@ -90,6 +96,11 @@ public static class DemoRunner
         if (options.Pc is not null)
         {
             return KdumpRunner.Run(options);
+        }
+
+        if (options.Power6 is not null)
+        {
+            return PhypRunner.Run(options);
         }
 
         var result = new DemoResult { Options = options };
@@ -290,6 +301,11 @@ public static class DemoRunner
             return KdumpRunner.ToText(r);
         }
 
+        if (r.Phyp is not null)
+        {
+            return PhypRunner.ToText(r);
+        }
+
         var sb = new StringBuilder();
         var spec = r.Options.Lpar;
         sb.Append(CultureInfo.InvariantCulture, $"Fadump demo: pseries LPAR, {MemoryLayoutPicture.Human(spec.MemoryBytes)} RAM, {spec.Cpus} CPUs, workload {spec.Workload}, \"{spec.CommandLine}\"\n\n");
@@ -382,6 +398,11 @@ public static class DemoRunner
             return KdumpRunner.ToJson(r);
         }
 
+        if (r.Phyp is not null)
+        {
+            return PhypRunner.ToJson(r);
+        }
+
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
         {
@@ -463,6 +484,12 @@ public static class DemoRunner
         {
             File.WriteAllText(Path.Combine(dir, "fig2-capture-kernel.svg"), MemoryLayoutPicture.ToSvg(r.Fig2Title, r.LayoutCapture));
             r.Files.Add(Path.Combine(dir, "fig2-capture-kernel.svg"));
+        }
+
+        if (r.Phyp is { Releases.Count: > 0 } phyp)
+        {
+            File.WriteAllText(Path.Combine(dir, "memory-back.svg"), MemoryBackPicture.ToSvg(phyp));
+            r.Files.Add(Path.Combine(dir, "memory-back.svg"));
         }
     }
 }

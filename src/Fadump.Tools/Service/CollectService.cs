@@ -204,7 +204,7 @@ public sealed class CollectService
             return DumpFile.Open(root.OpenRead(detected.VmcorePath!));
         }
 
-        var listing = ReleaseRegionListing.Parse(root.ReadText(detected.ReleaseRegionPath!), detected.ReleaseRegionPath!);
+        var listing = PhypKernelDumpHeader.Resolve(root, ReleaseRegionListing.Parse(root.ReadText(detected.ReleaseRegionPath!), detected.ReleaseRegionPath!), _log);
         Info($"{detected.ReleaseRegionPath}: CPU {listing.Cpu}, HPTE {listing.Hpte}, DUMP {listing.Dump}, reserved {listing.Reserved}");
         var memory = root.OpenRead(_o.PhysicalMemoryPath);
         try
