@@ -206,17 +206,48 @@ public sealed class CollectService
 
         var listing = PhypKernelDumpHeader.Resolve(root, ReleaseRegionListing.Parse(root.ReadText(detected.ReleaseRegionPath!), detected.ReleaseRegionPath!), _log);
         Info($"{detected.ReleaseRegionPath}: CPU {listing.Cpu}, HPTE {listing.Hpte}, DUMP {listing.Dump}, reserved {listing.Reserved}");
+        var vmcoreInfo = VmcoreInfoAddress(root);
         var memory = root.OpenRead(_o.PhysicalMemoryPath);
         try
         {
-            var image = new PhypDumpImage(memory, listing, _o.PhypMachine);
-            releaser = new PhypReleaser(root, listing, _log, _o.ReleaseChunkBytes, detected.ReleaseRegionPath!);
+            var image = new PhypDumpImage(memory, listing, _o.PhypMachine, vmcoreInfo: vmcoreInfo);
+            foreach (var w in image.Warnings)
+            {
+                Info(w);
+            }
+
+            if (image.VmcoreInfo is not null)
+            {
+                Info($"{VmcoreInfoLocation.SysfsPath}: the crashed kernel's VMCOREINFO ({image.VmcoreInfo.OsRelease}); {image.Notes.Count(n => n.Type == Formats.Elf.ElfNote.NT_PRSTATUS && n.Name == "CORE")} CPUs saved");
+            }
+
+            releaser = new PhypReleaser(root, listing, _log, _o.ReleaseChunkBytes, detected.ReleaseRegionPath!, image.ImageEnd);
             return image;
         }
         catch
         {
             memory.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>/sys/kernel/vmcoreinfo of the capture kernel (the crashed kernel's note is at the same address), or null saying why.</summary>
+    private VmcoreInfoLocation? VmcoreInfoAddress(ISysroot root)
+    {
+        if (!root.Exists(VmcoreInfoLocation.SysfsPath))
+        {
+            Info($"no VMCOREINFO: {VmcoreInfoLocation.SysfsPath} is missing (kernel without CONFIG_KEXEC); the dump is saved unfiltered");
+            return null;
+        }
+
+        try
+        {
+            return VmcoreInfoLocation.Parse(root.ReadText(VmcoreInfoLocation.SysfsPath));
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            Info($"no VMCOREINFO: {e.Message}; the dump is saved unfiltered");
+            return null;
         }
     }
 

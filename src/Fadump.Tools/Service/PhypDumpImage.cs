@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Globalization;
 using Fadump.Formats;
 using Fadump.Formats.Elf;
@@ -5,14 +6,56 @@ using Fadump.Formats.IO;
 
 namespace Fadump.Tools.Service;
 
+/// <summary>/sys/kernel/vmcoreinfo: the physical address and size of the running kernel's vmcoreinfo_note (<c>%llx %x</c>).</summary>
+public readonly record struct VmcoreInfoLocation(ulong Address, ulong Size)
+{
+    public const string SysfsPath = "/sys/kernel/vmcoreinfo";
+
+    /// <exception cref="InvalidDataException">Not two hexadecimal numbers.</exception>
+    public static VmcoreInfoLocation Parse(string text, string path = SysfsPath)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var parts = text.Split((char[])[' ', '\t', '\n'], StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length != 2 || !TryHex(parts[0], out ulong a) || !TryHex(parts[1], out ulong n))
+        {
+            string shown = text.Length > 80 ? text[..80] + "..." : text;
+            throw new InvalidDataException($"{path}: expected 'ADDRESS SIZE' in hexadecimal, got '{shown.TrimEnd()}'");
+        }
+
+        return new VmcoreInfoLocation(a, n);
+    }
+
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"0x{Address:x}, 0x{Size:x} bytes");
+
+    private static bool TryHex(string s, out ulong v) =>
+        ulong.TryParse(s.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? s[2..] : s, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out v);
+}
+
+/// <summary>
+/// What an interrupted collect already saved and released (from its <see cref="PhypJournal"/>): the partial dump
+/// file holds every page the dump keeps below <see cref="DurableThrough"/>, and the <see cref="Released"/> ranges of
+/// /dev/mem belong to the running kernel and must never be read again.
+/// </summary>
+public sealed record PhypResume(IDump Partial, ulong DurableThrough, IReadOnlyList<AddressLength> Released);
+
 /// <summary>
 /// The crashed kernel's memory in a Power6 hypervisor-assisted dump, as an <see cref="IDump"/> the saver can
 /// read: the kernel builds no ELF header for it (spec/phyp-dump-and-opal.md §A4), so the layout comes from
 /// release_region and the bytes from raw physical memory (/dev/mem). Physical addresses are the crashed
 /// kernel's: [0, DUMP length) reads the firmware's copy of the low memory in the scratch area; the reserved
-/// range reads in place. The CPU state and HPTE copies become notes named "PHYPDUMP" (types 1 and 2, the
-/// dump section types), so one file holds everything the firmware preserved.
+/// range reads in place. The register save area becomes one NT_PRSTATUS note per saved CPU; the crashed
+/// kernel's VMCOREINFO note is found through /sys/kernel/vmcoreinfo (the capture kernel is the same build,
+/// loaded at the same address, so its note's address is the crashed kernel's too) when it is given; the raw
+/// CPU state and HPTE copies are kept as notes named "PHYPDUMP" (types 1 and 2, the dump section types).
 /// </summary>
+/// <remarks>
+/// <b>(quirk)</b> of the old kernel (spec §A3): the firmware copies 256 MiB of low memory, but the capture
+/// kernel's boot region R can be larger. The crashed kernel's memory in [DUMP length, R) was then neither copied
+/// nor reserved: the capture kernel overwrote it, and the image has a hole there (<see cref="LostBytes"/>). The
+/// listed reserved range [R, R + length) then runs over the scratch area (the copies, near the top of RAM):
+/// it is read in place only up to the first copy inside it (<see cref="ScratchStart"/>); in the crashed kernel
+/// that memory was its own, empty, scratch reservation.
+/// </remarks>
 public sealed class PhypDumpImage : IDump
 {
     public const string NoteName = "PHYPDUMP";
@@ -26,9 +69,17 @@ public sealed class PhypDumpImage : IDump
     private readonly IRandomAccessSource _memory;
     private readonly Segment[] _segments;
     private readonly List<ElfNote> _notes = [];
+    private readonly List<string> _warnings = [];
+    private readonly PhypResume? _resume;
 
+    /// <param name="memory">/dev/mem.</param>
+    /// <param name="listing">/sys/kernel/release_region.</param>
+    /// <param name="machine">The crashed kernel's machine (ppc64 big-endian on Power6).</param>
+    /// <param name="pageSize">The page size when no VMCOREINFO gives it.</param>
+    /// <param name="vmcoreInfo">/sys/kernel/vmcoreinfo, when the capture kernel has it.</param>
+    /// <param name="resume">An interrupted collect's partial dump: its notes and pages replace what was released.</param>
     /// <exception cref="InvalidDataException">The listing's ranges overlap, or a register area is too large to keep as a note.</exception>
-    public PhypDumpImage(IRandomAccessSource memory, ReleaseRegionListing listing, DumpMachine machine, int pageSize = 4096)
+    public PhypDumpImage(IRandomAccessSource memory, ReleaseRegionListing listing, DumpMachine machine, int pageSize = 4096, VmcoreInfoLocation? vmcoreInfo = null, PhypResume? resume = null)
     {
         ArgumentNullException.ThrowIfNull(memory);
         ArgumentNullException.ThrowIfNull(listing);
@@ -38,9 +89,9 @@ public sealed class PhypDumpImage : IDump
         }
 
         _memory = memory;
+        _resume = resume;
         Listing = listing;
         Machine = machine;
-        PageSize = pageSize;
         Path = memory.Name;
         string where = DumpDetector.ReleaseRegion;
         if (listing.Dump.Length == 0)
@@ -62,21 +113,75 @@ public sealed class PhypDumpImage : IDump
             throw new InvalidDataException(Invariant($"{where}: the reserved range starts at 0x{listing.Reserved.Address:x}, inside the 0x{listing.Dump.Length:x} bytes of low memory the firmware copied"));
         }
 
+        // A copy that starts inside the reserved range marks the scratch area there (the quirk above); one that
+        // only straddles its start, or lies in the copied low memory, is a listing no kernel writes.
+        ulong reservedEnd = listing.Reserved.End;
         foreach (var (name, r) in new[] { ("CPU", listing.Cpu), ("HPTE", listing.Hpte), ("DUMP", listing.Dump) })
         {
-            if (r.Length > 0 && r.Address < listing.Reserved.End && listing.Reserved.Address < r.End)
+            if (r.Length == 0)
             {
-                throw new InvalidDataException($"{where}: the {name} range {r} overlaps the reserved range {listing.Reserved}");
+                continue;
+            }
+
+            bool inside = r.Address >= listing.Reserved.Address && r.Address < listing.Reserved.End;
+            if (inside)
+            {
+                reservedEnd = Math.Min(reservedEnd, r.Address);
+            }
+            else if (listing.Reserved.Length > 0 && r.Address < listing.Reserved.End && listing.Reserved.Address < r.End)
+            {
+                throw new InvalidDataException($"{where}: the {name} range {r} overlaps the start of the reserved range {listing.Reserved}");
+            }
+
+            if (r.Address < listing.Dump.Length && name != "DUMP")
+            {
+                throw new InvalidDataException($"{where}: the {name} copy {r} lies inside the low memory [0, 0x{listing.Dump.Length:x}) it would have overwritten");
             }
         }
 
-        _segments = listing.Reserved.Length == 0
-            ? [new Segment(0, listing.Dump.Length, listing.Dump.Address)]
-            : [new Segment(0, listing.Dump.Length, listing.Dump.Address), new Segment(listing.Reserved.Address, listing.Reserved.End, listing.Reserved.Address)];
-        _notes.Add(new ElfNote(NoteName, NoteCpuState, ReadArea(listing.Cpu, "CPU state")));
-        _notes.Add(new ElfNote(NoteName, NoteHpte, ReadArea(listing.Hpte, "HPTE")));
-        ulong top = _segments[^1].End;
-        MaxPfn = (top + (ulong)pageSize - 1) / (ulong)pageSize;
+        if (listing.Reserved.Length > 0 && reservedEnd < listing.Reserved.End)
+        {
+            ScratchStart = reservedEnd;
+            _warnings.Add(Invariant($"{where}: the reserved range {listing.Reserved} runs over the scratch area (the firmware's copies) from 0x{reservedEnd:x}: the crashed kernel's memory is read up to there (old kernel quirk: its boot region is larger than the 256 MiB copied)"));
+        }
+
+        if (listing.Reserved.Length > 0 && listing.Reserved.Address > listing.Dump.Length)
+        {
+            LostBytes = listing.Reserved.Address - listing.Dump.Length;
+            _warnings.Add(Invariant($"{where}: the crashed kernel's memory [0x{listing.Dump.Length:x}, 0x{listing.Reserved.Address:x}) ({LostBytes} bytes) was neither copied nor reserved (the capture kernel ran there): lost, a hole in the dump"));
+        }
+
+        var segs = new List<Segment> { new(0, listing.Dump.Length, listing.Dump.Address) };
+        if (listing.Reserved.Length > 0 && reservedEnd > listing.Reserved.Address)
+        {
+            segs.Add(new Segment(listing.Reserved.Address, reservedEnd, listing.Reserved.Address));
+        }
+
+        _segments = [.. segs];
+        ImageEnd = _segments[^1].End;
+        if (resume is not null)
+        {
+            // The copies went back to the running kernel with the first durable report: the notes come from the partial dump.
+            _notes.AddRange(resume.Partial.Notes.Where(n => n.Name is "CORE" or "VMCOREINFO" or NoteName));
+            VmcoreInfo = resume.Partial.VmcoreInfo;
+        }
+        else
+        {
+            byte[] cpuArea = ReadArea(listing.Cpu, "CPU state");
+            var info = vmcoreInfo is { } loc ? FindVmcoreInfo(loc) : null;
+            _notes.AddRange(CpuNotes(cpuArea));
+            if (info is not null)
+            {
+                _notes.Add(info);
+                VmcoreInfo = Formats.VmcoreInfo.VmcoreInfo.Parse(info.Desc, VmcoreInfoLocation.SysfsPath, -1);
+            }
+
+            _notes.Add(new ElfNote(NoteName, NoteCpuState, cpuArea));
+            _notes.Add(new ElfNote(NoteName, NoteHpte, ReadArea(listing.Hpte, "HPTE")));
+        }
+
+        PageSize = VmcoreInfo?.PageSize is { } ps ? (int)ps : pageSize;
+        MaxPfn = (ImageEnd + (ulong)PageSize - 1) / (ulong)PageSize;
     }
 
     public ReleaseRegionListing Listing { get; }
@@ -94,8 +199,8 @@ public sealed class PhypDumpImage : IDump
 
     public IReadOnlyList<ElfNote> Notes => _notes;
 
-    /// <summary>None: the crashed kernel's VMCOREINFO is not located by this interface.</summary>
-    public Formats.VmcoreInfo.VmcoreInfo? VmcoreInfo => null;
+    /// <summary>The crashed kernel's VMCOREINFO, when /sys/kernel/vmcoreinfo led to a valid note in the copied low memory.</summary>
+    public Formats.VmcoreInfo.VmcoreInfo? VmcoreInfo { get; }
 
     public ulong MaxPfn { get; }
 
@@ -103,8 +208,34 @@ public sealed class PhypDumpImage : IDump
 
     public bool IsIncomplete => false;
 
+    /// <summary>One past the last crashed-kernel address the image holds.</summary>
+    public ulong ImageEnd { get; }
+
+    /// <summary>Bytes of the crashed kernel's memory between the copied low memory and the reserved range (the quirk); 0 normally.</summary>
+    public ulong LostBytes { get; }
+
+    /// <summary>Where the listed reserved range was cut because the scratch area begins there (the quirk), or null.</summary>
+    public ulong? ScratchStart { get; }
+
+    /// <summary>What the user should know: the quirk's loss, why there is no VMCOREINFO or no CPU notes.</summary>
+    public IReadOnlyList<string> Warnings => _warnings;
+
     public IEnumerable<PhysicalRange> MemoryRanges() =>
         PhysicalRange.Coalesce(_segments.Select(s => new PhysicalRange(s.Start, s.End)));
+
+    /// <summary>The /dev/mem address behind a crashed-kernel address, or null when the image does not hold it.</summary>
+    public ulong? SourceAddress(ulong address)
+    {
+        foreach (var s in _segments)
+        {
+            if (address >= s.Start && address < s.End)
+            {
+                return s.SourceAddress + (address - s.Start);
+            }
+        }
+
+        return null;
+    }
 
     public PageState ReadPage(ulong pfn, Span<byte> page)
     {
@@ -113,7 +244,23 @@ public sealed class PhypDumpImage : IDump
             throw new ArgumentException("buffer must be one page", nameof(page));
         }
 
-        int n = pfn < MaxPfn ? ReadPhysical(pfn * (ulong)PageSize, page) : 0;
+        ulong a = pfn * (ulong)PageSize;
+        if (_resume is { } r && pfn < MaxPfn)
+        {
+            if (a < r.DurableThrough && r.Partial.PageSize == PageSize && pfn < r.Partial.MaxPfn && r.Partial.ReadPage(pfn, page) == PageState.Dumped)
+            {
+                return PageState.Dumped;
+            }
+
+            if (TouchesReleased(a, (ulong)PageSize))
+            {
+                // Saved by no one and given back: the running kernel owns it now.
+                page.Clear();
+                return SourceAddress(a) is null && !HasDataIn(a) ? PageState.NotPresent : PageState.Lost;
+            }
+        }
+
+        int n = pfn < MaxPfn ? ReadMemory(a, page) : 0;
         page[n..].Clear();
         if (n > 0)
         {
@@ -123,11 +270,10 @@ public sealed class PhypDumpImage : IDump
         // A page that begins in a gap but has dumped bytes later (an unaligned range start) still counts.
         foreach (var s in _segments)
         {
-            ulong a = pfn * (ulong)PageSize;
             if (s.Start > a && s.Start < a + (ulong)PageSize)
             {
                 int off = (int)(s.Start - a);
-                int m = ReadPhysical(s.Start, page[off..]);
+                int m = ReadMemory(s.Start, page[off..]);
                 return m > 0 ? PageState.Dumped : PageState.NotPresent;
             }
         }
@@ -136,6 +282,41 @@ public sealed class PhypDumpImage : IDump
     }
 
     public int ReadPhysical(ulong address, Span<byte> buffer)
+    {
+        if (_resume is null)
+        {
+            return ReadMemory(address, buffer);
+        }
+
+        // Page by page: each from the partial dump, or from /dev/mem unless that part was released.
+        int done = 0;
+        var page = new byte[PageSize];
+        while (done < buffer.Length)
+        {
+            ulong a = address + (ulong)done;
+            ulong pfn = a / (ulong)PageSize;
+            int off = (int)(a % (ulong)PageSize);
+            if (ReadPage(pfn, page) != PageState.Dumped || SourceAddress(a) is null)
+            {
+                break;
+            }
+
+            int n = Math.Min(PageSize - off, buffer.Length - done);
+            page.AsSpan(off, n).CopyTo(buffer[done..]);
+            done += n;
+        }
+
+        return done;
+    }
+
+    public void Dispose()
+    {
+        _memory.Dispose();
+        _resume?.Partial.Dispose();
+    }
+
+    /// <summary>Reads the crashed kernel's memory from /dev/mem through the segments.</summary>
+    private int ReadMemory(ulong address, Span<byte> buffer)
     {
         int done = 0;
         while (done < buffer.Length)
@@ -157,7 +338,14 @@ public sealed class PhypDumpImage : IDump
             }
 
             int want = (int)Math.Min((ulong)(buffer.Length - done), sg.End - a);
-            int n = _memory.Read(checked((long)(sg.SourceAddress + (a - sg.Start))), buffer.Slice(done, want));
+            ulong src = sg.SourceAddress + (a - sg.Start);
+            if (_resume is not null && TouchesReleasedSource(src, (ulong)want))
+            {
+                // Never reached by the callers (they check first); a last guard: released memory is not ours to read.
+                throw new InvalidOperationException(Invariant($"/dev/mem 0x{src:x}, 0x{want:x} bytes: the range was released to the running kernel and must not be read"));
+            }
+
+            int n = _memory.Read(checked((long)src), buffer.Slice(done, want));
             if (n <= 0)
             {
                 break;
@@ -169,7 +357,116 @@ public sealed class PhypDumpImage : IDump
         return done;
     }
 
-    public void Dispose() => _memory.Dispose();
+    private bool HasDataIn(ulong a)
+    {
+        foreach (var s in _segments)
+        {
+            if (s.Start < a + (ulong)PageSize && a < s.End)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Does the /dev/mem memory behind [a, a+len) of the image touch a released range?</summary>
+    private bool TouchesReleased(ulong a, ulong len)
+    {
+        foreach (var s in _segments)
+        {
+            ulong lo = Math.Max(a, s.Start), hi = Math.Min(a + len, s.End);
+            if (lo < hi && TouchesReleasedSource(s.SourceAddress + (lo - s.Start), hi - lo))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private bool TouchesReleasedSource(ulong src, ulong len)
+    {
+        foreach (var r in _resume!.Released)
+        {
+            if (r.Length > 0 && src < r.End && r.Address < src + len)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>One NT_PRSTATUS per CPU of the register save area; none, with a warning, when it cannot be read.</summary>
+    private List<ElfNote> CpuNotes(byte[] area)
+    {
+        try
+        {
+            return [.. Ppc64RegisterSaveArea.Parse(area, _memory.Name + " (CPU state copy)", checked((long)Listing.Cpu.Address))
+                .Select(c => c.ToPrStatus().ToNote(Machine))];
+        }
+        catch (DumpFormatException e)
+        {
+            _warnings.Add($"no CPU registers in the dump: {e.Message}");
+            return [];
+        }
+    }
+
+    /// <summary>
+    /// The crashed kernel's VMCOREINFO note at the capture kernel's vmcoreinfo_note address, which must lie in
+    /// the copied low memory; null, with a warning saying why, when it is not a valid VMCOREINFO note.
+    /// </summary>
+    private ElfNote? FindVmcoreInfo(VmcoreInfoLocation loc)
+    {
+        string where = Invariant($"{VmcoreInfoLocation.SysfsPath} ({loc})");
+        ulong low = Listing.Dump.Length;
+        const int nameSize = 11; // "VMCOREINFO\0"
+        int headerBytes = ElfNote.HeaderSize + ElfNote.Align4(nameSize);
+        if (loc.Size < (ulong)headerBytes || loc.Size > (ulong)ElfNote.MaxFieldSize || loc.Address > low || loc.Size > low - loc.Address)
+        {
+            _warnings.Add($"no VMCOREINFO: {where}: expected a note of {headerBytes} to {ElfNote.MaxFieldSize} bytes inside the copied low memory [0, 0x{low:x}); saving without it (unfiltered)");
+            return null;
+        }
+
+        var buf = new byte[loc.Size];
+        int n = ReadMemory(loc.Address, buf);
+        bool be = Machine.BigEndian;
+        uint namesz = n >= 12 ? Read32(buf, 0, be) : 0, descsz = n >= 12 ? Read32(buf, 4, be) : 0, type = n >= 12 ? Read32(buf, 8, be) : 0;
+        if (n != buf.Length || namesz != nameSize || type != ElfNote.VMCOREINFO_TYPE
+            || !buf.AsSpan(ElfNote.HeaderSize, nameSize).SequenceEqual("VMCOREINFO\0"u8)
+            || descsz > (ulong)buf.Length - (ulong)headerBytes)
+        {
+            _warnings.Add(Invariant($"no VMCOREINFO: {where}: the crashed kernel's memory there is not a VMCOREINFO note (namesz {namesz}, descsz {descsz}, type {type}); saving without it (unfiltered)"));
+            return null;
+        }
+
+        var desc = buf.AsSpan(headerBytes, (int)descsz).ToArray();
+        try
+        {
+            var info = Formats.VmcoreInfo.VmcoreInfo.Parse(desc, where, -1);
+            if (info.OsRelease is null)
+            {
+                _warnings.Add($"no VMCOREINFO: {where}: the note has no OSRELEASE; saving without it (unfiltered)");
+                return null;
+            }
+
+            if (info.PageSize is { } ps && (ps is < 4096 or > (1 << 20) || (ps & (ps - 1)) != 0))
+            {
+                _warnings.Add(Invariant($"no VMCOREINFO: {where}: PAGESIZE={ps}: expected a power of two from 4096 to 1048576; saving without it (unfiltered)"));
+                return null;
+            }
+        }
+        catch (DumpFormatException e)
+        {
+            _warnings.Add($"no VMCOREINFO: {e.Message}; saving without it (unfiltered)");
+            return null;
+        }
+
+        return new ElfNote("VMCOREINFO", ElfNote.VMCOREINFO_TYPE, desc);
+    }
+
+    private static uint Read32(byte[] b, int at, bool be) => be ? BinaryPrimitives.ReadUInt32BigEndian(b.AsSpan(at)) : BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(at));
 
     private byte[] ReadArea(AddressLength r, string what)
     {

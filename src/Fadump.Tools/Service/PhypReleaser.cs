@@ -25,7 +25,12 @@ public sealed class PhypReleaser
     private readonly List<ReleaseStep> _steps;
     private int _next;
 
-    public PhypReleaser(ISysroot root, ReleaseRegionListing listing, TextWriter log, ulong chunkBytes = DefaultChunkBytes, string path = DumpDetector.ReleaseRegion)
+    /// <param name="imageEnd">
+    /// One past the last crashed-kernel address the dump holds (<see cref="PhypDumpImage.ImageEnd"/>): a reserved
+    /// chunk beyond it (the scratch area the listing's reserved range runs over, spec §A3 quirk) is due once
+    /// everything is saved. Null: the end of the reserved range.
+    /// </param>
+    public PhypReleaser(ISysroot root, ReleaseRegionListing listing, TextWriter log, ulong chunkBytes = DefaultChunkBytes, string path = DumpDetector.ReleaseRegion, ulong? imageEnd = null)
     {
         ArgumentNullException.ThrowIfNull(listing);
         ArgumentOutOfRangeException.ThrowIfZero(chunkBytes);
@@ -33,7 +38,7 @@ public sealed class PhypReleaser
         _path = path;
         _log = log;
         ChunkBytes = chunkBytes;
-        _steps = Plan(listing, chunkBytes);
+        _steps = Plan(listing, chunkBytes, imageEnd);
     }
 
     public ulong ChunkBytes { get; }
@@ -49,7 +54,11 @@ public sealed class PhypReleaser
     /// <summary>The error of the write that stopped the releases, if one was refused.</summary>
     public string? Error { get; private set; }
 
-    public static List<ReleaseStep> Plan(ReleaseRegionListing listing, ulong chunkBytes)
+    /// <summary>
+    /// The releases, in order: exactly the listed pairs (the kernel registers again only when the lengths
+    /// released add up to its reservation), the reserved one cut into chunks of <paramref name="chunkBytes"/>.
+    /// </summary>
+    public static List<ReleaseStep> Plan(ReleaseRegionListing listing, ulong chunkBytes, ulong? imageEnd = null)
     {
         ArgumentNullException.ThrowIfNull(listing);
         var steps = new List<ReleaseStep>();
@@ -67,7 +76,7 @@ public sealed class PhypReleaser
         for (ulong a = listing.Reserved.Address; a < listing.Reserved.End; a += Math.Min(chunkBytes, listing.Reserved.End - a))
         {
             ulong len = Math.Min(chunkBytes, listing.Reserved.End - a);
-            steps.Add(new ReleaseStep("reserved memory", new AddressLength(a, len), a + len));
+            steps.Add(new ReleaseStep("reserved memory", new AddressLength(a, len), Math.Min(a + len, imageEnd ?? ulong.MaxValue)));
         }
 
         return steps;

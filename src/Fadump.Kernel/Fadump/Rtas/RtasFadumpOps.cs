@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Text;
 using Fadump.Firmware.Rtas;
 using Fadump.Formats.Elf;
@@ -280,47 +279,37 @@ public sealed class RtasFadumpOps(RtasFirmware rtas) : IFadumpOps
         var area = new byte[cpuSec.BytesDumped];
         memory.Read(cpuSec.DestinationAddress, area);
         // The register save area is big-endian whatever the kernel's byte order (PAPR).
-        if (area.Length < RegisterSaveArea.EntriesOffset || BinaryPrimitives.ReadUInt64BigEndian(area) != RegisterSaveArea.Magic)
+        if (!Ppc64RegisterSaveArea.HasHeader(area))
         {
             fadump.FailDump("rtas fadump: Unable to read register save area.");
             return null;
         }
 
-        int pos = (int)BinaryPrimitives.ReadUInt32BigEndian(area.AsSpan(12));
-        uint numCpus = BinaryPrimitives.ReadUInt32BigEndian(area.AsSpan(pos));
-        pos += 4;
-        var notes = new List<ElfNote>();
-        for (uint i = 0; i < numCpus; i++)
+        IReadOnlyList<Ppc64SavedCpu> saved;
+        try
         {
-            if (pos + 16 > area.Length || BinaryPrimitives.ReadUInt64BigEndian(area.AsSpan(pos)) != RegisterSaveArea.CpuStart)
-            {
-                fadump.FailDump("rtas fadump: Unable to read CPU state data");
-                return null;
-            }
+            saved = Ppc64RegisterSaveArea.Parse(area, "CPU state data", (long)cpuSec.DestinationAddress);
+        }
+        catch (Formats.DumpFormatException)
+        {
+            fadump.FailDump("rtas fadump: Unable to read CPU state data");
+            return null;
+        }
 
-            int cpu = (int)(BinaryPrimitives.ReadUInt64BigEndian(area.AsSpan(pos + 8)) & 0xffffffff);
-            pos += 16;
-            var regs = new ulong[48];
-            while (pos + 16 <= area.Length && BinaryPrimitives.ReadUInt64BigEndian(area.AsSpan(pos)) != RegisterSaveArea.CpuEnd)
-            {
-                SetRegister(regs, BinaryPrimitives.ReadUInt64BigEndian(area.AsSpan(pos)), BinaryPrimitives.ReadUInt64BigEndian(area.AsSpan(pos + 8)));
-                pos += 16;
-            }
-
-            pos += 16;
-            if (!fdh.HasCpu(cpu))
+        uint numCpus = (uint)saved.Count;
+        var notes = new List<ElfNote>();
+        foreach (var c in saved)
+        {
+            if (!fdh.HasCpu(c.Cpu))
             {
                 continue;
             }
 
-            if (fdh.CrashingCpu == (uint)cpu)
-            {
-                regs = [.. fdh.Regs];
-            }
+            IReadOnlyList<ulong> regs = fdh.CrashingCpu == (uint)c.Cpu ? [.. fdh.Regs] : c.Registers;
 
             // Linux leaves pr_pid 0 in every FADump note, so gdb folds all CPUs into one thread.
             // The simulation departs from that on purpose: pr_pid = CPU + 1 keeps them apart.
-            notes.Add(new PrStatus(cpu + 1, 0, regs).ToNote(arch.Machine));
+            notes.Add(new PrStatus(c.Cpu + 1, 0, regs).ToNote(arch.Machine));
         }
 
         var buf = ElfNote.EncodeAll(notes, arch.BigEndian);
@@ -329,39 +318,6 @@ public sealed class RtasFadumpOps(RtasFirmware rtas) : IFadumpOps
         buf.CopyTo(full, 0);
         memory.Write(FadumpCore.CpuNotesPhys, full);
         return (FadumpCore.CpuNotesPhys, size);
-    }
-
-    private static void SetRegister(ulong[] regs, ulong id, ulong value)
-    {
-        // GPRnn: "GPR" in the top three bytes, two digits after.
-        if ((id & 0xffffff0000000000) == RegisterSaveArea.Id("GPR"))
-        {
-            int hi = (int)((id >> 32) & 0xff) - '0', lo = (int)((id >> 24) & 0xff) - '0';
-            int n = (hi * 10) + lo;
-            if (hi is >= 0 and <= 9 && lo is >= 0 and <= 9 && n < 32)
-            {
-                regs[n] = value;
-            }
-
-            return;
-        }
-
-        int index = id switch
-        {
-            _ when id == RegisterSaveArea.Id("NIA") => CrashInfoHeader.RegNip,
-            _ when id == RegisterSaveArea.Id("MSR") => CrashInfoHeader.RegMsr,
-            _ when id == RegisterSaveArea.Id("CTR") => CrashInfoHeader.RegCtr,
-            _ when id == RegisterSaveArea.Id("LR") => CrashInfoHeader.RegLink,
-            _ when id == RegisterSaveArea.Id("XER") => CrashInfoHeader.RegXer,
-            _ when id == RegisterSaveArea.Id("CR") => CrashInfoHeader.RegCcr,
-            _ when id == RegisterSaveArea.Id("DAR") => CrashInfoHeader.RegDar,
-            _ when id == RegisterSaveArea.Id("DSISR") => CrashInfoHeader.RegDsisr,
-            _ => -1,
-        };
-        if (index >= 0)
-        {
-            regs[index] = value;
-        }
     }
 
     /// <summary>rtas_fadump_region_show.</summary>
