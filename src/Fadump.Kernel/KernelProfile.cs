@@ -23,6 +23,9 @@ public abstract class KernelProfile
     /// <summary>The first line printk logs: "Linux version ...".</summary>
     public abstract string Banner(string release, string version);
 
+    /// <summary>/sys/kernel/vmcoreinfo (kernel/ksysfs.c): the note's physical address and size.</summary>
+    public abstract string VmcoreInfoSysfs(ulong notePhys);
+
     /// <summary>Lays out printk's buffer at the image's symbols.</summary>
     internal abstract IKernelLog CreateLog(KernelMemoryWriter writer, KernelArch arch);
 
@@ -37,6 +40,10 @@ public abstract class KernelProfile
             FormattableString.Invariant($"Linux version {release} (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) {version}");
 
         internal override IKernelLog CreateLog(KernelMemoryWriter writer, KernelArch arch) => new PrintkRingBuffer(writer, arch);
+
+        // "%pa %x\n" of vmcore_base and VMCOREINFO_NOTE_SIZE.
+        public override string VmcoreInfoSysfs(ulong notePhys) =>
+            string.Create(System.Globalization.CultureInfo.InvariantCulture, $"0x{notePhys:x16} {Kexec.KdumpMechanism.VmcoreInfoNoteSize:x}\n");
 
         public override void AddPrintk(VmcoreInfo v, KernelArch arch)
         {
@@ -93,6 +100,10 @@ public abstract class KernelProfile
             FormattableString.Invariant($"Linux version {release} (Debian 2.6.32-48squeeze20) (dannf@debian.org) (gcc version 4.3.5 (Debian 4.3.5-4) ) {version}");
 
         internal override IKernelLog CreateLog(KernelMemoryWriter writer, KernelArch arch) => new PrintkLogBuffer(writer, arch);
+
+        // "%lx %x\n" of paddr_vmcoreinfo_note() and vmcoreinfo_max_size (sizeof vmcoreinfo_data: 4096).
+        public override string VmcoreInfoSysfs(ulong notePhys) =>
+            string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{notePhys:x} {Structures.KernelVmcoreInfo.NoteSize:x}\n");
 
         // kernel/printk.c log_buf_kexec_setup (2.6.26 – 3.4).
         public override void AddPrintk(VmcoreInfo v, KernelArch arch)

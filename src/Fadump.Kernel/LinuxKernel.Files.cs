@@ -68,6 +68,7 @@ public sealed partial class LinuxKernel
             },
         });
         Files.Add(new VirtualFile { Path = "/proc/meminfo", Mode = 0444, Read = MemInfo });
+        Files.Add(new VirtualFile { Path = "/sys/kernel/vmcoreinfo", Mode = 0444, Read = () => Options.Profile.VmcoreInfoSysfs(VmcoreInfoNotePhys) });
         Files.Add(new VirtualFile { Path = "/dev/mem", Mode = 0640, Open = () => new PhysicalMemorySource(_machine.Memory) });
         AddDeviceTreeFiles(_machine.DeviceTree, "/proc/device-tree");
         Mechanism.AddFiles(Files);

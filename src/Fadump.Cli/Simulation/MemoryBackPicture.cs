@@ -34,14 +34,14 @@ public static class MemoryBackPicture
     public static string ToSvg(PhypRunDetails d)
     {
         ArgumentNullException.ThrowIfNull(d);
-        const double X0 = 80, Y0 = 330, W = 640, H = 260;
+        const double X0 = 80, Y0 = 350, W = 640, H = 250;
         double t = Math.Max(d.SaveTime.TotalSeconds, 1e-6);
         double held = Math.Max(d.HeldBytes, 1);
         string P(double sec, double bytes) => string.Create(CultureInfo.InvariantCulture, $"{X0 + (W * Math.Min(sec, t) / t):F1},{Y0 - (H * Math.Min(bytes, held) / held):F1}");
 
         var sb = new StringBuilder();
-        sb.Append("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"800\" height=\"420\" font-family=\"sans-serif\" font-size=\"12\">\n");
-        sb.Append("  <rect width=\"800\" height=\"420\" fill=\"#ffffff\"/>\n");
+        sb.Append("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"800\" height=\"440\" font-family=\"sans-serif\" font-size=\"12\">\n");
+        sb.Append("  <rect width=\"800\" height=\"440\" fill=\"#ffffff\"/>\n");
         sb.Append(CultureInfo.InvariantCulture, $"  <text x=\"{X0}\" y=\"28\" font-size=\"16\">Memory back in production while the dump is saved ({Escape(MemoryLayoutPicture.Human(d.HeldBytes))} held)</text>\n");
         sb.Append(CultureInfo.InvariantCulture, $"  <line x1=\"{X0}\" y1=\"{Y0}\" x2=\"{X0 + W}\" y2=\"{Y0}\" stroke=\"#333\"/><line x1=\"{X0}\" y1=\"{Y0}\" x2=\"{X0}\" y2=\"{Y0 - H}\" stroke=\"#333\"/>\n");
         foreach (double q in Quarters)

@@ -39,7 +39,7 @@ public static class MemoryLayoutPicture
     /// The capture kernel's view over the machine's <paramref name="ram"/> (a kdump capture kernel knows only
     /// its own memory), with <paramref name="extra"/> bands it does not run in (the elfcorehdr, a backup).
     /// </summary>
-    public static List<LayoutBand> CaptureKernel(LinuxKernel k, ulong top, IReadOnlyList<MemoryRange> ram, IEnumerable<LayoutBand> extra)
+    public static List<LayoutBand> CaptureKernel(LinuxKernel k, ulong top, IReadOnlyList<MemoryRange> ram, IEnumerable<LayoutBand> extra, string? rest = null)
     {
         var status = k.Mechanism.Status;
         if (status.CaptureKernelRegions.Count == 0)
@@ -54,7 +54,7 @@ public static class MemoryLayoutPicture
             bands.Add(new LayoutBand(r.Start, r.End, "reserved-range", "fw"));
         }
 
-        return Fill(bands, ram, top, status.Released ? "released to the kernel" : "preserved: /proc/vmcore");
+        return Fill(bands, ram, top, rest ?? (status.Released ? "released to the kernel" : "preserved: /proc/vmcore"));
     }
 
     private static LayoutBand Band(DumpRegion r) => new(r.Start, r.End, r.Label, r.Kind switch

@@ -34,6 +34,9 @@ public sealed class PhypRunDetails
 
     public ulong MemFreeAtCaptureBoot { get; set; }
 
+    /// <summary>From the crash to the second kernel's boot: production work can start (in its boot region).</summary>
+    public TimeSpan ProductionStart { get; set; }
+
     public ulong MemFreeAfterSave { get; set; }
 
     /// <summary>The kernel registered again once everything was released.</summary>
@@ -114,9 +117,10 @@ public static class PhypRunner
         details.LostBytes = p2.BootRegionSize > PhypDump.RmrEnd ? p2.BootRegionSize - PhypDump.RmrEnd : 0;
         details.ReleaseRegion = k2.Files.ReadText(ReleaseRegion);
         details.MemFreeAtCaptureBoot = MemFree(k2);
+        details.ProductionStart = clock.Now - crashAt;
         result.Timeline.Add(new TimelinePhase(FormattableString.Invariant($"second kernel boots in the low {MemoryLayoutPicture.Human(p2.BootRegionSize)}, holding the other {MemoryLayoutPicture.Human(p2.InitReserveSize)}: production work can start"), clock.Now - iplDone, false,
             FormattableString.Invariant($"KernelBootSeconds {cost.KernelBootSeconds} + {cost.KernelBootSecondsPerGiB} s/GiB × {MemoryLayoutPicture.Human(p2.BootRegionSize)}")), clock.Now);
-        result.LayoutCapture = MemoryLayoutPicture.CaptureKernel(k2, top);
+        result.LayoutCapture = MemoryLayoutPicture.CaptureKernel(k2, top, k2.Memory, [], "held: the scratch area's unused end");
 
         var root = new ReleaseRecorder(new SimulatedSysroot(() => lpar.Kernel, "simulated Power6 LPAR"), lpar, details);
         if (options.Save)
@@ -198,7 +202,7 @@ public static class PhypRunner
         {
             sb.Append(CultureInfo.InvariantCulture, $"\nThe dump service saved {w.DumpedPages} of {w.TotalPages} pages ({MemoryLayoutPicture.Human((ulong)w.BytesWritten)}) at dump level {w.DumpLevelUsed} in {Timeline.Seconds(d.SaveTime)},\n");
             sb.Append(CultureInfo.InvariantCulture, $"writing release_region {d.Releases.Count} times as the ranges reached the disk: MemFree {MemoryLayoutPicture.Human(d.MemFreeAtCaptureBoot)} at boot, {MemoryLayoutPicture.Human(d.MemFreeAfterSave)} after the save.\n");
-            sb.Append(CultureInfo.InvariantCulture, $"Production could start {Timeline.Seconds(r.BackInProduction - d.SaveTime)} after the crash; all memory was back {Timeline.Seconds(r.BackInProduction)} after it, with no second reboot.\n");
+            sb.Append(CultureInfo.InvariantCulture, $"Production could start {Timeline.Seconds(d.ProductionStart)} after the crash; all memory was back {Timeline.Seconds(r.BackInProduction)} after it, with no second reboot.\n");
             sb.Append('\n').Append(MemoryBackPicture.ToText(d));
         }
 
@@ -229,6 +233,7 @@ public static class PhypRunner
             DemoRunner.WriteOutcome(w, r);
             DemoRunner.WriteTimeline(w, r);
             w.WriteNumber("back_in_production_seconds", r.BackInProduction.TotalSeconds);
+            w.WriteNumber("production_start_seconds", d.ProductionStart.TotalSeconds);
             w.WriteNumber("boot_region_bytes", d.BootRegion);
             w.WriteNumber("held_bytes", d.HeldBytes);
             w.WriteNumber("lost_bytes", d.LostBytes);

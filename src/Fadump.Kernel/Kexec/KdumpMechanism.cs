@@ -166,12 +166,6 @@ public sealed class KdumpMechanism : ICrashDumpMechanism
             Read = () => CrashSize().ToString(CultureInfo.InvariantCulture) + "\n",
             Write = WriteCrashSize,
         });
-        files.Add(new VirtualFile
-        {
-            Path = "/sys/kernel/vmcoreinfo",
-            Mode = 0444,
-            Read = () => string.Create(CultureInfo.InvariantCulture, $"0x{_k.VmcoreInfoNotePhys:x16} {VmcoreInfoNoteSize:x}\n"),
-        });
         if (Notes is { } notes)
         {
             for (int c = 0; c < notes.PossibleCpus; c++)

@@ -27,16 +27,41 @@ public static class PanicFinder
 
     public static string? Find(KernelLog log)
     {
+        ArgumentNullException.ThrowIfNull(log);
+        if (log.Layout == KernelLogLayout.PlainText)
+        {
+            // Before 3.5 the log is text: one message per line, "<level>[timestamp] message".
+            var lines = System.Text.Encoding.UTF8.GetString(log.PlainText.Span).Split('\n');
+            for (int i = lines.Length - 1; i >= 0; i--)
+            {
+                if (Match(lines[i]) is { } found)
+                {
+                    return found;
+                }
+            }
+
+            return null;
+        }
+
         for (int i = log.Records.Count - 1; i >= 0; i--)
         {
-            string text = System.Text.Encoding.UTF8.GetString(log.Records[i].Text.Span);
-            foreach (var m in Markers)
+            if (Match(System.Text.Encoding.UTF8.GetString(log.Records[i].Text.Span)) is { } found)
             {
-                int at = text.IndexOf(m, StringComparison.Ordinal);
-                if (at >= 0)
-                {
-                    return text[at..].TrimEnd('\n');
-                }
+                return found;
+            }
+        }
+
+        return null;
+    }
+
+    private static string? Match(string text)
+    {
+        foreach (var m in Markers)
+        {
+            int at = text.IndexOf(m, StringComparison.Ordinal);
+            if (at >= 0)
+            {
+                return text[at..].TrimEnd('\n');
             }
         }
 

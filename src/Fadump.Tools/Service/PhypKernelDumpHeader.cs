@@ -54,7 +54,12 @@ public static class PhypKernelDumpHeader
         return listing with { Cpu = cpu, Hpte = hpte, Dump = dump };
     }
 
-    /// <summary>The CPU state, HPTE and RMO sections: destination address and length copied.</summary>
+    /// <summary>
+    /// The CPU state, HPTE and RMO sections: the destination and the section's length. The CPU state area is
+    /// given whole (source_length: the register save area is read up to its own count of CPUs), because the
+    /// kernel counts what is released against the three source lengths and registers again only when they
+    /// add up; the low-memory copy by the bytes the firmware copied.
+    /// </summary>
     /// <exception cref="InvalidDataException">The header is malformed, flags an error, or lacks a section.</exception>
     public static (AddressLength Cpu, AddressLength Hpte, AddressLength Dump) Parse(ReadOnlySpan<byte> raw)
     {
@@ -83,6 +88,7 @@ public static class PhypKernelDumpHeader
         {
             var s = raw.Slice(HeaderSize + (i * SectionSize), SectionSize);
             ushort type = BinaryPrimitives.ReadUInt16BigEndian(s[4..]);
+            ulong source = BinaryPrimitives.ReadUInt64BigEndian(s[16..]);
             ulong copied = BinaryPrimitives.ReadUInt64BigEndian(s[24..]);
             ulong dest = BinaryPrimitives.ReadUInt64BigEndian(s[32..]);
             if (dest + copied < dest)
@@ -90,7 +96,12 @@ public static class PhypKernelDumpHeader
                 throw new InvalidDataException(Where($"section {i} at 0x{dest:x}, 0x{copied:x} bytes, wraps past the end of the address space"));
             }
 
-            var r = new AddressLength(dest, copied);
+            if (dest + source < dest)
+            {
+                throw new InvalidDataException(Where($"section {i} at 0x{dest:x}, 0x{source:x} bytes, wraps past the end of the address space"));
+            }
+
+            var r = new AddressLength(dest, type == 0x0011 ? copied : Math.Max(source, copied));
             switch (type)
             {
                 case 0x0001: cpu = r; break;
