@@ -158,6 +158,21 @@ public sealed class SimPower6Tests : IClassFixture<SimPower6Tests.SavedRun>
     }
 
     [Fact]
+    public void The_memory_back_picture_renders()
+    {
+        string svg = Path.Combine(_run.Dir.Path, "memory-back.svg");
+        string text = File.ReadAllText(svg);
+        Assert.Contains("phyp dump: release_region as each range reaches the disk", text, StringComparison.Ordinal);
+        Assert.Contains("FADump: release_mem once the whole dump is saved", text, StringComparison.Ordinal);
+        string png = Path.Combine(_run.Dir.Path, "memory-back.png");
+        var r = RealTool.Run("rsvg-convert", ["-o", png, svg]);
+        Assert.True(r.ExitCode == 0, r.All);
+        var header = File.ReadAllBytes(png).AsSpan(0, 24);
+        Assert.Equal(800, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header[16..])); // IHDR width
+        Assert.Equal(440, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header[20..]));
+    }
+
+    [Fact]
     public void Crash_and_makedumpfile_on_this_host_cannot_read_a_big_endian_ppc64_dump()
     {
         // Debian's x86_64 crash recognises the machine and stops: it analyses only dumps of its own architecture.
