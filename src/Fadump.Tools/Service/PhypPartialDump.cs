@@ -10,8 +10,9 @@ namespace Fadump.Tools.Service;
 /// The partial dump a killed <c>fadump collect</c> left (its hidden <c>.vmcore-incomplete.part-PID</c>), read for a
 /// resumed save: kdump-compressed (its header still says incomplete; descriptors never written are zero and read as
 /// lost) or ELF (cut short where the writer stopped; a big-endian ppc64 ELF file has no incomplete flag, so the
-/// truncated file is opened as if zero-extended and a page past the end of the file reads as lost). Flattened and
-/// split files are refused: a save to a local file writes neither.
+/// truncated file is opened as if zero-extended and a page past the end of the file reads as lost). A complete
+/// file (a run killed after its save) reads as it is. Flattened and split files are refused: a save to a local
+/// file writes neither. Whether the file belongs to the dump is the journal's business (its notes digest).
 /// </summary>
 public sealed class PhypPartialDump : IDump
 {
@@ -44,12 +45,12 @@ public sealed class PhypPartialDump : IDump
 
     public int? DumpLevel => _inner.DumpLevel;
 
-    public bool IsIncomplete => true;
+    public bool IsIncomplete => _loads is not null || _inner.IsIncomplete;
 
     /// <summary>Bytes of the file.</summary>
     public long StoredLength => _stored;
 
-    /// <exception cref="DumpFormatException">Not a dump, a flattened one, or a complete one (not a partial save).</exception>
+    /// <exception cref="DumpFormatException">Not a dump, or a flattened one.</exception>
     public static PhypPartialDump Open(string path)
     {
         var file = new FileSource(path);
@@ -67,12 +68,6 @@ public sealed class PhypPartialDump : IDump
             {
                 dump.Dispose();
                 throw new DumpFormatException(path, "expected a kdump-compressed or ELF partial dump written by fadump collect");
-            }
-
-            if (!k.IsIncomplete)
-            {
-                k.Dispose();
-                throw new DumpFormatException(path, 0, "the kdump header does not say incomplete (status 0x8): not a partial save");
             }
 
             return new PhypPartialDump(k, file.Length, null);
