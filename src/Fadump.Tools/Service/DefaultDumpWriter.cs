@@ -17,7 +17,6 @@ public static class DefaultDumpWriter
 /// </summary>
 public sealed class DumpSaverWriter : IDumpWriter
 {
-    private readonly ElfCopyDumpWriter _unfiltered = new();
 
     public int DefaultThreads { get; init; } = Environment.ProcessorCount;
 
@@ -28,7 +27,7 @@ public sealed class DumpSaverWriter : IDumpWriter
     {
         if (input.VmcoreInfo is null)
         {
-            return _unfiltered.Save(input, outputPath, options, durableThrough, ct);
+            return Unfiltered.Save(input, outputPath, options, durableThrough, ct);
         }
 
         // The saver reports durability every DurableReportBytes of output, and ulong.MaxValue once committed.
@@ -38,8 +37,10 @@ public sealed class DumpSaverWriter : IDumpWriter
 
     public DumpWriteResult Save(IDump input, Stream flattenedOutput, CoreCollectorOptions options, CancellationToken ct = default) =>
         input.VmcoreInfo is null
-            ? _unfiltered.Save(input, flattenedOutput, options, ct)
+            ? Unfiltered.Save(input, flattenedOutput, options, ct)
             : Map(DumpSaver.Save(input, flattenedOutput, options.ToSaveOptions(DefaultThreads), ct));
+
+    private ElfCopyDumpWriter Unfiltered => new() { DurableReportBytes = DurableReportBytes };
 
     private static DumpWriteResult Map(SaveResult r) => new()
     {
