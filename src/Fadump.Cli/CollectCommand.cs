@@ -28,9 +28,17 @@ internal static class CollectCommand
             Description = "the root file system failure_action dump_to_rootfs saves under (kdump-utils mounts it on /sysroot)",
             DefaultValueFactory = _ => "/",
         };
+        var releaseChunk = new Option<string?>("--release-chunk")
+        {
+            Description = "phyp dump: give the reserved memory back through release_region in chunks of SIZE (K/M/G suffixes; default 1G)",
+        };
+        var syncEvery = new Option<string?>("--sync-every")
+        {
+            Description = "fsync the output and report how far it is durable every SIZE written (default 64M); phyp dump releases what is durable",
+        };
         var cmd = new Command("collect", "The dump service: save vmcore-dmesg.txt and the vmcore as kdump.conf says, verify, release the memory, re-register, then the final action")
         {
-            root, config, printActions, sshOptions, errorHandler, rootFs,
+            root, config, printActions, sshOptions, errorHandler, rootFs, releaseChunk, syncEvery,
         };
         cmd.SetAction(p =>
         {
@@ -59,6 +67,13 @@ internal static class CollectCommand
                 return UnusableConfig(new DirectorySysroot(rootDir), actions, stdout, stderr);
             }
 
+            long chunk = p.GetValue(releaseChunk) is { } c ? Sizes.Parse(c) : (long)PhypReleaser.DefaultChunkBytes;
+            long sync = p.GetValue(syncEvery) is { } se ? Sizes.Parse(se) : 64L << 20;
+            if (chunk <= 0 || sync <= 0)
+            {
+                throw new UsageException("--release-chunk and --sync-every: expected a size above 0");
+            }
+
             var service = new CollectService(cfg, new CollectOptions
             {
                 Actions = actions,
@@ -66,6 +81,8 @@ internal static class CollectCommand
                 SshOptions = p.GetValue(sshOptions) ?? [],
                 RootFs = p.GetValue(rootFs)!,
                 CancellationToken = Signals.Token,
+                ReleaseChunkBytes = (ulong)chunk,
+                Writer = new DumpSaverWriter { DurableReportBytes = sync },
             });
             var sysroot = new DirectorySysroot(rootDir);
             var result = p.GetValue(errorHandler) ? service.RunErrorHandler(sysroot) : service.Run(sysroot);

@@ -98,6 +98,16 @@ public sealed class ElfCoreWriter : IDisposable
         }
     }
 
+    /// <summary>Writes the buffered segment data and flushes (fsyncs) the sink: every byte written so far is durable.</summary>
+    public void FlushDurable()
+    {
+        FlushBuffer();
+        _sink.Flush();
+    }
+
+    /// <summary>Bytes of the file written so far, buffered ones included (the data reaches the sink in order).</summary>
+    public long Length => _bufferStart + _buffered;
+
     /// <summary>Flushes and checks that every segment got all its bytes.</summary>
     public void Complete()
     {

@@ -243,6 +243,19 @@ public sealed class KdumpCompressedWriter : IDisposable
         AppendData(data, (uint)flags);
     }
 
+    /// <summary>
+    /// Makes every page written so far durable: the buffered page data, then the descriptors that point at it,
+    /// then a flush (fsync) of the sink. The header keeps its incomplete status, so a file cut short after this
+    /// reads those pages back and the rest as lost (zero descriptors).
+    /// </summary>
+    public void FlushDurable()
+    {
+        ThrowIfStopped();
+        FlushData();
+        FlushDescriptors(_descsBuffered);
+        _sink.Flush();
+    }
+
     /// <summary>Checks that every dumped page was written, writes the remaining descriptors and flushes the sink.</summary>
     public void Complete()
     {

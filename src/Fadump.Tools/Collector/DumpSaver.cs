@@ -80,6 +80,7 @@ public static partial class DumpSaver
                 else
                 {
                     file.Commit();
+                    o.DurableThrough?.Invoke(ulong.MaxValue);
                 }
 
                 return r with { Warnings = [.. warnings, .. r.Warnings], Elapsed = sw.Elapsed };
@@ -102,7 +103,7 @@ public static partial class DumpSaver
         Validate(input, o);
         var guard = new GuardedSink(new FlattenedSink(flattenedOutput, leaveOpen: true), o.SizeLimit);
         var classifier = Prepare(input, o.DumpLevel);
-        return Run(input, guard, o with { Flattened = true }, classifier, Stopwatch.StartNew(), ct);
+        return Run(input, guard, o with { Flattened = true, DurableThrough = null }, classifier, Stopwatch.StartNew(), ct);
     }
 
     private static void Validate(IDump input, SaveOptions o)

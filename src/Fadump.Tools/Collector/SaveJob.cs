@@ -23,6 +23,7 @@ internal sealed class SaveJob
     private readonly ulong _maxPfn;
     private readonly PfnWatch? _watch;
     private TimeSpan _lastReport = TimeSpan.FromDays(-1);
+    private long _lastDurable;
     private long _bytesRead;
     private ulong _pagesWritten;
 
@@ -105,6 +106,7 @@ internal sealed class SaveJob
                     }
 
                     Written(b);
+                    MaybeDurable(w.Length, w.FlushDurable, b.EndPfn);
                 },
                 _ct);
             writer.Complete();
@@ -158,6 +160,7 @@ internal sealed class SaveJob
                 {
                     w.Write(b.Input.AsSpan(0, b.PageCount * _ps));
                     Written(b);
+                    MaybeDurable(w.Length, w.FlushDurable, b.EndPfn);
                 },
                 _ct);
             writer.Complete();
@@ -275,6 +278,23 @@ internal sealed class SaveJob
     {
         var r = b.Runs[0];
         PageReader.Read(_in, r.Pfn, r.Count, b.Input.AsSpan(0, r.Count * _ps));
+    }
+
+    /// <summary>
+    /// Every <see cref="SaveOptions.DurableReportBytes"/> of output: page data and descriptors written, the file
+    /// fsynced, then <see cref="SaveOptions.DurableThrough"/> told that every page below the batch's end is on disk.
+    /// Batches reach this (the single consumer) in dispatch order, which is PFN order, whatever the thread count.
+    /// </summary>
+    private void MaybeDurable(long length, Action flush, ulong endPfn)
+    {
+        if (_o.DurableThrough is not { } report || _o.FallbackLevels.Count > 0 || _o.Flattened || length - _lastDurable < _o.DurableReportBytes)
+        {
+            return;
+        }
+
+        flush();
+        _lastDurable = length;
+        report(endPfn * (ulong)_ps);
     }
 
     private void Written(PageBatch b)

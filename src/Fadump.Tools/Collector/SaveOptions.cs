@@ -51,6 +51,18 @@ public sealed record SaveOptions
     public IProgress<SaveProgress>? Progress { get; init; }
 
     /// <summary>
+    /// When set (file output only), called on the writer thread every <see cref="DurableReportBytes"/> of output,
+    /// after the page data and its descriptors were written and the file fsynced, with a physical address below
+    /// which every page the dump will hold is on disk (pages are written in PFN order); and with
+    /// <see cref="ulong.MaxValue"/> once the whole file is complete and fsynced. Not called during a save that has
+    /// <see cref="FallbackLevels"/> before it completes: a retry at another level starts a new file.
+    /// </summary>
+    public Action<ulong>? DurableThrough { get; init; }
+
+    /// <summary>Bytes of output between two <see cref="DurableThrough"/> reports (each costs an fsync).</summary>
+    public long DurableReportBytes { get; init; } = 64L << 20;
+
+    /// <summary>
     /// PFNs whose fate <see cref="SaveResult.ExcludedWatchedPfns"/> reports: which of them the save left out on
     /// purpose (filtered by the dump level, or beyond the last memory section with a mem_map). The dump
     /// service's verification sample, so that it can tell a page legitimately dropped from one lost.

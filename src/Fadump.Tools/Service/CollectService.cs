@@ -40,6 +40,8 @@ public sealed class CollectService
     private readonly TextWriter _log;
     private readonly List<string> _errors = [];
     private bool _actionRequested;
+    private ResumeFound? _resume;
+    private PhypJournalWriter? _journal;
 
     public CollectService(KdumpConfig config, CollectOptions options)
     {
@@ -207,10 +209,12 @@ public sealed class CollectService
         var listing = PhypKernelDumpHeader.Resolve(root, ReleaseRegionListing.Parse(root.ReadText(detected.ReleaseRegionPath!), detected.ReleaseRegionPath!), _log);
         Info($"{detected.ReleaseRegionPath}: CPU {listing.Cpu}, HPTE {listing.Hpte}, DUMP {listing.Dump}, reserved {listing.Reserved}");
         var vmcoreInfo = VmcoreInfoAddress(root);
+        _resume = FindResume(listing);
         var memory = root.OpenRead(_o.PhysicalMemoryPath);
         try
         {
-            var image = new PhypDumpImage(memory, listing, _o.PhypMachine, vmcoreInfo: vmcoreInfo);
+            PhypResume? resume = _resume is { } f ? new PhypResume(f.Partial, f.Journal.DurableThrough, [.. f.Journal.Released.Select(r => r.Range)]) : null;
+            var image = new PhypDumpImage(memory, listing, _o.PhypMachine, vmcoreInfo: vmcoreInfo, resume: resume);
             foreach (var w in image.Warnings)
             {
                 Info(w);
@@ -221,15 +225,146 @@ public sealed class CollectService
                 Info($"{VmcoreInfoLocation.SysfsPath}: the crashed kernel's VMCOREINFO ({image.VmcoreInfo.OsRelease}); {image.Notes.Count(n => n.Type == Formats.Elf.ElfNote.NT_PRSTATUS && n.Name == "CORE")} CPUs saved");
             }
 
-            releaser = new PhypReleaser(root, listing, _log, _o.ReleaseChunkBytes, detected.ReleaseRegionPath!, image.ImageEnd);
+            releaser = new PhypReleaser(root, listing, _log, _o.ReleaseChunkBytes, detected.ReleaseRegionPath!, image.ImageEnd, _resume?.Journal.Released);
             return image;
         }
         catch
         {
             memory.Dispose();
+            _resume?.Partial?.Dispose();
             throw;
         }
     }
+
+    /// <summary>A journal of this dump found under the target, and the file that holds what it says was saved.</summary>
+    private sealed record ResumeFound(string Directory, PhypJournal Journal, PhypPartialDump? Partial);
+
+    /// <summary>
+    /// Looks for the write-ahead journal of an interrupted collect of this same dump (its listing) in the dump
+    /// directories under the local target, and for the file that holds what it says is durable: its part file,
+    /// or the names that file may have since (the resume source, another stale part, vmcore-incomplete, vmcore),
+    /// each checked to be this dump's (the notes' digest) and long enough. A corrupt journal, or one of another
+    /// dump, is ignored with a message; so is a file that is not the dump's. The source file is renamed
+    /// <see cref="PhypJournalWriter.ResumeSourceName"/> so that no writer removes it as stale.
+    /// </summary>
+    private ResumeFound? FindResume(ReleaseRegionListing listing)
+    {
+        string? basePath = LocalBasePath();
+        if (basePath is null || PosixFile.Kind(basePath, followSymlinks: false) != FileKind.Directory)
+        {
+            return null;
+        }
+
+        string wanted = PhypJournal.ListingText(listing);
+        IEnumerable<string> dirs;
+        try
+        {
+            dirs = [.. Directory.EnumerateDirectories(basePath).Take(10_000).Where(d => File.Exists(Path.Combine(d, PhypJournal.FileName))).OrderByDescending(d => File.GetLastWriteTimeUtc(Path.Combine(d, PhypJournal.FileName)))];
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Info($"looking for release journals under {basePath}: {e.Message}");
+            return null;
+        }
+
+        foreach (string dir in dirs)
+        {
+            PhypJournal? journal;
+            try
+            {
+                journal = PhypJournal.Read(dir);
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+            {
+                Info($"release journal ignored: {e.Message} (if it was this dump's, memory it recorded as released is read from {_o.PhysicalMemoryPath} as if it were not)");
+                continue;
+            }
+
+            if (journal is null)
+            {
+                continue;
+            }
+
+            string jpath = Path.Combine(dir, PhypJournal.FileName);
+            if (PhypJournal.ListingText(journal.Listing) != wanted)
+            {
+                Info($"release journal {jpath} belongs to another dump ({PhypJournal.ListingText(journal.Listing)}): ignored");
+                continue;
+            }
+
+            Info(string.Create(CultureInfo.InvariantCulture, $"{jpath}: an interrupted collect of this dump saved through 0x{journal.DurableThrough:x} and released {journal.Released.Count} ranges ({journal.Released.Aggregate(0UL, (a, r) => a + r.Range.Length)} bytes); resuming in {dir}"));
+            foreach (var r in journal.Released.Where(r => !r.Confirmed))
+            {
+                Info($"{r.Range}: its release was not confirmed; treated as released (not read, not released again)");
+            }
+
+            var candidates = new List<string> { journal.Part, PhypJournalWriter.ResumeSourceName };
+            candidates.AddRange(Output.PrivateOutputFile.StaleParts(dir, LocalDumpTarget.VmcoreIncompleteName).Select(Path.GetFileName).OfType<string>());
+            candidates.AddRange([LocalDumpTarget.VmcoreIncompleteName, LocalDumpTarget.VmcoreName]);
+            foreach (string name in candidates.Distinct())
+            {
+                string path = Path.Combine(dir, name);
+                if (PosixFile.Kind(path, followSymlinks: false) != FileKind.Regular)
+                {
+                    continue;
+                }
+
+                PhypPartialDump? partial = null;
+                try
+                {
+                    partial = PhypPartialDump.Open(path);
+                    string? problem = null;
+                    if (partial.Machine != _o.PhypMachine)
+                    {
+                        problem = $"a {partial.Machine} dump, not {_o.PhypMachine}";
+                    }
+                    else if (PhypJournal.NotesDigest(partial.Notes, partial.Machine.BigEndian) != journal.Notes)
+                    {
+                        problem = "its notes are not those the journal names (another dump's file)";
+                    }
+                    else if (!partial.HoldsThrough(journal.DurableThrough, out problem))
+                    {
+                        problem ??= "short";
+                    }
+
+                    if (problem is not null)
+                    {
+                        Info($"{path}: not used to resume: {problem}");
+                        partial.Dispose();
+                        continue;
+                    }
+
+                    if (name != PhypJournalWriter.ResumeSourceName)
+                    {
+                        File.Move(path, Path.Combine(dir, PhypJournalWriter.ResumeSourceName), overwrite: true);
+                        PosixFile.FsyncDirectory(dir);
+                        journal = journal with { Part = PhypJournalWriter.ResumeSourceName };
+                        journal.Write(dir);
+                    }
+
+                    Info(string.Create(CultureInfo.InvariantCulture, $"{path}: holds the pages saved through 0x{journal.DurableThrough:x}; they are read from it, the rest from {_o.PhysicalMemoryPath} except what was released"));
+                    return new ResumeFound(Path.GetFullPath(dir), journal, partial);
+                }
+                catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)
+                {
+                    Info($"{path}: not used to resume: {e.Message}");
+                    partial?.Dispose();
+                }
+            }
+
+            Error($"{jpath}: no file holds what the interrupted collect saved; the memory it released is lost from this dump (never read again from {_o.PhysicalMemoryPath})");
+            return new ResumeFound(Path.GetFullPath(dir), journal, null);
+        }
+
+        return null;
+    }
+
+    /// <summary>The local directory dumps go to (a path, or a file-system target already mounted); null for ssh.</summary>
+    private string? LocalBasePath() =>
+        _config.Ssh is not null ? null
+            : _config.FileSystem is null ? _config.Path
+            : _o.Mounter.IsMounted(_o.MountRoot) ? Path.Combine(_o.MountRoot, _config.Path.TrimStart('/'))
+            : null;
 
     /// <summary>/sys/kernel/vmcoreinfo of the capture kernel (the crashed kernel's note is at the same address), or null saying why.</summary>
     private VmcoreInfoLocation? VmcoreInfoAddress(ISysroot root)
@@ -307,7 +442,9 @@ public sealed class CollectService
     /// <summary>kdump-utils dump_fs / dump_ssh: the directory, vmcore-dmesg.txt first, then the vmcore.</summary>
     private void SaveAll(IDumpTarget target, IDump dump, string dirName, PhypReleaser? releaser, RunState run)
     {
-        string? dir = target.Prepare(dirName);
+        string? dir = _resume is { } rs && target is LocalDumpTarget lt && Path.GetDirectoryName(rs.Directory) == Path.TrimEndingDirectorySeparator(lt.BasePath)
+            ? Path.GetFileName(rs.Directory)
+            : target.Prepare(dirName);
         if (dir is null)
         {
             Error($"cannot create the dump directory {target.Describe(dirName)}");
@@ -346,6 +483,25 @@ public sealed class CollectService
         {
             Error($"saving vmcore failed: cannot read the dump: {Describe(e)}");
             return;
+        }
+
+        if (releaser is not null && target is LocalDumpTarget local && dump is PhypDumpImage image)
+        {
+            // The write-ahead record of the releases, beside the partial output.
+            string full = Path.Combine(local.BasePath, dir);
+            string part = string.Create(CultureInfo.InvariantCulture, $".{LocalDumpTarget.VmcoreIncompleteName}.part-{Environment.ProcessId}");
+            var start = _resume is { } r && r.Directory == full
+                ? r.Journal
+                : new PhypJournal
+                {
+                    Listing = image.Listing,
+                    Part = part,
+                    Notes = PhypJournal.NotesDigest(dump.Notes, dump.Machine.BigEndian),
+                    DurableThrough = 0,
+                    Released = _resume?.Journal.Released ?? [],
+                };
+            _journal = new PhypJournalWriter(full, part, LocalDumpTarget.VmcoreIncompleteName, start);
+            releaser.Journal = _journal;
         }
 
         Action<ulong>? durable = releaser is not null && target.ReportsDurability ? releaser.OnDurable : null;
@@ -422,10 +578,7 @@ public sealed class CollectService
     /// </summary>
     private void ExposePartialDumps()
     {
-        string? basePath = _config.Ssh is not null ? null
-            : _config.FileSystem is null ? _config.Path
-            : _o.Mounter.IsMounted(_o.MountRoot) ? Path.Combine(_o.MountRoot, _config.Path.TrimStart('/'))
-            : null;
+        string? basePath = LocalBasePath();
         if (basePath is null || PosixFile.Kind(basePath, followSymlinks: false) != FileKind.Directory)
         {
             return;
@@ -505,6 +658,23 @@ public sealed class CollectService
                 if (releaser.Error is not null)
                 {
                     Error(releaser.Error);
+                }
+
+                if (_journal is not null && releaser.AllReleased)
+                {
+                    try
+                    {
+                        _journal.Remove();
+                        Info($"everything saved and released: removed {Path.Combine(_journal.Directory, PhypJournal.FileName)}");
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                    {
+                        Info($"removing the release journal in {_journal.Directory}: {e.Message}");
+                    }
+                }
+                else if (_journal is not null)
+                {
+                    Info($"kept {Path.Combine(_journal.Directory, PhypJournal.FileName)}: it records what was released, so that no later run reads that memory again");
                 }
 
                 return releaser.AllReleased;

@@ -12,37 +12,35 @@ public static class DefaultDumpWriter
 /// <summary>
 /// The dump service's writer: makedumpfile's job done by <see cref="DumpSaver"/> (filtering from struct page,
 /// parallel compression, kdump-compressed, ELF or flattened). A dump without VMCOREINFO (a phyp dump read
-/// from /dev/mem) cannot be filtered: it goes to <see cref="ElfCopyDumpWriter"/>, which also reports how far
-/// the output is fsynced so that the memory behind it can be released during the save.
+/// from /dev/mem without its VMCOREINFO) cannot be filtered: it goes to <see cref="ElfCopyDumpWriter"/>. Both
+/// report how far the output is fsynced as they go, so that the memory behind it can be released during the save.
 /// </summary>
 public sealed class DumpSaverWriter : IDumpWriter
 {
-    private readonly ElfCopyDumpWriter _unfiltered = new();
 
     public int DefaultThreads { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Output bytes between two durability reports of the filtering saver (each an fsync).</summary>
+    public long DurableReportBytes { get; init; } = 64L << 20;
 
     public DumpWriteResult Save(IDump input, string outputPath, CoreCollectorOptions options, Action<ulong>? durableThrough = null, CancellationToken ct = default)
     {
         if (input.VmcoreInfo is null)
         {
-            return _unfiltered.Save(input, outputPath, options, durableThrough, ct);
+            return Unfiltered.Save(input, outputPath, options, durableThrough, ct);
         }
 
-        var r = DumpSaver.Save(input, outputPath, options.ToSaveOptions(DefaultThreads), ct);
-
-        // The saver does not report durability as it goes: the whole file is fsynced when it returns.
-        if (!r.Incomplete)
-        {
-            durableThrough?.Invoke(ulong.MaxValue);
-        }
-
+        // The saver reports durability every DurableReportBytes of output, and ulong.MaxValue once committed.
+        var r = DumpSaver.Save(input, outputPath, options.ToSaveOptions(DefaultThreads) with { DurableThrough = durableThrough, DurableReportBytes = DurableReportBytes }, ct);
         return Map(r);
     }
 
     public DumpWriteResult Save(IDump input, Stream flattenedOutput, CoreCollectorOptions options, CancellationToken ct = default) =>
         input.VmcoreInfo is null
-            ? _unfiltered.Save(input, flattenedOutput, options, ct)
+            ? Unfiltered.Save(input, flattenedOutput, options, ct)
             : Map(DumpSaver.Save(input, flattenedOutput, options.ToSaveOptions(DefaultThreads), ct));
+
+    private ElfCopyDumpWriter Unfiltered => new() { DurableReportBytes = DurableReportBytes };
 
     private static DumpWriteResult Map(SaveResult r) => new()
     {

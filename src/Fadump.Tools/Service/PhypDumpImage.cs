@@ -34,9 +34,10 @@ public readonly record struct VmcoreInfoLocation(ulong Address, ulong Size)
 /// <summary>
 /// What an interrupted collect already saved and released (from its <see cref="PhypJournal"/>): the partial dump
 /// file holds every page the dump keeps below <see cref="DurableThrough"/>, and the <see cref="Released"/> ranges of
-/// /dev/mem belong to the running kernel and must never be read again.
+/// /dev/mem belong to the running kernel and must never be read again. <see cref="Partial"/> is null when no file
+/// that holds them was found: the released memory is then lost (read as lost pages, never from /dev/mem).
 /// </summary>
-public sealed record PhypResume(IDump Partial, ulong DurableThrough, IReadOnlyList<AddressLength> Released);
+public sealed record PhypResume(IDump? Partial, ulong DurableThrough, IReadOnlyList<AddressLength> Released);
 
 /// <summary>
 /// The crashed kernel's memory in a Power6 hypervisor-assisted dump, as an <see cref="IDump"/> the saver can
@@ -159,25 +160,36 @@ public sealed class PhypDumpImage : IDump
 
         _segments = [.. segs];
         ImageEnd = _segments[^1].End;
-        if (resume is not null)
+        if (resume?.Partial is { } partial)
         {
             // The copies went back to the running kernel with the first durable report: the notes come from the partial dump.
-            _notes.AddRange(resume.Partial.Notes.Where(n => n.Name is "CORE" or "VMCOREINFO" or NoteName));
-            VmcoreInfo = resume.Partial.VmcoreInfo;
+            _notes.AddRange(partial.Notes.Where(n => n.Name is "CORE" or "VMCOREINFO" or NoteName));
+            VmcoreInfo = partial.VmcoreInfo;
         }
         else
         {
-            byte[] cpuArea = ReadArea(listing.Cpu, "CPU state");
+            byte[]? cpuArea = ReadArea(listing.Cpu, "CPU state");
             var info = vmcoreInfo is { } loc ? FindVmcoreInfo(loc) : null;
-            _notes.AddRange(CpuNotes(cpuArea));
+            if (cpuArea is not null)
+            {
+                _notes.AddRange(CpuNotes(cpuArea));
+            }
+
             if (info is not null)
             {
                 _notes.Add(info);
                 VmcoreInfo = Formats.VmcoreInfo.VmcoreInfo.Parse(info.Desc, VmcoreInfoLocation.SysfsPath, -1);
             }
 
-            _notes.Add(new ElfNote(NoteName, NoteCpuState, cpuArea));
-            _notes.Add(new ElfNote(NoteName, NoteHpte, ReadArea(listing.Hpte, "HPTE")));
+            if (cpuArea is not null)
+            {
+                _notes.Add(new ElfNote(NoteName, NoteCpuState, cpuArea));
+            }
+
+            if (ReadArea(listing.Hpte, "HPTE") is { } hpte)
+            {
+                _notes.Add(new ElfNote(NoteName, NoteHpte, hpte));
+            }
         }
 
         PageSize = VmcoreInfo?.PageSize is { } ps ? (int)ps : pageSize;
@@ -247,7 +259,7 @@ public sealed class PhypDumpImage : IDump
         ulong a = pfn * (ulong)PageSize;
         if (_resume is { } r && pfn < MaxPfn)
         {
-            if (a < r.DurableThrough && r.Partial.PageSize == PageSize && pfn < r.Partial.MaxPfn && r.Partial.ReadPage(pfn, page) == PageState.Dumped)
+            if (r.Partial is { } p && a < r.DurableThrough && p.PageSize == PageSize && pfn < p.MaxPfn && p.ReadPage(pfn, page) == PageState.Dumped)
             {
                 return PageState.Dumped;
             }
@@ -312,7 +324,7 @@ public sealed class PhypDumpImage : IDump
     public void Dispose()
     {
         _memory.Dispose();
-        _resume?.Partial.Dispose();
+        _resume?.Partial?.Dispose();
     }
 
     /// <summary>Reads the crashed kernel's memory from /dev/mem through the segments.</summary>
@@ -429,6 +441,12 @@ public sealed class PhypDumpImage : IDump
             return null;
         }
 
+        if (_resume is not null && TouchesReleased(loc.Address, loc.Size))
+        {
+            _warnings.Add($"no VMCOREINFO: {where}: that memory was released by an interrupted collect and no partial dump holds it");
+            return null;
+        }
+
         var buf = new byte[loc.Size];
         int n = ReadMemory(loc.Address, buf);
         bool be = Machine.BigEndian;
@@ -468,11 +486,18 @@ public sealed class PhypDumpImage : IDump
 
     private static uint Read32(byte[] b, int at, bool be) => be ? BinaryPrimitives.ReadUInt32BigEndian(b.AsSpan(at)) : BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(at));
 
-    private byte[] ReadArea(AddressLength r, string what)
+    /// <summary>A copy's bytes; null, with a warning, when an interrupted collect released it and no partial dump kept it.</summary>
+    private byte[]? ReadArea(AddressLength r, string what)
     {
         if (r.Length > (ulong)ElfNote.MaxFieldSize)
         {
             throw new InvalidDataException(Invariant($"{DumpDetector.ReleaseRegion}: the {what} range {r} is larger than {ElfNote.MaxFieldSize} bytes"));
+        }
+
+        if (_resume is not null && TouchesReleasedSource(r.Address, r.Length))
+        {
+            _warnings.Add($"the {what} copy {r} was released by an interrupted collect and no partial dump holds it: not in the dump");
+            return null;
         }
 
         var b = new byte[r.Length];

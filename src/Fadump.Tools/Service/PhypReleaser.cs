@@ -4,7 +4,33 @@ using Fadump.Tools.Sysroot;
 namespace Fadump.Tools.Service;
 
 /// <summary>One <c>echo ADDR LEN &gt; release_region</c>, due once the saved dump durably holds every byte below SavedThrough.</summary>
-public readonly record struct ReleaseStep(string What, AddressLength Range, ulong SavedThrough);
+public readonly record struct ReleaseStep(string What, AddressLength Range, ulong SavedThrough)
+{
+    /// <summary>The listed pair the step is part of, as <see cref="JournalRelease.Pair"/> names it.</summary>
+    public string Pair => What switch
+    {
+        "CPU state copy" => "cpu",
+        "HPTE copy" => "hpte",
+        "low memory copy" => "dump",
+        _ => "reserved",
+    };
+}
+
+/// <summary>
+/// The write-ahead record of the releases (<see cref="PhypJournal"/>): told before each write to release_region,
+/// and after it. An <see cref="IOException"/> from <see cref="Releasing"/> stops the releases (the memory stays held).
+/// </summary>
+public interface IReleaseJournal
+{
+    /// <summary>Makes durable that <paramref name="step"/> is about to be released, the output being durable through <paramref name="durableThrough"/>.</summary>
+    void Releasing(ReleaseStep step, ulong durableThrough);
+
+    /// <summary>The write returned: the release is confirmed.</summary>
+    void Released(ReleaseStep step);
+
+    /// <summary>The write was refused: the range is still held, the record of it is withdrawn.</summary>
+    void Refused(ReleaseStep step);
+}
 
 /// <summary>
 /// The seeds' incremental release (seed 000: "As the userspace tools complete saving a portion of dump, they
@@ -30,7 +56,8 @@ public sealed class PhypReleaser
     /// chunk beyond it (the scratch area the listing's reserved range runs over, spec §A3 quirk) is due once
     /// everything is saved. Null: the end of the reserved range.
     /// </param>
-    public PhypReleaser(ISysroot root, ReleaseRegionListing listing, TextWriter log, ulong chunkBytes = DefaultChunkBytes, string path = DumpDetector.ReleaseRegion, ulong? imageEnd = null)
+    /// <param name="alreadyReleased">What an interrupted run released (from its journal): left out of the plan, never written twice.</param>
+    public PhypReleaser(ISysroot root, ReleaseRegionListing listing, TextWriter log, ulong chunkBytes = DefaultChunkBytes, string path = DumpDetector.ReleaseRegion, ulong? imageEnd = null, IReadOnlyList<JournalRelease>? alreadyReleased = null)
     {
         ArgumentNullException.ThrowIfNull(listing);
         ArgumentOutOfRangeException.ThrowIfZero(chunkBytes);
@@ -38,8 +65,14 @@ public sealed class PhypReleaser
         _path = path;
         _log = log;
         ChunkBytes = chunkBytes;
-        _steps = Plan(listing, chunkBytes, imageEnd);
+        _steps = Without(Plan(listing, chunkBytes, imageEnd), alreadyReleased ?? []);
     }
+
+    /// <summary>The write-ahead record, when there is one (the dump service sets it for a local target).</summary>
+    public IReleaseJournal? Journal { get; set; }
+
+    /// <summary>The highest durability reported so far.</summary>
+    public ulong DurableThrough { get; private set; }
 
     public ulong ChunkBytes { get; }
 
@@ -82,9 +115,55 @@ public sealed class PhypReleaser
         return steps;
     }
 
+    /// <summary>The plan less what was released already: each step cut around the released parts of its own pair.</summary>
+    public static List<ReleaseStep> Without(List<ReleaseStep> steps, IReadOnlyList<JournalRelease> released)
+    {
+        ArgumentNullException.ThrowIfNull(steps);
+        ArgumentNullException.ThrowIfNull(released);
+        if (released.Count == 0)
+        {
+            return steps;
+        }
+
+        var result = new List<ReleaseStep>();
+        foreach (var step in steps)
+        {
+            var pieces = new List<AddressLength> { step.Range };
+            foreach (var r in released.Where(r => r.Pair == step.Pair && r.Range.Length > 0))
+            {
+                var next = new List<AddressLength>();
+                foreach (var p in pieces)
+                {
+                    if (r.Range.End <= p.Address || r.Range.Address >= p.End)
+                    {
+                        next.Add(p);
+                        continue;
+                    }
+
+                    if (r.Range.Address > p.Address)
+                    {
+                        next.Add(new AddressLength(p.Address, r.Range.Address - p.Address));
+                    }
+
+                    if (r.Range.End < p.End)
+                    {
+                        next.Add(new AddressLength(r.Range.End, p.End - r.Range.End));
+                    }
+                }
+
+                pieces = next;
+            }
+
+            result.AddRange(pieces.Select(p => step with { Range = p }));
+        }
+
+        return result;
+    }
+
     /// <summary>The saver's report: every byte below <paramref name="savedThrough"/> is durable in the output.</summary>
     public void OnDurable(ulong savedThrough)
     {
+        DurableThrough = Math.Max(DurableThrough, savedThrough);
         while (Error is null && _next < _steps.Count && _steps[_next].SavedThrough <= savedThrough)
         {
             Release(_steps[_next]);
@@ -98,15 +177,44 @@ public sealed class PhypReleaser
     {
         try
         {
+            // Write-ahead: recorded durably before the memory stops being the crashed kernel's.
+            Journal?.Releasing(step, DurableThrough);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Error = $"not releasing {step.What} {step.Range}: the release journal cannot be written ({e.Message}); the memory stays held";
+            _log.WriteLine(Error);
+            return;
+        }
+
+        try
+        {
             _root.WriteText(_path, ReleaseRegionListing.ReleaseCommand(step.Range));
-            _next++;
-            ReleasedBytes += step.Range.Length;
-            _log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"released {step.What} 0x{step.Range.Address:x}, 0x{step.Range.Length:x} bytes ({_path})"));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             Error = $"releasing {step.What} {step.Range} through {_path} failed: {e.Message}";
             _log.WriteLine(Error);
+            TryJournal(() => Journal?.Refused(step));
+            return;
+        }
+
+        _next++;
+        ReleasedBytes += step.Range.Length;
+        _log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"released {step.What} 0x{step.Range.Address:x}, 0x{step.Range.Length:x} bytes ({_path})"));
+        TryJournal(() => Journal?.Released(step));
+    }
+
+    /// <summary>The confirmation is best effort: an unconfirmed release already counts as released.</summary>
+    private void TryJournal(Action a)
+    {
+        try
+        {
+            a();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _log.WriteLine($"updating the release journal failed: {e.Message}");
         }
     }
 }

@@ -12,7 +12,16 @@ public sealed class PhypDumpTests : IDisposable
     private readonly StringWriter _log = new();
     private readonly RecordingActionRunner _actions = new();
 
-    public void Dispose() => Directory.Delete(_target, recursive: true);
+    private readonly List<string> _snapshots = [];
+
+    public void Dispose()
+    {
+        Directory.Delete(_target, recursive: true);
+        foreach (var f in _snapshots)
+        {
+            File.Delete(f);
+        }
+    }
 
     [Fact]
     public void Listing_in_the_kernel_format_is_parsed()
@@ -243,6 +252,87 @@ public sealed class PhypDumpTests : IDisposable
         Assert.Equal(listed, fake.Releases.Aggregate(0UL, (s, x) => s + x.Range.Length));
         Assert.Equal(fake.Listing.Reserved.End, fake.Releases[^1].Range.End);
     }
+
+    [Theory]
+    [InlineData("-l -d 1 --num-threads 4")]
+    [InlineData("-E -d 1 --num-threads 3")]
+    public void The_filtering_saver_releases_each_range_only_once_its_pages_are_in_the_file(string collector)
+    {
+        var fake = new FakePhypSysroot(withKernel: true);
+        var checkedRanges = new List<(AddressLength Range, long OutputLength)>();
+        var problems = new List<string>();
+        fake.OnRelease = range =>
+        {
+            // At the moment of the write: the partial output, read by an independent reader, must hold the range.
+            // Once the save is committed, the complete file (then verified and renamed vmcore).
+            string? part = Directory.EnumerateFiles(_target, ".vmcore-incomplete.part-*", SearchOption.AllDirectories).SingleOrDefault();
+            using var partial = part is null ? DumpFile.Open(Directory.EnumerateFiles(_target, "vmcore-incomplete", SearchOption.AllDirectories).Single()) : OpenPartial(Snapshot(part));
+            checkedRanges.Add((range, part is null ? long.MaxValue : new FileInfo(part).Length));
+            if (partial.CpuStates().Count != 2 || partial.VmcoreInfo is null)
+            {
+                problems.Add($"release of {range}: the output has no notes yet");
+            }
+            ulong lo, hi;
+            if (range == fake.Listing.Cpu || range == fake.Listing.Hpte)
+            {
+                return; // kept as notes, checked above
+            }
+            else if (range == fake.Listing.Dump)
+            {
+                (lo, hi) = (0, fake.Listing.Dump.Length);
+            }
+            else
+            {
+                (lo, hi) = (range.Address, Math.Min(range.End, fake.Listing.Reserved.End) / 65536 * 65536);
+            }
+
+            var page = new byte[65536];
+            for (ulong a = lo; a < hi; a += 65536)
+            {
+                if (partial.ReadPage(a / 65536, page) != PageState.Dumped || !page.AsSpan().SequenceEqual(fake.Crashed.AsSpan((int)a, 65536)))
+                {
+                    problems.Add($"release of {range}: page 0x{a:x} is not in the output yet");
+                    return;
+                }
+            }
+        };
+        fake.SaveInProgress = () => Directory.EnumerateFiles(_target, ".vmcore-incomplete.part-*", SearchOption.AllDirectories).Any();
+        var config = KdumpConfigParser.Parse($"path {_target}\ncore_collector makedumpfile {collector}\n");
+        var options = new CollectOptions { Actions = _actions, Log = _log, ReleaseChunkBytes = 4UL << 20, Writer = new DumpSaverWriter { DurableReportBytes = 1 << 20 } };
+
+        var r = new CollectService(config, options).Run(fake);
+
+        Assert.True(r.ExitCode == 0, _log.ToString());
+        Assert.Empty(problems);
+
+        // Most ranges went back while the save was running, each after more of the output existed.
+        int during = fake.Releases.Count(x => x.DuringSave);
+        Assert.True(during >= 8, $"{during} of {fake.Releases.Count} releases during the save");
+        Assert.Equal(fake.Releases.Count, checkedRanges.Count);
+        Assert.True(checkedRanges.Zip(checkedRanges.Skip(1)).All(p => p.First.OutputLength <= p.Second.OutputLength));
+        ulong listed = fake.Listing.Cpu.Length + fake.Listing.Hpte.Length + fake.Listing.Dump.Length + fake.Listing.Reserved.Length;
+        Assert.Equal(listed, fake.Releases.Aggregate(0UL, (sum, x) => sum + x.Range.Length));
+    }
+
+    /// <summary>
+    /// A copy of the file being written, made by cp: the writer holds it with FileShare.None, which .NET enforces
+    /// with flock against every other .NET open (cp takes no lock). Copied as it is at this moment.
+    /// </summary>
+    private string Snapshot(string part)
+    {
+        string copy = Path.Combine(Path.GetTempPath(), $"fadump-phyp-snapshot-{Environment.ProcessId}-{Guid.NewGuid():n}");
+        using (var p = System.Diagnostics.Process.Start("cp", [part, copy])!)
+        {
+            p.WaitForExit();
+            Assert.Equal(0, p.ExitCode);
+        }
+
+        _snapshots.Add(copy);
+        return copy;
+    }
+
+    /// <summary>A partial output as the resume reads it: kdump-compressed as it is, ELF through <see cref="PhypPartialDump"/>.</summary>
+    private static IDump OpenPartial(string path) => PhypPartialDump.Open(path);
 
     private static (int Rc, string Out, string Err) Cli(params string[] args)
     {
