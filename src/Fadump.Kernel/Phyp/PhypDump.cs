@@ -408,14 +408,22 @@ public sealed class PhypDump : ICrashDumpMechanism
         return freed;
     }
 
-    /// <summary>The running kernel allocates the first and the last page it got back (page cache, slab): their old contents are gone.</summary>
+    /// <summary>
+    /// The running kernel allocates the first and the last page it got back (page cache, slab): their old contents
+    /// are gone. The marker goes at the start and at the end of each, so that any byte range of those pages a
+    /// tool had not saved yet shows it.
+    /// </summary>
     private void MarkReused(MemoryRange range)
     {
+        ulong m = (ulong)ReuseMarker.Length;
         foreach (ulong page in new[] { range.Start, range.End - Page })
         {
-            if (Machine.Memory.IsRam(page, (ulong)ReuseMarker.Length))
+            foreach (ulong at in new[] { page, page + Page - m })
             {
-                Machine.Memory.Write(page, ReuseMarker);
+                if (Machine.Memory.IsRam(at, m))
+                {
+                    Machine.Memory.Write(at, ReuseMarker);
+                }
             }
         }
     }
