@@ -230,13 +230,21 @@ internal static class SimCommands
         var json = new Option<bool>("--json") { Description = "print the run as JSON" };
         var cmd = new Command("run", "Run one FADump (pseries) or kdump (x86_64) lifecycle on a simulated machine") { crash, vmcoreOut, saveTo, json };
         m.AddTo(cmd);
-        cmd.SetAction(p => RunAndReport(m.Options(p) with
+        cmd.SetAction(p =>
+        {
+            if (m.PlatformOf(p) == "power6" && p.GetValue(vmcoreOut) is not null)
+            {
+                throw new UsageException("--vmcore-out: a phyp dump has no /proc/vmcore (the kernel builds no ELF header; userspace reads /dev/mem and /sys/kernel/release_region): use --save-to DIR");
+            }
+
+            return RunAndReport(m.Options(p) with
         {
             Crash = ParseCrash(p.GetValue(crash)!, m.PlatformOf(p)),
             VmcoreOut = p.GetValue(vmcoreOut),
             OutDir = FullPath(p.GetValue(saveTo)),
             Save = p.GetValue(saveTo) is not null,
-        }, p.GetValue(json), stdout, stderr));
+        }, p.GetValue(json), stdout, stderr);
+        });
         return cmd;
     }
 

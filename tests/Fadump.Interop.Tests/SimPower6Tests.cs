@@ -237,6 +237,15 @@ public sealed class SimPower6Tests : IClassFixture<SimPower6Tests.SavedRun>
     }
 
     [Fact]
+    public void Vmcore_out_is_refused_there_is_no_proc_vmcore()
+    {
+        var (code, _, e) = Fadump("sim", "run", "--platform", "power6", "--vmcore-out", "/tmp/never-written");
+        Assert.Equal(FadumpCommand.ExitUsage, code);
+        Assert.Contains("a phyp dump has no /proc/vmcore", e, StringComparison.Ordinal);
+        Assert.False(File.Exists("/tmp/never-written"));
+    }
+
+    [Fact]
     public void Without_phyp_dump_on_the_command_line_the_crash_is_not_dumped()
     {
         var (code, o, e) = Fadump("sim", "run", "--platform", "power6", "--memory", "1G", "--cpus", "2", "--cmdline", "root=/dev/sda2", "--json");

@@ -98,7 +98,7 @@ public static class PhypRunner
 
         TimeSpan fw = result.Dumped ? cost.FirmwareCopy(PhypDump.RmrEnd) : TimeSpan.Zero;
         result.Timeline.Add(new TimelinePhase(result.Dumped
-            ? FormattableString.Invariant($"crash ({crashName}): ibm,os-term; PHYP saves the CPU state and HPTEs and copies the low {MemoryLayoutPicture.Human(PhypDump.RmrEnd)} to the scratch area")
+            ? FormattableString.Invariant($"crash ({crashName}): {(options.Crash == CrashKind.FirmwareTerminate ? "the HMC terminates the LPAR" : "panic() calls ibm,os-term")}; PHYP saves the CPU state and HPTEs and copies the low {MemoryLayoutPicture.Human(PhypDump.RmrEnd)} to the scratch area")
             : FormattableString.Invariant($"crash ({crashName}); the LPAR is terminated without a dump"), fw, false, FormattableString.Invariant($"FirmwareCopyGBps {cost.FirmwareCopyGBps}")), crashAt + fw);
         var iplDone = crashAt + fw + TimeSpan.FromSeconds(cost.ResetAndIplSeconds);
         result.Timeline.Add(new TimelinePhase("reset PCI and the hardware without clearing RAM, IPL", TimeSpan.FromSeconds(cost.ResetAndIplSeconds), false, "ResetAndIplSeconds"), iplDone);
