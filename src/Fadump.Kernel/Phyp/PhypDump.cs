@@ -549,7 +549,18 @@ public sealed class PhypDump : ICrashDumpMechanism
         }
 
         ulong cpu = h.Sections[0].DestinationAddress, copy = h.Sections[2].DestinationAddress;
-        var bands = new List<DumpRegion> { new(0, BootRegionSize, "capture kernel", DumpRegionKind.BootMemory) };
+        var bands = new List<DumpRegion>();
+        if (BootRegionSize > RmrEnd)
+        {
+            // (quirk) Only the low 256 MiB was copied: the crashed kernel's memory in the rest of R is gone.
+            bands.Add(new DumpRegion(0, RmrEnd, "capture kernel (old contents copied)", DumpRegionKind.BootMemory));
+            bands.Add(new DumpRegion(RmrEnd, BootRegionSize, "capture kernel (old contents lost)", DumpRegionKind.BootMemory));
+        }
+        else
+        {
+            bands.Add(new DumpRegion(0, BootRegionSize, "capture kernel", DumpRegionKind.BootMemory));
+        }
+
         ulong heldEnd = Math.Min(cpu, InitReserveStart + InitReserveSize);
         if (InitReserveStart < heldEnd)
         {
