@@ -44,13 +44,7 @@ public sealed class SimPower6Tests : IClassFixture<SimPower6Tests.SavedRun>
         public void Dispose() => Dir.Dispose();
     }
 
-    private static (int Code, string Out, string Err) Fadump(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = FadumpCommand.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    private static (int Code, string Out, string Err) Fadump(params string[] args) => InProcessCli.Run(args);
 
     [Fact]
     public void The_run_saves_releases_range_by_range_and_registers_again()

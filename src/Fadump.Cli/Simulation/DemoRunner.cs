@@ -373,6 +373,17 @@ public static class DemoRunner
 
     internal static string Indent(string s) => string.Concat(s.TrimEnd('\n').Split('\n').Select(l => "  " + l + "\n"));
 
+    /// <summary>The machine fields every platform's JSON starts with.</summary>
+    internal static void WriteMachine(Utf8JsonWriter w, DemoResult r, string platform, ulong memory, int cpus, string cmdline, string workload)
+    {
+        w.WriteString("platform", platform);
+        w.WriteNumber("memory_bytes", memory);
+        w.WriteNumber("cpus", cpus);
+        w.WriteString("cmdline", cmdline);
+        w.WriteString("workload", workload);
+        w.WriteString("crash", r.Options.Crash.ToString().ToLowerInvariant());
+    }
+
     /// <summary>"dumped", "vmcore_error" and "kernel_messages": the outcome fields every platform's JSON has.</summary>
     internal static void WriteOutcome(Utf8JsonWriter w, DemoResult r)
     {
@@ -408,12 +419,7 @@ public static class DemoRunner
         {
             var spec = r.Options.Lpar;
             w.WriteStartObject();
-            w.WriteString("platform", "pseries");
-            w.WriteNumber("memory_bytes", spec.MemoryBytes);
-            w.WriteNumber("cpus", spec.Cpus);
-            w.WriteString("cmdline", spec.CommandLine);
-            w.WriteString("workload", spec.Workload);
-            w.WriteString("crash", r.Options.Crash.ToString().ToLowerInvariant());
+            WriteMachine(w, r, "pseries", spec.MemoryBytes, spec.Cpus, spec.CommandLine, spec.Workload);
             WriteOutcome(w, r);
             WriteTimeline(w, r);
             w.WriteNumber("back_in_production_seconds", r.BackInProduction.TotalSeconds);

@@ -242,12 +242,7 @@ public static class KdumpRunner
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
         {
             w.WriteStartObject();
-            w.WriteString("platform", "x86_64");
-            w.WriteNumber("memory_bytes", spec.MemoryBytes);
-            w.WriteNumber("cpus", spec.Cpus);
-            w.WriteString("cmdline", spec.CommandLine);
-            w.WriteString("workload", spec.Workload);
-            w.WriteString("crash", r.Options.Crash.ToString().ToLowerInvariant());
+            DemoRunner.WriteMachine(w, r, "x86_64", spec.MemoryBytes, spec.Cpus, spec.CommandLine, spec.Workload);
             w.WriteString("kexec_load", d.LoadMode == KexecLoadMode.File ? "file" : "legacy");
             w.WriteBoolean("kexec_loaded", d.Loaded);
             if (d.LoadError is not null)

@@ -225,12 +225,7 @@ public static class PhypRunner
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
         {
             w.WriteStartObject();
-            w.WriteString("platform", "power6");
-            w.WriteNumber("memory_bytes", spec.MemoryBytes);
-            w.WriteNumber("cpus", spec.Cpus);
-            w.WriteString("cmdline", spec.CommandLine);
-            w.WriteString("workload", spec.Workload);
-            w.WriteString("crash", r.Options.Crash.ToString().ToLowerInvariant());
+            DemoRunner.WriteMachine(w, r, "power6", spec.MemoryBytes, spec.Cpus, spec.CommandLine, spec.Workload);
             DemoRunner.WriteOutcome(w, r);
             DemoRunner.WriteTimeline(w, r);
             w.WriteNumber("back_in_production_seconds", r.BackInProduction.TotalSeconds);

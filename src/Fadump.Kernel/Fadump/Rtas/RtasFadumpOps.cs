@@ -200,29 +200,9 @@ public sealed class RtasFadumpOps(RtasFirmware rtas) : IFadumpOps
     {
     }
 
-    /// <summary>RTAS busy handling: −2 retries after 1 ms, 9900..9905 after 10^(rc−9900) ms (rtas_busy_delay).</summary>
-    private int CallWithRetry(SimulatedMachine machine, int command, ulong address, ulong size)
-    {
-        for (int attempt = 0; attempt < 1000; attempt++)
-        {
-            int rc = rtas.ConfigureKernelDump(command, address, size);
-            if (rc == RtasFirmware.RcBusy)
-            {
-                machine.Clock.Advance(TimeSpan.FromMilliseconds(1));
-                continue;
-            }
-
-            if (rc is >= 9900 and <= 9905)
-            {
-                machine.Clock.Advance(TimeSpan.FromMilliseconds(Math.Pow(10, rc - 9900)));
-                continue;
-            }
-
-            return rc;
-        }
-
-        return RtasFirmware.RcHardwareError;
-    }
+    /// <summary>ibm,configure-kernel-dump in rtas_busy_delay's loop.</summary>
+    private int CallWithRetry(SimulatedMachine machine, int command, ulong address, ulong size) =>
+        RtasBusy.Call(machine, () => rtas.ConfigureKernelDump(command, address, size));
 
     /// <summary>rtas_fadump_process: each section's status, the crash info header, the CPU notes.</summary>
     public (ulong Address, ulong Size)? Process(FadumpCore fadump)
