@@ -73,6 +73,9 @@ public sealed class PhypDumpImage : IDump
     private readonly List<string> _warnings = [];
     private readonly PhypResume? _resume;
 
+    /// <summary>The resume's released /dev/mem ranges, sorted and merged: [start, end) pairs, for a binary search per page.</summary>
+    private readonly (ulong Start, ulong End)[] _released = [];
+
     /// <param name="memory">/dev/mem.</param>
     /// <param name="listing">/sys/kernel/release_region.</param>
     /// <param name="machine">The crashed kernel's machine (ppc64 big-endian on Power6).</param>
@@ -91,6 +94,11 @@ public sealed class PhypDumpImage : IDump
 
         _memory = memory;
         _resume = resume;
+        if (resume is not null)
+        {
+            _released = Merge(resume.Released);
+        }
+
         Listing = listing;
         Machine = machine;
         Path = memory.Name;
@@ -399,15 +407,40 @@ public sealed class PhypDumpImage : IDump
 
     private bool TouchesReleasedSource(ulong src, ulong len)
     {
-        foreach (var r in _resume!.Released)
+        // The first merged range that ends after src; it touches [src, src+len) if it starts before the end.
+        int lo = 0, hi = _released.Length;
+        while (lo < hi)
         {
-            if (r.Length > 0 && src < r.End && r.Address < src + len)
+            int mid = (lo + hi) >>> 1;
+            if (_released[mid].End <= src)
             {
-                return true;
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid;
             }
         }
 
-        return false;
+        return lo < _released.Length && _released[lo].Start < src + len;
+    }
+
+    private static (ulong Start, ulong End)[] Merge(IEnumerable<AddressLength> ranges)
+    {
+        var merged = new List<(ulong Start, ulong End)>();
+        foreach (var r in ranges.Where(r => r.Length > 0).OrderBy(r => r.Address))
+        {
+            if (merged.Count > 0 && r.Address <= merged[^1].End)
+            {
+                merged[^1] = (merged[^1].Start, Math.Max(merged[^1].End, r.End));
+            }
+            else
+            {
+                merged.Add((r.Address, r.End));
+            }
+        }
+
+        return [.. merged];
     }
 
     /// <summary>One NT_PRSTATUS per CPU of the register save area; none, with a warning, when it cannot be read.</summary>
