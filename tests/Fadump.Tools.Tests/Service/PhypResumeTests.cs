@@ -101,6 +101,59 @@ public sealed class PhypResumeTests : IDisposable
     }
 
     [Fact]
+    public void The_partial_file_is_found_under_the_visible_name_the_error_handler_gives_it()
+    {
+        var (second, firstReleases) = Interrupt("-l -d 1", 4);
+        string dir = Directory.GetDirectories(_target).Single();
+        var j = PhypJournal.Read(dir)!;
+        File.Move(Path.Combine(dir, j.Part), Path.Combine(dir, "vmcore-incomplete"));
+
+        var r = Collect(second, "-l -d 1");
+
+        Assert.True(r.ExitCode == 0, _log.ToString());
+        Assert.Contains($"{Path.Combine(dir, "vmcore-incomplete")}: holds the pages saved through", _log.ToString(), StringComparison.Ordinal);
+        AssertReleasedOnceEach(second, [.. firstReleases, .. second.Releases.Select(x => x.Range)]);
+        AssertSavedEqualsCrashed(second, r.Directory!);
+    }
+
+    [Fact]
+    public void A_resumed_save_stopped_again_is_completed_by_a_third_run()
+    {
+        var (second, firstReleases) = Interrupt("-l -d 1", 2);
+
+        // Run 2 stopped at its second release: its directory captured then, as before.
+        string dir = Directory.GetDirectories(_target).Single();
+        string? captured = null;
+        second.OnRelease = _ =>
+        {
+            if (second.Releases.Count == 1)
+            {
+                captured = dir;
+                Cp("-a", dir, Path.Combine(_frozen, "dir2"));
+            }
+        };
+        var r2 = Collect(second, "-l -d 1");
+        Assert.True(r2.ExitCode == 0, _log.ToString());
+        Assert.NotNull(captured);
+        Directory.Delete(dir, recursive: true);
+        Cp("-a", Path.Combine(_frozen, "dir2"), dir);
+        var secondReleases = second.Releases.Take(2).Select(x => x.Range).ToList();
+        var third = new FakePhypSysroot(withKernel: true);
+        foreach (var range in firstReleases.Concat(secondReleases))
+        {
+            third.Memory.AsSpan((int)range.Address, (int)range.Length).Fill(FakePhypSysroot.ReusedByte);
+        }
+
+        _log.GetStringBuilder().Clear();
+        var r = Collect(third, "-l -d 1");
+
+        Assert.True(r.ExitCode == 0, _log.ToString());
+        AssertReleasedOnceEach(third, [.. firstReleases, .. secondReleases, .. third.Releases.Select(x => x.Range)]);
+        AssertSavedEqualsCrashed(third, r.Directory!);
+        Assert.Empty(Directory.GetFiles(r.Directory!, ".*"));
+    }
+
+    [Fact]
     public void A_corrupt_journal_is_ignored_with_a_message_and_left_alone()
     {
         var (second, _) = Interrupt("-l -d 1", 4);
