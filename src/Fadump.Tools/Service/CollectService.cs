@@ -216,6 +216,7 @@ public sealed class CollectService
         {
             PhypResume? resume = _resume is { } f ? new PhypResume(f.Partial, f.Journal.DurableThrough, [.. f.Journal.Released.Select(r => r.Range)]) : null;
             var image = new PhypDumpImage(memory, listing, _o.PhypMachine, vmcoreInfo: vmcoreInfo, resume: resume);
+            _phypDumpLevel = PhypDumpLevel(image);
             foreach (var w in image.Warnings)
             {
                 Info(w);
@@ -227,7 +228,6 @@ public sealed class CollectService
             }
 
             releaser = new PhypReleaser(root, listing, _log, _o.ReleaseChunkBytes, detected.ReleaseRegionPath!, image.ImageEnd, _resume?.Journal.Released);
-            _phypDumpLevel = PhypDumpLevel(image);
             return image;
         }
         catch
