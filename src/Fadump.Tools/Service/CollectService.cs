@@ -227,7 +227,7 @@ public sealed class CollectService
                 Info($"{VmcoreInfoLocation.SysfsPath}: the crashed kernel's VMCOREINFO ({image.VmcoreInfo.OsRelease}); {image.Notes.Count(n => n.Type == Formats.Elf.ElfNote.NT_PRSTATUS && n.Name == "CORE")} CPUs saved");
             }
 
-            releaser = new PhypReleaser(root, listing, _log, _o.ReleaseChunkBytes, detected.ReleaseRegionPath!, image.ImageEnd, _resume?.Journal.Released);
+            releaser = new PhypReleaser(root, listing, _log, _o.ReleaseChunkBytes, detected.ReleaseRegionPath!, image.ImageEnd, _resume?.Journal.Released, (ulong)image.PageSize);
             return image;
         }
         catch

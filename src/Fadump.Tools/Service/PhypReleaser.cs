@@ -57,7 +57,8 @@ public sealed class PhypReleaser
     /// everything is saved. Null: the end of the reserved range.
     /// </param>
     /// <param name="alreadyReleased">What an interrupted run released (from its journal): left out of the plan, never written twice.</param>
-    public PhypReleaser(ISysroot root, ReleaseRegionListing listing, TextWriter log, ulong chunkBytes = DefaultChunkBytes, string path = DumpDetector.ReleaseRegion, ulong? imageEnd = null, IReadOnlyList<JournalRelease>? alreadyReleased = null)
+    /// <param name="pageSize">The running kernel's page size, for the pages each write frees (see <see cref="Plan"/>).</param>
+    public PhypReleaser(ISysroot root, ReleaseRegionListing listing, TextWriter log, ulong chunkBytes = DefaultChunkBytes, string path = DumpDetector.ReleaseRegion, ulong? imageEnd = null, IReadOnlyList<JournalRelease>? alreadyReleased = null, ulong pageSize = 1)
     {
         ArgumentNullException.ThrowIfNull(listing);
         ArgumentOutOfRangeException.ThrowIfZero(chunkBytes);
@@ -65,7 +66,7 @@ public sealed class PhypReleaser
         _path = path;
         _log = log;
         ChunkBytes = chunkBytes;
-        _steps = Without(Plan(listing, chunkBytes, imageEnd), alreadyReleased ?? []);
+        _steps = Without(Plan(listing, chunkBytes, imageEnd, pageSize), alreadyReleased ?? []);
     }
 
     /// <summary>The write-ahead record, when there is one (the dump service sets it for a local target).</summary>
@@ -90,29 +91,68 @@ public sealed class PhypReleaser
     /// <summary>
     /// The releases, in order: exactly the listed pairs (the kernel registers again only when the lengths
     /// released add up to its reservation), the reserved one cut into chunks of <paramref name="chunkBytes"/>.
+    /// Each is due once every byte of the dump in the pages the kernel will free for it is durable: the kernel
+    /// frees whole pages from PFN_DOWN(addr), and (quirk of release_memory_range) one page more than
+    /// PFN_DOWN(len). So the unaligned CPU and HPTE copies, whose last page holds the start of the low-memory
+    /// copy, wait for that copy, and each chunk waits for the page after it.
     /// </summary>
-    public static List<ReleaseStep> Plan(ReleaseRegionListing listing, ulong chunkBytes, ulong? imageEnd = null)
+    /// <param name="pageSize">The running kernel's page size (the dump's); 1 plans as if pages were bytes.</param>
+    public static List<ReleaseStep> Plan(ReleaseRegionListing listing, ulong chunkBytes, ulong? imageEnd = null, ulong pageSize = 1)
     {
         ArgumentNullException.ThrowIfNull(listing);
+        ArgumentOutOfRangeException.ThrowIfZero(pageSize);
+        ulong inPlaceEnd = Math.Min(imageEnd ?? listing.Reserved.End, listing.Reserved.End);
+        ulong Due(AddressLength r, ulong atLeast)
+        {
+            ulong first = r.Address / pageSize;
+            ulong a = first * pageSize;
+            ulong b = r.Length / pageSize >= (ulong.MaxValue / pageSize) - first - 1 ? ulong.MaxValue : (first + (r.Length / pageSize) + 1) * pageSize;
+            ulong due = atLeast;
+            if (a < inPlaceEnd && listing.Reserved.Address < b)
+            {
+                due = Math.Max(due, Math.Min(b, inPlaceEnd)); // the crashed kernel's memory in place
+            }
+
+            if (a < listing.Dump.End && listing.Dump.Address < b)
+            {
+                due = Math.Max(due, Math.Min(b, listing.Dump.End) - listing.Dump.Address); // the copy of its low memory
+            }
+
+            return due;
+        }
+
         var steps = new List<ReleaseStep>();
         if (listing.Cpu.Length > 0)
         {
-            steps.Add(new ReleaseStep("CPU state copy", listing.Cpu, 0));
+            steps.Add(new ReleaseStep("CPU state copy", listing.Cpu, Due(listing.Cpu, 0)));
         }
 
         if (listing.Hpte.Length > 0)
         {
-            steps.Add(new ReleaseStep("HPTE copy", listing.Hpte, 0));
+            steps.Add(new ReleaseStep("HPTE copy", listing.Hpte, Due(listing.Hpte, 0)));
         }
 
-        steps.Add(new ReleaseStep("low memory copy", listing.Dump, listing.Dump.Length));
-        for (ulong a = listing.Reserved.Address; a < listing.Reserved.End; a += Math.Min(chunkBytes, listing.Reserved.End - a))
+        steps.Add(new ReleaseStep("low memory copy", listing.Dump, Due(listing.Dump, listing.Dump.Length)));
+        // track_freed_range counts a write toward the scratch area when its address lies in
+        // [scratch, scratch + scratch size] (closed): a chunk of the reserved range starting there would be counted
+        // twice and the kernel would never register again. Where the reserved range runs over the scratch area
+        // (the boot region larger than the copy), the chunk that reaches it runs on to the range's end.
+        ulong scratch = listing.Cpu.Length > 0 ? listing.Cpu.Address : listing.Hpte.Length > 0 ? listing.Hpte.Address : listing.Dump.Address;
+        ulong scratchEnd = scratch + listing.Cpu.Length + listing.Hpte.Length + listing.Dump.Length;
+        for (ulong a = listing.Reserved.Address, len; a < listing.Reserved.End; a += len)
         {
-            ulong len = Math.Min(chunkBytes, listing.Reserved.End - a);
-            steps.Add(new ReleaseStep("reserved memory", new AddressLength(a, len), Math.Min(a + len, imageEnd ?? ulong.MaxValue)));
+            len = Math.Min(chunkBytes, listing.Reserved.End - a);
+            if (a + len < listing.Reserved.End && a + len >= scratch && a + len <= scratchEnd)
+            {
+                len = listing.Reserved.End - a;
+            }
+
+            var r = new AddressLength(a, len);
+            steps.Add(new ReleaseStep("reserved memory", r, Due(r, Math.Min(a + len, imageEnd ?? ulong.MaxValue))));
         }
 
-        return steps;
+        // Due points only grow along the list: a step is never held back behind one due later.
+        return [.. steps.OrderBy(s => s.SavedThrough)];
     }
 
     /// <summary>The plan less what was released already: each step cut around the released parts of its own pair.</summary>

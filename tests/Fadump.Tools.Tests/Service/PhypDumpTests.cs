@@ -368,22 +368,44 @@ public sealed class PhypDumpTests : IDisposable
     {
         var fake = new FakePhypSysroot();
 
-        var steps = PhypReleaser.Plan(fake.Listing, 16UL << 20);
+        var steps = PhypReleaser.Plan(fake.Listing, 16UL << 20, pageSize: 0x10000);
 
         // Worked out by hand from the spec (A3, A5) and the fake's layout, not by the code under test: 48 MiB of
         // DRAM, R = 4 MiB, scratch area = 0x10000 + 0x1000 + R at the top (0x2bef000); the listing's reserved
-        // pair is [R, scratch start). The copies go first, each due once saved; then 16 MiB chunks of the rest.
+        // pair is [R, scratch start). A write frees the 64 KiB pages from PFN_DOWN(addr), PFN_DOWN(len) + 1 of
+        // them, and is due once the dump bytes in those pages are durable: the HPTE's page holds nothing of the
+        // dump (0x2bf0000-0x2bfffff: the CPU area's end and the HPTE); the copy's pages hold the copy (due at its
+        // 4 MiB) and one page past it; each 16 MiB chunk frees the page after it too (+0x10000); the CPU area's
+        // first page 0x2be0000 is shared with the end of the reserved range, so it waits for that.
         Assert.Equal(
             [
-                new ReleaseStep("CPU state copy", new AddressLength(0x2bef000, 0x10000), 0),
                 new ReleaseStep("HPTE copy", new AddressLength(0x2bff000, 0x1000), 0),
                 new ReleaseStep("low memory copy", new AddressLength(0x2c00000, 0x400000), 0x400000),
-                new ReleaseStep("reserved memory", new AddressLength(0x400000, 0x1000000), 0x1400000),
-                new ReleaseStep("reserved memory", new AddressLength(0x1400000, 0x1000000), 0x2400000),
+                new ReleaseStep("reserved memory", new AddressLength(0x400000, 0x1000000), 0x1410000),
+                new ReleaseStep("reserved memory", new AddressLength(0x1400000, 0x1000000), 0x2410000),
+                new ReleaseStep("CPU state copy", new AddressLength(0x2bef000, 0x10000), 0x2bef000),
                 new ReleaseStep("reserved memory", new AddressLength(0x2400000, 0x7ef000), 0x2bef000),
             ],
             steps);
-        Assert.Equal("0x400000 0x1000000\n", ReleaseRegionListing.ReleaseCommand(steps[3].Range));
+        Assert.Equal("0x400000 0x1000000\n", ReleaseRegionListing.ReleaseCommand(steps[2].Range));
+    }
+
+    [Fact]
+    public void No_chunk_starts_inside_the_scratch_area_when_the_reserved_range_runs_over_it()
+    {
+        // 2 GiB, phyp_dump_reserve_size=512M: held [512M, 2G); the copies at the top from 0x5ffe0000 (CPU, HPTE,
+        // then the 256 MiB copy); the listed reserved pair [512M, 2G - 0x10011000) runs over them (spec A3).
+        var listing = new ReleaseRegionListing(
+            new AddressLength(0x5ffe0000, 0x10000), new AddressLength(0x5fff0000, 0x1000), new AddressLength(0x5fff1000, 0x10000000),
+            new AddressLength(0x20000000, 0x4ffef000));
+        var steps = PhypReleaser.Plan(listing, 256UL << 20, imageEnd: 0x5ffe0000, pageSize: 0x10000);
+        ulong scratch = 0x5ffe0000, scratchEnd = scratch + 0x10011000;
+
+        // track_freed_range: only the three copies may start in [scratch, scratch + size], and every listed byte is released.
+        Assert.Equal(3, steps.Count(s => s.Range.Address >= scratch && s.Range.Address <= scratchEnd));
+        Assert.Equal(0x4ffef000UL, steps.Where(s => s.What == "reserved memory").Aggregate(0UL, (a, s) => a + s.Range.Length));
+        Assert.Equal([0x20000000UL, 0x30000000, 0x40000000, 0x50000000], steps.Where(s => s.What == "reserved memory").Select(s => s.Range.Address));
+        Assert.Equal(0x6ffef000UL, steps.Single(s => s.Range.Address == 0x50000000).Range.End); // runs on to the pair's end
     }
 
     [Fact]
