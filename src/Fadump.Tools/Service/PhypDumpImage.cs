@@ -96,7 +96,10 @@ public sealed class PhypDumpImage : IDump
         _resume = resume;
         if (resume is not null)
         {
-            _released = Merge(resume.Released);
+            // (quirk) release_memory_range frees whole pages of the running kernel from PFN_DOWN(addr), and
+            // PFN_DOWN(len) + 1 of them: a released range takes the rest of its first page and one page more.
+            // The partial dump's page size is the kernel's; without it, the largest ppc64 base page (64 KiB).
+            _released = Merge(resume.Released, (ulong)(resume.Partial?.PageSize ?? Math.Max(pageSize, 1 << 16)));
         }
 
         Listing = listing;
@@ -425,18 +428,23 @@ public sealed class PhypDumpImage : IDump
         return lo < _released.Length && _released[lo].Start < src + len;
     }
 
-    private static (ulong Start, ulong End)[] Merge(IEnumerable<AddressLength> ranges)
+    /// <summary>The pages the kernel freed for each range (see the constructor), sorted and merged.</summary>
+    private static (ulong Start, ulong End)[] Merge(IEnumerable<AddressLength> ranges, ulong pageSize)
     {
         var merged = new List<(ulong Start, ulong End)>();
         foreach (var r in ranges.Where(r => r.Length > 0).OrderBy(r => r.Address))
         {
-            if (merged.Count > 0 && r.Address <= merged[^1].End)
+            ulong first = r.Address / pageSize;
+            ulong pages = (r.Length / pageSize) + 1;
+            ulong start = first * pageSize;
+            ulong end = pages > (ulong.MaxValue / pageSize) - first ? ulong.MaxValue : (first + pages) * pageSize;
+            if (merged.Count > 0 && start <= merged[^1].End)
             {
-                merged[^1] = (merged[^1].Start, Math.Max(merged[^1].End, r.End));
+                merged[^1] = (merged[^1].Start, Math.Max(merged[^1].End, end));
             }
             else
             {
-                merged.Add((r.Address, r.End));
+                merged.Add((start, end));
             }
         }
 

@@ -154,6 +154,30 @@ public sealed class PhypResumeTests : IDisposable
     }
 
     [Fact]
+    public void Released_memory_is_guarded_by_the_pages_the_kernel_frees_for_it_one_more_than_the_length_says()
+    {
+        // release_memory_range frees PFN_DOWN(len) + 1 pages from PFN_DOWN(addr): [4 MiB, 8 MiB) takes the 64 KiB
+        // page at 8 MiB too, and an unaligned 0x2bef000 takes its page from 0x2be0000. None may be read again.
+        var fake = new FakePhypSysroot(withKernel: true);
+        var resume = new PhypResume(null, 0, [new AddressLength(0x400000, 0x400000), new AddressLength(0x2bef000, 0x10000)]);
+
+        using var image = new PhypDumpImage(fake.OpenRead("/dev/mem"), fake.Listing, DumpMachine.Ppc64, 65536, resume: resume);
+
+        var page = new byte[65536];
+        Assert.Equal(PageState.Lost, image.ReadPage(0x400000 / 65536, page));
+        Assert.Equal(PageState.Lost, image.ReadPage(0x7f0000 / 65536, page));
+        Assert.Equal(PageState.Lost, image.ReadPage(0x800000 / 65536, page));
+        Assert.Equal(PageState.Dumped, image.ReadPage(0x810000 / 65536, page));
+        Assert.True(page.AsSpan().SequenceEqual(fake.Crashed.AsSpan(0x810000, 65536)));
+        Assert.Equal(PageState.Dumped, image.ReadPage(0x3f0000 / 65536, page));
+        Assert.Equal(0, image.ReadPhysical(0x800000, page));
+
+        // The CPU copy's page (0x2be0000, in place the last reserved page but one) and the one after the copy.
+        Assert.Equal(PageState.Lost, image.ReadPage(0x2be0000 / 65536, page));
+        Assert.Contains(image.Warnings, w => w.Contains("CPU state copy", StringComparison.Ordinal) && w.Contains("released by an interrupted collect", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void A_corrupt_journal_is_ignored_with_a_message_and_left_alone()
     {
         var (second, _) = Interrupt("-l -d 1", 4);
