@@ -42,6 +42,7 @@ public sealed class CollectService
     private bool _actionRequested;
     private ResumeFound? _resume;
     private PhypJournalWriter? _journal;
+    private int? _phypDumpLevel;
 
     public CollectService(KdumpConfig config, CollectOptions options)
     {
@@ -215,6 +216,7 @@ public sealed class CollectService
         {
             PhypResume? resume = _resume is { } f ? new PhypResume(f.Partial, f.Journal.DurableThrough, [.. f.Journal.Released.Select(r => r.Range)]) : null;
             var image = new PhypDumpImage(memory, listing, _o.PhypMachine, vmcoreInfo: vmcoreInfo, resume: resume);
+            _phypDumpLevel = PhypDumpLevel(image);
             foreach (var w in image.Warnings)
             {
                 Info(w);
@@ -234,6 +236,31 @@ public sealed class CollectService
             _resume?.Partial?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The dump level a phyp dump can be saved at: the configured one, or, when the crashed kernel's VMCOREINFO
+    /// does not lead to its struct pages (levels above 1 need them), level 1 with a message. The memory is held
+    /// until the dump is saved, so saving it less filtered beats not saving it (the unfiltered copy was the
+    /// only way before VMCOREINFO was found). Null: as configured.
+    /// </summary>
+    private int? PhypDumpLevel(PhypDumpImage image)
+    {
+        var o = _config.CoreCollector;
+        int[] levels = [o.DumpLevel, .. o.FallbackLevels];
+        if (image.VmcoreInfo is null || levels.All(l => (l & ~1) == 0))
+        {
+            return null;
+        }
+
+        if (Collector.PageClassifier.TryCreate(image, (Collector.DumpLevel)o.DumpLevel, out string? problem) is not null)
+        {
+            return null;
+        }
+
+        int lower = o.DumpLevel & 1;
+        Info(string.Create(CultureInfo.InvariantCulture, $"dump level {o.DumpLevel} needs the crashed kernel's struct pages, which its VMCOREINFO does not lead to ({problem}): saving at dump level {lower}"));
+        return lower;
     }
 
     /// <summary>A journal of this dump found under the target, and the file that holds what it says was saved.</summary>
@@ -526,6 +553,11 @@ public sealed class CollectService
         if (o.FlattenedRequested && !flattened)
         {
             Info("core_collector -F dropped for a local target (as kdump-utils does)");
+        }
+
+        if (_phypDumpLevel is { } level)
+        {
+            o = o with { DumpLevel = level, FallbackLevels = [] };
         }
 
         return o with { Flattened = flattened, Threads = o.Threads > 0 ? o.Threads : Math.Max(1, _o.DefaultThreads) };

@@ -73,6 +73,9 @@ public sealed class PhypDumpImage : IDump
     private readonly List<string> _warnings = [];
     private readonly PhypResume? _resume;
 
+    /// <summary>The resume's released /dev/mem ranges, sorted and merged: [start, end) pairs, for a binary search per page.</summary>
+    private readonly (ulong Start, ulong End)[] _released = [];
+
     /// <param name="memory">/dev/mem.</param>
     /// <param name="listing">/sys/kernel/release_region.</param>
     /// <param name="machine">The crashed kernel's machine (ppc64 big-endian on Power6).</param>
@@ -91,6 +94,14 @@ public sealed class PhypDumpImage : IDump
 
         _memory = memory;
         _resume = resume;
+        if (resume is not null)
+        {
+            // (quirk) release_memory_range frees whole pages of the running kernel from PFN_DOWN(addr), and
+            // PFN_DOWN(len) + 1 of them: a released range takes the rest of its first page and one page more.
+            // The partial dump's page size is the kernel's; without it, the largest ppc64 base page (64 KiB).
+            _released = Merge(resume.Released, (ulong)(resume.Partial?.PageSize ?? Math.Max(pageSize, 1 << 16)));
+        }
+
         Listing = listing;
         Machine = machine;
         Path = memory.Name;
@@ -399,15 +410,45 @@ public sealed class PhypDumpImage : IDump
 
     private bool TouchesReleasedSource(ulong src, ulong len)
     {
-        foreach (var r in _resume!.Released)
+        // The first merged range that ends after src; it touches [src, src+len) if it starts before the end.
+        int lo = 0, hi = _released.Length;
+        while (lo < hi)
         {
-            if (r.Length > 0 && src < r.End && r.Address < src + len)
+            int mid = (lo + hi) >>> 1;
+            if (_released[mid].End <= src)
             {
-                return true;
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid;
             }
         }
 
-        return false;
+        return lo < _released.Length && _released[lo].Start < src + len;
+    }
+
+    /// <summary>The pages the kernel freed for each range (see the constructor), sorted and merged.</summary>
+    private static (ulong Start, ulong End)[] Merge(IEnumerable<AddressLength> ranges, ulong pageSize)
+    {
+        var merged = new List<(ulong Start, ulong End)>();
+        foreach (var r in ranges.Where(r => r.Length > 0).OrderBy(r => r.Address))
+        {
+            ulong first = r.Address / pageSize;
+            ulong pages = (r.Length / pageSize) + 1;
+            ulong start = first * pageSize;
+            ulong end = pages > (ulong.MaxValue / pageSize) - first ? ulong.MaxValue : (first + pages) * pageSize;
+            if (merged.Count > 0 && start <= merged[^1].End)
+            {
+                merged[^1] = (merged[^1].Start, Math.Max(merged[^1].End, end));
+            }
+            else
+            {
+                merged.Add((start, end));
+            }
+        }
+
+        return [.. merged];
     }
 
     /// <summary>One NT_PRSTATUS per CPU of the register save area; none, with a warning, when it cannot be read.</summary>

@@ -5,6 +5,7 @@ using Fadump.Formats.IO;
 using Fadump.Formats.Kdump;
 using Fadump.Tools.Collector;
 using Fadump.Tools.Tests.Synthetic;
+using static System.FormattableString;
 
 namespace Fadump.Tools.Tests.Collector;
 
@@ -127,6 +128,84 @@ public sealed class DumpSaverTests
         using var output = DumpFile.Open(dir.File("out"));
         Assert.True(output.IsIncomplete);
         Assert.Empty(Directory.GetFiles(dir.Path, ".*"));   // no temporary file left behind
+    }
+
+    [Theory]
+    [InlineData(SaveFormat.Kdump, 1)]
+    [InlineData(SaveFormat.Kdump, 4)]
+    [InlineData(SaveFormat.Elf, 3)]
+    public void Durability_is_reported_in_pfn_order_every_n_bytes_then_once_complete(SaveFormat format, int threads)
+    {
+        using var input = Synthetic();
+        using var dir = new TempDir();
+        var reports = new List<(ulong Through, long FileBytes)>();
+        var missing = new List<string>();
+        string? part = null;
+        var o = new SaveOptions
+        {
+            DumpLevel = 1,
+            Format = format,
+            Compression = format == SaveFormat.Kdump ? PageCompression.Zlib : PageCompression.None,
+            Threads = threads,
+            DurableReportBytes = 256 << 10,
+            DurableThrough = through =>
+            {
+                part ??= Directory.GetFiles(dir.Path, ".out.part-*").SingleOrDefault();
+                reports.Add((through, part is not null && File.Exists(part) ? new FileInfo(part).Length : -1));
+                if (through != ulong.MaxValue && part is not null)
+                {
+                    // Every page below the reported address reads back from the file as it is now (a copy by cp:
+                    // the writer holds it with FileShare.None, which .NET enforces against its own opens).
+                    string copy = dir.File("snapshot");
+                    using (var cp = System.Diagnostics.Process.Start("cp", [part, copy])!)
+                    {
+                        cp.WaitForExit();
+                    }
+
+                    using var partial = Fadump.Tools.Service.PhypPartialDump.Open(copy);
+                    var a = new byte[4096];
+                    var b = new byte[4096];
+                    for (ulong pfn = 0; pfn < through / 4096; pfn++)
+                    {
+                        input.ReadPage(pfn, a);
+                        var st = partial.ReadPage(pfn, b);
+                        if ((st != PageState.Dumped && a.AsSpan().ContainsAnyExcept((byte)0)) || !a.AsSpan().SequenceEqual(b))
+                        {
+                            missing.Add(Invariant($"report 0x{through:x}: PFN 0x{pfn:x} is {st} in the file"));
+                            break;
+                        }
+                    }
+                }
+            },
+        };
+
+        var r = DumpSaver.Save(input, dir.File("out"), o, Ct);
+
+        Assert.False(r.Incomplete);
+        Assert.Empty(missing);
+
+        // Several reports during the save, ascending, each with the file already that long on disk; the last once committed.
+        Assert.True(reports.Count >= 4, $"{reports.Count} reports for {r.BytesWritten} bytes");
+        Assert.Equal(ulong.MaxValue, reports[^1].Through);
+        var during = reports[..^1];
+        Assert.True(during.Zip(during.Skip(1)).All(p => p.First.Through < p.Second.Through && p.First.FileBytes <= p.Second.FileBytes));
+        Assert.All(during, x => Assert.True(x.Through % 4096 == 0 && x.Through <= input.MaxPfn * 4096 && x.FileBytes > 0));
+
+        // At most one report a batch (up to 1 MiB of pages): the interval, or the batch where that is coarser.
+        Assert.True(during.Count >= (r.BytesWritten / (1 << 20)) - 1, $"{during.Count} reports for {r.BytesWritten} bytes");
+    }
+
+    [Fact]
+    public void No_durability_is_reported_during_a_save_with_fallback_levels()
+    {
+        using var input = Synthetic();
+        using var dir = new TempDir();
+        var reports = new List<ulong>();
+
+        DumpSaver.Save(input, dir.File("out"), new SaveOptions { DumpLevel = 0, FallbackLevels = [1], DurableReportBytes = 64 << 10, DurableThrough = reports.Add }, Ct);
+
+        // A retry at the next level starts a new file: memory released after the first one's reports would be lost.
+        Assert.Equal([ulong.MaxValue], reports);
     }
 
     [Fact]

@@ -101,6 +101,83 @@ public sealed class PhypResumeTests : IDisposable
     }
 
     [Fact]
+    public void The_partial_file_is_found_under_the_visible_name_the_error_handler_gives_it()
+    {
+        var (second, firstReleases) = Interrupt("-l -d 1", 4);
+        string dir = Directory.GetDirectories(_target).Single();
+        var j = PhypJournal.Read(dir)!;
+        File.Move(Path.Combine(dir, j.Part), Path.Combine(dir, "vmcore-incomplete"));
+
+        var r = Collect(second, "-l -d 1");
+
+        Assert.True(r.ExitCode == 0, _log.ToString());
+        Assert.Contains($"{Path.Combine(dir, "vmcore-incomplete")}: holds the pages saved through", _log.ToString(), StringComparison.Ordinal);
+        AssertReleasedOnceEach(second, [.. firstReleases, .. second.Releases.Select(x => x.Range)]);
+        AssertSavedEqualsCrashed(second, r.Directory!);
+    }
+
+    [Fact]
+    public void A_resumed_save_stopped_again_is_completed_by_a_third_run()
+    {
+        var (second, firstReleases) = Interrupt("-l -d 1", 2);
+
+        // Run 2 stopped at its second release: its directory captured then, as before.
+        string dir = Directory.GetDirectories(_target).Single();
+        string? captured = null;
+        second.OnRelease = _ =>
+        {
+            if (second.Releases.Count == 1)
+            {
+                captured = dir;
+                Cp("-a", dir, Path.Combine(_frozen, "dir2"));
+            }
+        };
+        var r2 = Collect(second, "-l -d 1");
+        Assert.True(r2.ExitCode == 0, _log.ToString());
+        Assert.NotNull(captured);
+        Directory.Delete(dir, recursive: true);
+        Cp("-a", Path.Combine(_frozen, "dir2"), dir);
+        var secondReleases = second.Releases.Take(2).Select(x => x.Range).ToList();
+        var third = new FakePhypSysroot(withKernel: true);
+        foreach (var range in firstReleases.Concat(secondReleases))
+        {
+            third.Memory.AsSpan((int)range.Address, (int)range.Length).Fill(FakePhypSysroot.ReusedByte);
+        }
+
+        _log.GetStringBuilder().Clear();
+        var r = Collect(third, "-l -d 1");
+
+        Assert.True(r.ExitCode == 0, _log.ToString());
+        AssertReleasedOnceEach(third, [.. firstReleases, .. secondReleases, .. third.Releases.Select(x => x.Range)]);
+        AssertSavedEqualsCrashed(third, r.Directory!);
+        Assert.Empty(Directory.GetFiles(r.Directory!, ".*"));
+    }
+
+    [Fact]
+    public void Released_memory_is_guarded_by_the_pages_the_kernel_frees_for_it_one_more_than_the_length_says()
+    {
+        // release_memory_range frees PFN_DOWN(len) + 1 pages from PFN_DOWN(addr): [4 MiB, 8 MiB) takes the 64 KiB
+        // page at 8 MiB too, and an unaligned 0x2bef000 takes its page from 0x2be0000. None may be read again.
+        var fake = new FakePhypSysroot(withKernel: true);
+        var resume = new PhypResume(null, 0, [new AddressLength(0x400000, 0x400000), new AddressLength(0x2bef000, 0x10000)]);
+
+        using var image = new PhypDumpImage(fake.OpenRead("/dev/mem"), fake.Listing, DumpMachine.Ppc64, 65536, resume: resume);
+
+        var page = new byte[65536];
+        Assert.Equal(PageState.Lost, image.ReadPage(0x400000 / 65536, page));
+        Assert.Equal(PageState.Lost, image.ReadPage(0x7f0000 / 65536, page));
+        Assert.Equal(PageState.Lost, image.ReadPage(0x800000 / 65536, page));
+        Assert.Equal(PageState.Dumped, image.ReadPage(0x810000 / 65536, page));
+        Assert.True(page.AsSpan().SequenceEqual(fake.Crashed.AsSpan(0x810000, 65536)));
+        Assert.Equal(PageState.Dumped, image.ReadPage(0x3f0000 / 65536, page));
+        Assert.Equal(0, image.ReadPhysical(0x800000, page));
+
+        // The CPU copy's page (0x2be0000, in place the last reserved page but one) and the one after the copy.
+        Assert.Equal(PageState.Lost, image.ReadPage(0x2be0000 / 65536, page));
+        Assert.Contains(image.Warnings, w => w.Contains("CPU state copy", StringComparison.Ordinal) && w.Contains("released by an interrupted collect", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void A_corrupt_journal_is_ignored_with_a_message_and_left_alone()
     {
         var (second, _) = Interrupt("-l -d 1", 4);
