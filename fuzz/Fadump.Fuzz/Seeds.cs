@@ -125,6 +125,46 @@ internal static class Seeds
         Put("release-region", "listing-small", [.. "CPU:0x0-0x0: HPTE:0x0-0x0: DUMP:0x2000-0x1000, 0x1000-0x1000:\n"u8, 0, .. memory.AsSpan(0, 0x3000)]);
         Put("release-region", "listing-real", Encoding.ASCII.GetBytes("CPU:0x2bef000-0x10000: HPTE:0x2bff000-0x1000: DUMP:0x2c00000-0x400000, 0x400000-0x27ef000:\n"));
 
+        var regsave = new byte[32 + (2 * 79 * 16)];
+        BinaryPrimitives.WriteUInt64BigEndian(regsave, Ppc64RegisterSaveArea.Magic);
+        BinaryPrimitives.WriteUInt32BigEndian(regsave.AsSpan(8), 1);
+        BinaryPrimitives.WriteUInt32BigEndian(regsave.AsSpan(12), 28);
+        BinaryPrimitives.WriteUInt32BigEndian(regsave.AsSpan(28), 2);
+        for (int c = 0; c < 2; c++)
+        {
+            int at = 32 + (c * 79 * 16);
+            BinaryPrimitives.WriteUInt64BigEndian(regsave.AsSpan(at), Ppc64RegisterSaveArea.CpuStart);
+            BinaryPrimitives.WriteUInt64BigEndian(regsave.AsSpan(at + 8), (ulong)c);
+            BinaryPrimitives.WriteUInt64BigEndian(regsave.AsSpan(at + 16), Ppc64RegisterSaveArea.Id("NIA"));
+            BinaryPrimitives.WriteUInt64BigEndian(regsave.AsSpan(at + 24), 0xc000000000152b40);
+            BinaryPrimitives.WriteUInt64BigEndian(regsave.AsSpan(at + (78 * 16)), Ppc64RegisterSaveArea.CpuEnd);
+        }
+
+        Put("phyp", "regsave", [0, .. regsave]);
+        var header = new byte[160];
+        BinaryPrimitives.WriteUInt32BigEndian(header, 1);
+        BinaryPrimitives.WriteUInt16BigEndian(header.AsSpan(4), 3);
+        BinaryPrimitives.WriteUInt32BigEndian(header.AsSpan(8), 0x28);
+        ushort[] types = [1, 2, 0x11];
+        ulong[] lengths = [0x10000, 0x1000, 0x10000000];
+        ulong dest = 0x3fee0000;
+        for (int i = 0; i < 3; i++)
+        {
+            var sec = header.AsSpan(40 + (i * 40));
+            BinaryPrimitives.WriteUInt32BigEndian(sec, 1);
+            BinaryPrimitives.WriteUInt16BigEndian(sec[4..], types[i]);
+            BinaryPrimitives.WriteUInt64BigEndian(sec[16..], lengths[i]);
+            BinaryPrimitives.WriteUInt64BigEndian(sec[24..], lengths[i]);
+            BinaryPrimitives.WriteUInt64BigEndian(sec[32..], dest);
+            dest += lengths[i];
+        }
+
+        Put("phyp", "kernel-dump", [1, .. header]);
+        Put("phyp", "journal", [2, .. Encoding.ASCII.GetBytes(
+            "fadump phyp-dump journal 1\nlisting CPU:0x3fee0000-0x10000: HPTE:0x3fef0000-0x1000: DUMP:0x3fef1000-0x10000000, 0x10000000-0x2ffef000:\n" +
+            "part .vmcore-incomplete.part-42\nnotes 0000000000000000000000000000000000000000000000000000000000000000\ndurable 0x20000000\nreleased 0x10000000 0x10000000 done reserved\n")]);
+        Put("phyp", "writes", [3, .. "0x10000000 0x4000000\n"u8, 0, .. "20000000 1000\n"u8, 0, .. "0x0 0x1\n"u8, 0, .. "zz\n"u8, 0, .. "0x3fee0000 0x10000\n"u8]);
+
         Put("sysfs", "register", [0x00, .. "1\n"u8, 0, 0x02, .. "crashkernel=256M\n"u8, 0, 0x00, .. "0\n"u8, 0, 0x01, .. "0x1"u8]);
         Put("kexec-sysfs", "shrink-load-unload", [0x01, .. "0x8000000\n"u8, 0, 0x80, 0, 0x02, .. "1\n"u8, 0, 0x82, 0, 0x03, .. "0\n"u8, 0, 0x81]);
         Put("sysfs", "release", [0x83, .. "1\n"u8, 0, 0x80, .. "1\n"u8, 0, 0x84, .. "-1"u8]);

@@ -41,6 +41,7 @@ internal static class Targets
         new("kdump-conf", "kdump.conf parser (KdumpConfigParser)", KdumpConf),
         new("core-collector", "core_collector line parser (CoreCollectorParser)", CoreCollector),
         new("release-region", "release_region listing (ReleaseRegionListing) and the PHYP dump image over memory: [text] 0x00 [memory]", ReleaseRegion),
+        new("phyp", "phyp dump parsers by the first byte: 0 register save area (Ppc64RegisterSaveArea), 1 ibm,kernel-dump header, 2 release journal (checksum made right), 3 release_region writes on a simulated Power6 second kernel (0x00-separated)", Phyp),
         new("sysfs", "simulated kernel's sysfs write handlers: writes separated by 0x00, first byte of each picks the file", Sysfs),
         new("kexec-sysfs", "simulated x86_64 PC: kexec_crash_size writes, kexec -p loads (either syscall) and unloads, separated by 0x00; /proc/iomem and the sizes must stay consistent", KexecSysfs),
     ];
@@ -419,6 +420,83 @@ internal static class Targets
         }
         catch (Exception e) when (Expected(e is InvalidDataException or DumpFormatException, e))
         {
+        }
+    }
+
+    private static Power6Lpar? _power6;
+
+    private static void Phyp(byte[] data)
+    {
+        if (data.Length == 0)
+        {
+            return;
+        }
+
+        var rest = data.AsSpan(1);
+        try
+        {
+            switch (data[0] % 4)
+            {
+                case 0:
+                    foreach (var cpu in Ppc64RegisterSaveArea.Parse(rest, "fuzz/cpu-state"))
+                    {
+                        _ = cpu.ToPrStatus().ToNote(DumpMachine.Ppc64);
+                    }
+
+                    break;
+                case 1:
+                    _ = PhypKernelDumpHeader.Parse(rest);
+                    break;
+                case 2:
+                    // The checksum line is made right, so that the fields behind it are what gets fuzzed.
+                    string body = Encoding.ASCII.GetString(rest);
+                    string text = body + "sha256 " + Convert.ToHexStringLower(Fadump.Formats.Hashing.Sha256.HashData(Encoding.ASCII.GetBytes(body))) + "\n";
+                    var journal = PhypJournal.Parse(text, "fuzz/.fadump-phyp-journal");
+                    _ = PhypJournal.Parse(journal.Format(), "fuzz/.fadump-phyp-journal again");
+                    break;
+                default:
+                    PhypWrites(rest);
+                    break;
+            }
+        }
+        catch (Exception e) when (Expected(e is InvalidDataException or DumpFormatException, e))
+        {
+        }
+    }
+
+    /// <summary>release_region writes on a Power6 second kernel (booted again after an input freed anything): MemTotal never exceeds RAM.</summary>
+    private static void PhypWrites(ReadOnlySpan<byte> data)
+    {
+        if (_power6 is null)
+        {
+            _power6 = new Power6Lpar(new LparSpec { MemoryBytes = 1UL << 30, Cpus = 2, CommandLine = Power6Lpar.DefaultCommandLine });
+            _power6.Boot();
+            _power6.Crash(CrashKind.Panic);
+        }
+
+        var k = _power6.Kernel!;
+        bool changed = false;
+        foreach (var piece in Encoding.ASCII.GetString(data).Split('\0'))
+        {
+            try
+            {
+                k.Files.WriteText(Fadump.Kernel.Phyp.PhypDump.ReleaseRegionPath, piece);
+                changed = true;
+            }
+            catch (KernelFileException e) when (e.Errno == Errno.EINVAL)
+            {
+            }
+
+            if (k.AvailableMemory() > k.Machine.Memory.TotalRam)
+            {
+                throw new InvalidOperationException($"release_region '{piece}': {k.AvailableMemory()} bytes available of {k.Machine.Memory.TotalRam}");
+            }
+        }
+
+        _ = k.Files.ReadText(Fadump.Kernel.Phyp.PhypDump.ReleaseRegionPath);
+        if (changed)
+        {
+            _power6 = null;
         }
     }
 
