@@ -87,16 +87,7 @@ internal static class SimCommands
         public LparSpec BuildPower6(ParseResult p)
         {
             var spec = Build(p, Power6Lpar.DefaultCommandLine);
-            try
-            {
-                _ = new Power6Lpar(spec);
-            }
-            catch (ArgumentException e)
-            {
-                throw new UsageException(e.Message.Split(" (Parameter", 2)[0]);
-            }
-
-            return spec;
+            return Power6Lpar.Validate(spec) is { } error ? throw new UsageException(error) : spec;
         }
 
         public PcSpec BuildPc(ParseResult p)

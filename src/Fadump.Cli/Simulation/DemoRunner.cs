@@ -311,20 +311,8 @@ public static class DemoRunner
         sb.Append(CultureInfo.InvariantCulture, $"Fadump demo: pseries LPAR, {MemoryLayoutPicture.Human(spec.MemoryBytes)} RAM, {spec.Cpus} CPUs, workload {spec.Workload}, \"{spec.CommandLine}\"\n\n");
         AppendTimeline(sb, r);
 
-        if (r.KernelMessages.Count > 0)
-        {
-            sb.Append("\nThe first kernel's FADump messages:\n");
-            foreach (var m in r.KernelMessages)
-            {
-                sb.Append("  ").Append(m).Append('\n');
-            }
-        }
-
-        if (r.VmcoreError is not null)
-        {
-            sb.Append("\nNo dump: ").Append(r.VmcoreError).Append('\n');
-        }
-        else if (r.Collect is not null)
+        AppendMessagesAndError(sb, r, "FADump");
+        if (r.VmcoreError is null && r.Collect is not null)
         {
             sb.Append(CultureInfo.InvariantCulture, $"\nBack in production with all memory {Timeline.Seconds(r.BackInProduction)} after the crash");
             sb.Append(CultureInfo.InvariantCulture, $" (kdump would need a second reboot: about {Timeline.Seconds(r.KdumpEquivalent)}).\n");
@@ -356,6 +344,24 @@ public static class DemoRunner
         foreach (var (p, at) in r.Timeline.Phases)
         {
             sb.Append(CultureInfo.InvariantCulture, $"  {Timeline.Seconds(at),10}  {Timeline.Seconds(p.Duration),10}  {p.Kind,-8}  {p.Name}\n");
+        }
+    }
+
+    /// <summary>The first kernel's messages about its dump mechanism, then why there is no dump, if there is none.</summary>
+    internal static void AppendMessagesAndError(StringBuilder sb, DemoResult r, string mechanism)
+    {
+        if (r.KernelMessages.Count > 0)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"\nThe first kernel's {mechanism} messages:\n");
+            foreach (var m in r.KernelMessages)
+            {
+                sb.Append("  ").Append(m).Append('\n');
+            }
+        }
+
+        if (r.VmcoreError is not null)
+        {
+            sb.Append("\nNo dump: ").Append(r.VmcoreError).Append('\n');
         }
     }
 

@@ -174,19 +174,7 @@ public static class PhypRunner
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"Fadump demo: Power6 LPAR (phyp dump, {Power6Lpar.Release}), {MemoryLayoutPicture.Human(spec.MemoryBytes)} RAM, {spec.Cpus} CPUs, workload {spec.Workload}, \"{spec.CommandLine}\"\n\n");
         DemoRunner.AppendTimeline(sb, r);
-        if (r.KernelMessages.Count > 0)
-        {
-            sb.Append("\nThe first kernel's phyp dump messages:\n");
-            foreach (var m in r.KernelMessages)
-            {
-                sb.Append("  ").Append(m).Append('\n');
-            }
-        }
-
-        if (r.VmcoreError is not null)
-        {
-            sb.Append("\nNo dump: ").Append(r.VmcoreError).Append('\n');
-        }
+        DemoRunner.AppendMessagesAndError(sb, r, "phyp dump");
 
         if (d.ReleaseRegion.Length > 0)
         {

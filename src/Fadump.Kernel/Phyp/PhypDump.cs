@@ -192,7 +192,7 @@ public sealed class PhypDump : ICrashDumpMechanism
             : null;
     }
 
-    /// <summary>early_param("phyp_dump") and early_param("phyp_dump_reserve_size"), each seen in order.</summary>
+    /// <summary>early_param("phyp_dump"), each seen in order, and early_param("phyp_dump_reserve_size").</summary>
     private void ParseCommandLine(KernelCommandLine cmdline)
     {
         foreach (var w in cmdline.Words)
@@ -214,11 +214,23 @@ public sealed class PhypDump : ICrashDumpMechanism
                     AtBoot = false;
                 }
             }
-            else if (w.StartsWith("phyp_dump_reserve_size=", StringComparison.Ordinal))
-            {
-                ReserveBootvar = MemParse.Parse(w, "phyp_dump_reserve_size=".Length).Value;
-            }
         }
+
+        ReserveBootvar = ReserveSizeParameter(cmdline);
+    }
+
+    /// <summary>early_param("phyp_dump_reserve_size"): the last one given, memparse'd; 0 when there is none.</summary>
+    public static ulong ReserveSizeParameter(KernelCommandLine cmdline)
+    {
+        ArgumentNullException.ThrowIfNull(cmdline);
+        const string Key = "phyp_dump_reserve_size=";
+        ulong value = 0;
+        foreach (var w in cmdline.Words.Where(w => w.StartsWith(Key, StringComparison.Ordinal)))
+        {
+            value = MemParse.Parse(w, Key.Length).Value;
+        }
+
+        return value;
     }
 
     public void ClearStaticData() => Machine.Memory.Clear(HeaderAddress, (ulong)HeaderSize);

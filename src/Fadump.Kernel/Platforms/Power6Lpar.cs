@@ -44,20 +44,19 @@ public sealed class Power6Lpar : PseriesLpar
 
     protected override ICrashDumpMechanism CreateMechanism(LinuxKernel kernel) => new Phyp.PhypDump(kernel, Firmware);
 
-    private static LparSpec Checked(LparSpec spec)
+    /// <summary>Checks the shape as <see cref="LparSpec.Validate"/> does, and that the 2.6 kernel's reservation fits: null when the LPAR can be built.</summary>
+    public static string? Validate(LparSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        if (spec.Validate() is null)
+        if (spec.Validate() is { } error)
         {
-            ulong end = spec.RamRanges()[^1].End;
-            ulong cpu = RegisterSaveArea.SizeFor(spec.Firmware.MaxCpus ?? spec.Cpus);
-            ulong bootvar = new CommandLine.KernelCommandLine(spec.CommandLine).Last("phyp_dump_reserve_size") is { } v ? CommandLine.MemParse.Parse(v).Value : 0;
-            if (Phyp.PhypDump.CheckFits(end, bootvar, cpu, spec.Firmware.HpteRegionSize) is { } error)
-            {
-                throw new ArgumentException(error, nameof(spec));
-            }
+            return error;
         }
 
-        return spec;
+        ulong cpu = RegisterSaveArea.SizeFor(spec.Firmware.MaxCpus ?? spec.Cpus);
+        ulong bootvar = Phyp.PhypDump.ReserveSizeParameter(new CommandLine.KernelCommandLine(spec.CommandLine));
+        return Phyp.PhypDump.CheckFits(spec.RamRanges()[^1].End, bootvar, cpu, spec.Firmware.HpteRegionSize);
     }
+
+    private static LparSpec Checked(LparSpec spec) => Validate(spec) is { } error ? throw new ArgumentException(error, nameof(spec)) : spec;
 }

@@ -434,10 +434,7 @@ public sealed class PhypDumpImage : IDump
         var merged = new List<(ulong Start, ulong End)>();
         foreach (var r in ranges.Where(r => r.Length > 0).OrderBy(r => r.Address))
         {
-            ulong first = r.Address / pageSize;
-            ulong pages = (r.Length / pageSize) + 1;
-            ulong start = first * pageSize;
-            ulong end = pages > (ulong.MaxValue / pageSize) - first ? ulong.MaxValue : (first + pages) * pageSize;
+            var (start, end) = r.FreedPages(pageSize);
             if (merged.Count > 0 && start <= merged[^1].End)
             {
                 merged[^1] = (merged[^1].Start, Math.Max(merged[^1].End, end));

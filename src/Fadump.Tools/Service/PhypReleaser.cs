@@ -104,9 +104,7 @@ public sealed class PhypReleaser
         ulong inPlaceEnd = Math.Min(imageEnd ?? listing.Reserved.End, listing.Reserved.End);
         ulong Due(AddressLength r, ulong atLeast)
         {
-            ulong first = r.Address / pageSize;
-            ulong a = first * pageSize;
-            ulong b = r.Length / pageSize >= (ulong.MaxValue / pageSize) - first - 1 ? ulong.MaxValue : (first + (r.Length / pageSize) + 1) * pageSize;
+            var (a, b) = r.FreedPages(pageSize);
             ulong due = atLeast;
             if (a < inPlaceEnd && listing.Reserved.Address < b)
             {

@@ -8,6 +8,19 @@ public readonly record struct AddressLength(ulong Address, ulong Length)
 {
     public ulong End => Address + Length;
 
+    /// <summary>
+    /// The physical pages the kernel frees for <c>echo ADDR LEN &gt; release_region</c> (store_release_region,
+    /// release_memory_range): from PFN_DOWN(addr), PFN_DOWN(len) + 1 pages (the old loop's "&lt;=" frees one
+    /// more than asked); the end saturates at 2^64.
+    /// </summary>
+    public (ulong Start, ulong End) FreedPages(ulong pageSize)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(pageSize);
+        ulong first = Address / pageSize;
+        ulong pages = (Length / pageSize) + 1;
+        return (first * pageSize, pages > (ulong.MaxValue / pageSize) - first ? ulong.MaxValue : (first + pages) * pageSize);
+    }
+
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"0x{Address:x}-0x{Length:x}");
 }
 
