@@ -45,6 +45,10 @@ internal static class CollectCommand
             // SIGINT, SIGTERM, SIGHUP stop the save, which keeps its -incomplete name, and the failure action
             // runs; the exit status is then 128 + the signal. SIGKILL leaves that to --error-handler.
             using var cooperate = Signals.Cooperate();
+
+            // Usage errors first: nothing runs, not even the failure action, on a command line that is wrong.
+            long chunk = PositiveSize(p.GetValue(releaseChunk), (long)PhypReleaser.DefaultChunkBytes, "--release-chunk");
+            long sync = PositiveSize(p.GetValue(syncEvery), 64L << 20, "--sync-every");
             string rootDir = p.GetValue(root)!;
             var rootKind = Fadump.Formats.IO.PosixFile.Kind(rootDir, followSymlinks: true);
             if (rootKind != Fadump.Formats.IO.FileKind.Directory)
@@ -65,13 +69,6 @@ internal static class CollectCommand
             {
                 stderr.WriteLine($"fadump: {(e is KdumpConfigException ? e.Message : FadumpCommand.Describe(e))}");
                 return UnusableConfig(new DirectorySysroot(rootDir), actions, stdout, stderr);
-            }
-
-            long chunk = p.GetValue(releaseChunk) is { } c ? Sizes.Parse(c) : (long)PhypReleaser.DefaultChunkBytes;
-            long sync = p.GetValue(syncEvery) is { } se ? Sizes.Parse(se) : 64L << 20;
-            if (chunk <= 0 || sync <= 0)
-            {
-                throw new UsageException("--release-chunk and --sync-every: expected a size above 0");
             }
 
             var service = new CollectService(cfg, new CollectOptions
@@ -102,6 +99,17 @@ internal static class CollectCommand
     /// kdump-utils' defaults, failure_action reboot (then nothing: the machine reboots); the memory still holds
     /// the dump, which the next capture kernel boot with a mended kdump.conf can save.
     /// </summary>
+    private static long PositiveSize(string? text, long fallback, string option)
+    {
+        if (text is null)
+        {
+            return fallback;
+        }
+
+        long v = Sizes.Parse(text);
+        return v > 0 ? v : throw new UsageException($"{option} {text}: expected a size above 0");
+    }
+
     private static int UnusableConfig(ISysroot root, IActionRunner actions, TextWriter stdout, TextWriter stderr)
     {
         DetectedDump detected;
