@@ -253,6 +253,7 @@ internal static class SimCommands
         }
 
         DemoResult r;
+        bool pictureError = false;
         try
         {
             try
@@ -267,7 +268,16 @@ internal static class SimCommands
 
             if (scratch is null && options.OutDir is not null)
             {
-                DemoRunner.WriteSvgs(r, options.OutDir);
+                try
+                {
+                    DemoRunner.WriteSvgs(r, options.OutDir);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // The run's report matters more than its pictures (a full disk that also stopped the save, say).
+                    stderr.WriteLine("fadump: the pictures were not written: " + FadumpCommand.Describe(e));
+                    pictureError = true;
+                }
             }
 
             stdout.Write(json ? DemoRunner.ToJson(r) : DemoRunner.ToText(r));
@@ -290,6 +300,6 @@ internal static class SimCommands
             return FadumpCommand.ExitFailure;
         }
 
-        return FadumpCommand.ExitOk;
+        return pictureError ? FadumpCommand.ExitFailure : FadumpCommand.ExitOk;
     }
 }

@@ -240,6 +240,20 @@ public sealed class SimPower6Tests : IClassFixture<SimPower6Tests.SavedRun>
     }
 
     [Fact]
+    public void A_full_disk_stops_the_save_holds_the_memory_and_still_reports_the_run()
+    {
+        using var tmpfs = new Fadump.Tools.Tests.Service.TmpfsMount("8M");
+        var (code, o, e) = Fadump("sim", "run", "--platform", "power6", "--memory", "2G", "--cpus", "2", "--save-to", tmpfs.Dir, "--json");
+        Assert.Equal(FadumpCommand.ExitFailure, code);
+        Assert.Contains("No space left on device", e, StringComparison.Ordinal);
+        using var doc = JsonDocument.Parse(o); // the report is printed even though the pictures could not be written
+        Assert.Contains("saving vmcore", doc.RootElement.GetProperty("vmcore_error").GetString(), StringComparison.Ordinal);
+        Assert.Empty(doc.RootElement.GetProperty("releases").EnumerateArray()); // nothing reached the disk: nothing given back
+        Assert.False(doc.RootElement.GetProperty("reregistered").GetBoolean());
+        Assert.Single(Directory.GetFiles(tmpfs.Dir, "vmcore-incomplete", SearchOption.AllDirectories));
+    }
+
+    [Fact]
     public void Without_phyp_dump_on_the_command_line_the_crash_is_not_dumped()
     {
         var (code, o, e) = Fadump("sim", "run", "--platform", "power6", "--memory", "1G", "--cpus", "2", "--cmdline", "root=/dev/sda2", "--json");
