@@ -1,3 +1,4 @@
+using Fadump.Kernel.Sysfs;
 using Fadump.Machine;
 
 namespace Fadump.Kernel;
@@ -34,4 +35,12 @@ public interface IKernelPlatform
 
     /// <summary>The partition is terminated from outside (HMC): no OS involvement.</summary>
     void TerminateFromFirmware();
+
+    /// <summary>
+    /// The platform's own initcalls once the kernel is up (PowerNV: opalcore_init's /sys/firmware/opal/mpipl):
+    /// per-boot state lives in what they add to <paramref name="files"/>. Most platforms have none.
+    /// </summary>
+    void PlatformInitcalls(LinuxKernel kernel, KernelFileSystem files)
+    {
+    }
 }

@@ -72,6 +72,7 @@ public sealed partial class LinuxKernel
         Files.Add(new VirtualFile { Path = "/dev/mem", Mode = 0640, Open = () => new PhysicalMemorySource(_machine.Memory) });
         AddDeviceTreeFiles(_machine.DeviceTree, "/proc/device-tree");
         Mechanism.AddFiles(Files);
+        _platform.PlatformInitcalls(this, Files);
         if (Vmcore is { } vmcore)
         {
             Files.Add(new VirtualFile { Path = "/proc/vmcore", Mode = 0400, Open = () => vmcore });

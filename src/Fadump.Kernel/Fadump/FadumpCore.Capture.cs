@@ -236,7 +236,12 @@ public sealed partial class FadumpCore
         Machine.Clock.Advance(Machine.Cost.Release(released));
         // The area stays reserved; the next registration uses it (and the capture kernel's layout).
         Dump.BootMemDestAddr = Dump.ReserveStart + Ranges.AlignUp(Dump.CpuStateDataSize + Dump.HpteRegionSize, Page);
-        Dump.ParamArea = Ppc64Arch.FadumpParamAreaOffset;
+        Dump.ParamArea = _ops.ParamAreaSupported ? Ppc64Arch.FadumpParamAreaOffset : 0;
+        if (_ops.SetupMetadata(this) < 0)
+        {
+            Kernel.Printk("fadump: Failed to setup kernel metadata!", 4);
+        }
+
         Dump.HeaderAddress = _ops.InitMemStruct(this);
     }
 }

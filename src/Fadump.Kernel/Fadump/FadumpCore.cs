@@ -43,10 +43,10 @@ public sealed partial class FadumpCore : ICrashDumpMechanism
 
     private ulong Page => (ulong)Kernel.Arch.PageSize;
 
-    /// <summary>The kernel's FADump messages so far (pr_fmt "fadump: " and "rtas fadump: ", and crashkernel='s), in order.</summary>
+    /// <summary>The kernel's FADump messages so far (pr_fmt "fadump: " and the platform's, and crashkernel='s), in order.</summary>
     public IEnumerable<string> Messages => Kernel.Log.Lines
         .Select(l => l.Length > 0 && l[0] == '[' && l.IndexOf("] ", StringComparison.Ordinal) is int i and > 0 ? l[(i + 2)..] : l)
-        .Where(l => l.StartsWith("fadump: ", StringComparison.Ordinal) || l.StartsWith("rtas fadump: ", StringComparison.Ordinal)
+        .Where(l => l.StartsWith("fadump: ", StringComparison.Ordinal) || l.StartsWith(_ops.LogPrefix, StringComparison.Ordinal)
             || l.Contains("for crashkernel", StringComparison.Ordinal) || l.StartsWith("crashkernel", StringComparison.Ordinal));
 
     public bool HoldsDumpMemory => Dump.DumpActive || Dump.ReserveSize != 0;
@@ -114,7 +114,7 @@ public sealed partial class FadumpCore : ICrashDumpMechanism
         Dump.BootRegions = regions.Value.Regions;
         Dump.BootMemTop = regions.Value.BootMemTop;
         ulong cpuHpte = Ranges.AlignUp(Dump.CpuStateDataSize + Dump.HpteRegionSize, Page);
-        ulong total = cpuHpte + Dump.BootMemorySize + CrashInfoHeader.Size;
+        ulong total = cpuHpte + Dump.BootMemorySize + CrashInfoHeader.Size + _ops.MetadataSize;
         ulong? start = Kernel.Memblock.FindFreeBottomUp(Dump.BootMemTop, total, Kernel.MemLimit ?? Machine.Memory.Top);
         if (start is null)
         {
@@ -126,7 +126,13 @@ public sealed partial class FadumpCore : ICrashDumpMechanism
         Dump.ReserveStart = start.Value;
         Dump.ReserveSize = total;
         Dump.BootMemDestAddr = start.Value + cpuHpte;
-        Dump.ParamArea = Ppc64Arch.FadumpParamAreaOffset;
+        if (_ops.SetupMetadata(this) < 0)
+        {
+            ReserveFailed();
+            return;
+        }
+
+        Dump.ParamArea = _ops.ParamAreaSupported ? Ppc64Arch.FadumpParamAreaOffset : 0;
         Dump.HeaderAddress = _ops.InitMemStruct(this);
         Kernel.Memblock.Reserve(new MemoryRange(start.Value, Ranges.AlignUp(total, Page)));
         Kernel.EarlyPrintk(FormattableString.Invariant($"fadump: Reserved {total >> 20}MB of memory at {CFormat.Hex016(start.Value)} (System RAM: {Kernel.SystemRam >> 20}MB)"));
@@ -179,7 +185,7 @@ public sealed partial class FadumpCore : ICrashDumpMechanism
         WriteHeader();
     }
 
-    private void WriteHeader() => Machine.Memory.Write(Dump.HeaderAddress, Header!.Encode(Kernel.Arch.BigEndian));
+    internal void WriteHeader() => Machine.Memory.Write(Dump.HeaderAddress, Header!.Encode(Kernel.Arch.BigEndian));
 
     /// <summary>fadump_relocate: an address in boot region i moves to where the firmware copies it.</summary>
     public ulong Relocate(ulong pa)

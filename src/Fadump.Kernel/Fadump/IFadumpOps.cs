@@ -10,6 +10,18 @@ public interface IFadumpOps
     /// <summary>fadump_get_bootmem_min and the platform's region limits (how many, how large each copy).</summary>
     FadumpPlatform Limits { get; }
 
+    /// <summary>The platform code's pr_fmt ("rtas fadump: ", "opal fadump: "): its messages count as FADump's.</summary>
+    string LogPrefix { get; }
+
+    /// <summary>Whether the platform copies the 2 KiB param area (bootargs_append): pSeries does, OPAL does not.</summary>
+    bool ParamAreaSupported { get; }
+
+    /// <summary>fadump_get_metadata_size: bytes at the end of the reservation for the platform's own metadata (0: none).</summary>
+    ulong MetadataSize { get; }
+
+    /// <summary>fadump_setup_metadata: place the metadata and tell the firmware where it is. 0 or a negative errno.</summary>
+    int SetupMetadata(FadumpCore fadump);
+
     /// <summary>
     /// The device-tree scan (rtas_fadump_dt_scan): whether the firmware offers FADump, the sizes of its CPU state
     /// and HPTE regions; returns the active dump's structure when the firmware left one, else null.

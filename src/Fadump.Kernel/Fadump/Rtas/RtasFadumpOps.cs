@@ -17,6 +17,15 @@ public sealed class RtasFadumpOps(RtasFirmware rtas) : IFadumpOps
 {
     public FadumpPlatform Limits => FadumpPlatform.Pseries;
 
+    public string LogPrefix => "rtas fadump: ";
+
+    public bool ParamAreaSupported => true;
+
+    /// <summary>rtas_fadump_ops has no metadata: the structure lives in the kernel's static data.</summary>
+    public ulong MetadataSize => 0;
+
+    public int SetupMetadata(FadumpCore fadump) => 0;
+
     public byte[]? DtScan(FadumpCore fadump)
     {
         var dump = fadump.Dump;
