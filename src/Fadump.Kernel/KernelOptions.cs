@@ -17,6 +17,13 @@ public sealed record KernelOptions
 
     public WorkloadModel? Workload { get; init; }
 
+    /// <summary>
+    /// How much memory the kernel has written beyond its image and boot allocations (null: all of it, a kernel that
+    /// has run its workload for long). A short-lived kernel (petitboot) leaves the rest of RAM as the kernel before
+    /// it left it: only its image, its boot allocations and this much below them show its own contents.
+    /// </summary>
+    public ulong? WorkingSet { get; init; }
+
     /// <summary>The kernel generation: how printk's buffer and VMCOREINFO look.</summary>
     public KernelProfile Profile { get; init; } = KernelProfile.Linux61;
 }

@@ -55,9 +55,19 @@ public sealed partial class LinuxKernel
             _image.Reserve(ck, PageClass.Zero);
         }
 
+        var before = _machine.Memory.Content;
         _machine.Memory.Content = _image;
         BuildVmemmapAndSections();
         Mechanism.ClearStaticData();
+        if (Options.WorkingSet is { } ws)
+        {
+            // A short-lived kernel: its image, boot allocations and working set below them; the rest is the previous kernel's.
+            var written = new List<MemoryRange>(_memblock.Allocations) { KernelImage };
+            ulong low = _memblock.Allocations.Count > 0 ? _memblock.Allocations.Min(a => a.Start) : _machine.Memory.Top;
+            ulong start = low > ws ? (low - ws) & ~(ulong)(PhysicalMemory.FrameSize - 1) : 0;
+            written.Add(MemoryRange.FromBounds(start, low));
+            _machine.Memory.Content = new LayeredContent(before, _image, written);
+        }
     }
 
     /// <summary>Present sections in ascending order (a section shared by two ranges counts once).</summary>

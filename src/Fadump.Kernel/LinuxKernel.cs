@@ -107,6 +107,9 @@ public sealed partial class LinuxKernel
         Log.Log(Uptime, level, cpu, line);
     }
 
+    /// <summary>Whether printk's buffer exists yet (early boot messages wait in a list until it does).</summary>
+    internal bool LogReady => (object?)Log is not null;
+
     /// <summary>A message of early boot, before printk's buffer exists: logged after the banner, in order.</summary>
     internal void EarlyPrintk(string line) => _early.Add(line);
 

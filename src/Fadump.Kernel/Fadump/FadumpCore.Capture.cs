@@ -203,6 +203,7 @@ public sealed partial class FadumpCore
     {
         Kernel.RemoveVmcore();
         _ops.Invalidate(this);
+        _ops.Cleanup(this); // fadump_cleanup's platform part (OPAL: TAG_KERNEL reset; setup_metadata sets it again below)
         ulong released = 0;
         var keep = new List<MemoryRange>(Kernel.ReservedRanges) { new(Dump.ReserveStart, Ranges.AlignUp(Dump.ReserveSize, Page)) };
         Kernel.Memblock.Free(r => r.Start >= Dump.BootMemTop);

@@ -149,6 +149,19 @@ public sealed partial class FadumpCore : ICrashDumpMechanism
         Dump.BootMemorySize = 0;
     }
 
+    /// <summary>A message from FADump code that runs both in early boot (before printk's buffer) and later.</summary>
+    internal void Say(string line, int level = 6)
+    {
+        if (Kernel.LogReady)
+        {
+            Kernel.Printk(line, level);
+        }
+        else
+        {
+            Kernel.EarlyPrintk(line);
+        }
+    }
+
     /// <summary>The param area and the registration structure are static data: zero at boot (bss).</summary>
     public void ClearStaticData() =>
         Machine.Memory.Clear(Ppc64Arch.FadumpParamAreaOffset, Ppc64Arch.FadumpRegistrationOffset + 0x1000 - Ppc64Arch.FadumpParamAreaOffset);

@@ -34,6 +34,9 @@ public sealed class FwDump
 
     public ulong HeaderAddress { get; set; }
 
+    /// <summary>Where the platform's kernel metadata is (OPAL: the last page(s) of the reservation), 0 when it has none.</summary>
+    public ulong KernelMetadata { get; set; }
+
     /// <summary>Physical address of the 2 KiB param area (bootargs_append), 0 when unsupported.</summary>
     public ulong ParamArea { get; set; }
 
