@@ -4,6 +4,7 @@ using Fadump.Firmware.Rtas;
 using Fadump.Kernel;
 using Fadump.Machine;
 using Fadump.Kernel.Platforms;
+using Fadump.Kernel.Platforms.PowerNv;
 
 namespace Fadump.Cli;
 
@@ -14,7 +15,7 @@ internal static class SimCommands
     {
         public const string PseriesCmdline = "root=/dev/sda2 fadump=on";
 
-        public Option<string> Platform { get; } = new("--platform") { Description = "pseries (FADump), power6 (phyp dump) or x86_64 (kdump); powernv is not simulated yet", DefaultValueFactory = _ => "pseries" };
+        public Option<string> Platform { get; } = new("--platform") { Description = "pseries (FADump over RTAS), powernv (FADump over OPAL MPIPL), power6 (phyp dump) or x86_64 (kdump)", DefaultValueFactory = _ => "pseries" };
 
         public Option<string> Memory { get; } = new("--memory") { Description = "RAM size (K/M/G/T suffixes)", DefaultValueFactory = _ => "64G" };
 
@@ -30,6 +31,8 @@ internal static class SimCommands
 
         public Option<string[]> ReservedRanges { get; } = new("--reserved-range") { Description = "firmware reserved-range START:SIZE (repeatable)" };
 
+        public Option<string?> Petitboot { get; } = new("--petitboot") { Description = "powernv: the petitboot kernel between skiboot and the production kernel, preserving (CONFIG_PRESERVE_FA_DUMP, the default) or not-preserving" };
+
         public Option<string?> KexecLoad { get; } = new("--kexec-load") { Description = "x86_64: how kexec -p loads the capture kernel, legacy (kexec_load, kexec-tools) or file (kexec_file_load); default legacy" };
 
         public void AddTo(Command c)
@@ -43,12 +46,18 @@ internal static class SimCommands
             c.Options.Add(Holes);
             c.Options.Add(ReservedRanges);
             c.Options.Add(KexecLoad);
+            c.Options.Add(Petitboot);
         }
 
         /// <summary>The platform named by --platform, with the options that make no sense on it refused.</summary>
         public string PlatformOf(ParseResult p)
         {
             string platform = p.GetValue(Platform)!;
+            if (platform != "powernv" && p.GetResult(Petitboot) is { Implicit: false })
+            {
+                throw new UsageException($"--petitboot applies to --platform powernv only: {platform} has no petitboot between the firmware and the kernel");
+            }
+
             switch (platform)
             {
                 case "pseries" or "power6":
@@ -69,9 +78,17 @@ internal static class SimCommands
 
                     return platform;
                 case "powernv":
-                    throw new UsageException($"platform '{platform}' is not simulated yet: only pseries, power6 and x86_64 are");
+                    foreach (var (option, why) in new (Option Option, string Why)[] { (Holes, "a PowerNV system's memory is one range from 0 here"), (ReservedRanges, "skiboot publishes its own reserved ranges"), (KexecLoad, "petitboot kexecs the kernel; the dump is FADump's, not kdump's") })
+                    {
+                        if (p.GetResult(option) is { Implicit: false })
+                        {
+                            throw new UsageException($"{option.Name} is not simulated on --platform powernv ({why})");
+                        }
+                    }
+
+                    return platform;
                 default:
-                    throw new UsageException($"--platform must be pseries, power6 or x86_64 (powernv is not simulated yet), not '{platform}'");
+                    throw new UsageException($"--platform must be pseries, powernv, power6 or x86_64, not '{platform}'");
             }
         }
 
@@ -80,6 +97,7 @@ internal static class SimCommands
         {
             "x86_64" => new DemoOptions { Pc = BuildPc(p) },
             "power6" => new DemoOptions { Power6 = BuildPower6(p) },
+            "powernv" => new DemoOptions { PowerNv = BuildPowerNv(p) },
             _ => new DemoOptions { Lpar = Build(p) },
         };
 
@@ -88,6 +106,27 @@ internal static class SimCommands
         {
             var spec = Build(p, Power6Lpar.DefaultCommandLine);
             return Power6Lpar.Validate(spec) is { } error ? throw new UsageException(error) : spec;
+        }
+
+        /// <summary>A bare-metal POWER9: memory and CPUs as for an LPAR, skiboot's own reserved ranges, petitboot as asked.</summary>
+        public PowerNvSpec BuildPowerNv(ParseResult p)
+        {
+            var lpar = Build(p, PowerNvSpec.DefaultCommandLine);
+            var spec = new PowerNvSpec
+            {
+                MemoryBytes = lpar.MemoryBytes,
+                Cpus = lpar.Cpus,
+                CommandLine = lpar.CommandLine,
+                Workload = lpar.Workload,
+                Seed = lpar.Seed,
+                Petitboot = p.GetValue(Petitboot) switch
+                {
+                    null or "preserving" => PetitbootMode.Preserving,
+                    "not-preserving" => PetitbootMode.NotPreserving,
+                    var s => throw new UsageException($"--petitboot must be preserving or not-preserving, not '{s}'"),
+                },
+            };
+            return spec.Validate() is { } error ? throw new UsageException(error) : spec;
         }
 
         public PcSpec BuildPc(ParseResult p)
@@ -206,7 +245,7 @@ internal static class SimCommands
         var m = new MachineOptions();
         var outDir = new Option<string?>("--out") { Description = "directory for the saved dump and the SVG pictures" };
         var json = new Option<bool>("--json") { Description = "print the run as JSON" };
-        var cmd = new Command("demo", "Boot, register, crash, capture, save, release and re-register on a simulated pSeries LPAR (64 GiB, 16 CPUs by default); --platform x86_64: boot, kexec -p, crash, capture kernel, save, second reboot") { outDir, json };
+        var cmd = new Command("demo", "Boot, register, crash, capture, save, release and re-register on a simulated pSeries LPAR (64 GiB, 16 CPUs by default); --platform powernv: the same over OPAL MPIPL with petitboot in between; --platform x86_64: boot, kexec -p, crash, capture kernel, save, second reboot") { outDir, json };
         m.AddTo(cmd);
         cmd.SetAction(p => RunAndReport(m.Options(p) with { OutDir = FullPath(p.GetValue(outDir)) }, p.GetValue(json), stdout, stderr));
         return cmd;
@@ -215,11 +254,11 @@ internal static class SimCommands
     private static Command Run(TextWriter stdout, TextWriter stderr)
     {
         var m = new MachineOptions();
-        var crash = new Option<string>("--crash") { Description = "panic, oops, sysrq or fw-terminate (pseries only)", DefaultValueFactory = _ => "panic" };
+        var crash = new Option<string>("--crash") { Description = "panic, oops, sysrq or fw-terminate (pseries, power6: the HMC terminates the LPAR; powernv: the BMC starts an MPIPL)", DefaultValueFactory = _ => "panic" };
         var vmcoreOut = new Option<string?>("--vmcore-out") { Description = "write /proc/vmcore of the capture kernel to this file" };
-        var saveTo = new Option<string?>("--save-to") { Description = "save the dump into this directory, then release and re-register (pseries) or reboot (x86_64)" };
+        var saveTo = new Option<string?>("--save-to") { Description = "save the dump into this directory, then release and re-register (pseries, powernv, power6) or reboot (x86_64)" };
         var json = new Option<bool>("--json") { Description = "print the run as JSON" };
-        var cmd = new Command("run", "Run one FADump (pseries) or kdump (x86_64) lifecycle on a simulated machine") { crash, vmcoreOut, saveTo, json };
+        var cmd = new Command("run", "Run one FADump (pseries, powernv), phyp dump (power6) or kdump (x86_64) lifecycle on a simulated machine") { crash, vmcoreOut, saveTo, json };
         m.AddTo(cmd);
         cmd.SetAction(p =>
         {

@@ -20,8 +20,11 @@ public sealed record DemoOptions
     /// <summary>The Power6 LPAR with phyp dump instead of the pSeries LPAR; null: not a Power6 run.</summary>
     public LparSpec? Power6 { get; init; }
 
+    /// <summary>The bare-metal POWER9 with FADump over OPAL MPIPL instead of the pSeries LPAR; null: not a PowerNV run.</summary>
+    public Kernel.Platforms.PowerNv.PowerNvSpec? PowerNv { get; init; }
+
     /// <summary>The platform as `--platform` names it.</summary>
-    public string Platform => Pc is not null ? "x86_64" : Power6 is not null ? "power6" : "pseries";
+    public string Platform => Pc is not null ? "x86_64" : Power6 is not null ? "power6" : PowerNv is not null ? "powernv" : "pseries";
 
     public CrashKind Crash { get; init; } = CrashKind.Panic;
 
@@ -83,6 +86,9 @@ public sealed class DemoResult
     /// <summary>The Power6 run's phyp dump side (null elsewhere).</summary>
     public PhypRunDetails? Phyp { get; set; }
 
+    /// <summary>The PowerNV run's MPIPL side (null elsewhere).</summary>
+    public OpalRunDetails? Opal { get; set; }
+
     public string Fig1Title { get; set; } = "Fig. 1: memory reservation in the first kernel";
 
     public string Fig2Title { get; set; } = "Fig. 2: the capture kernel's view after the crash";
@@ -101,6 +107,11 @@ public static class DemoRunner
         if (options.Power6 is not null)
         {
             return PhypRunner.Run(options);
+        }
+
+        if (options.PowerNv is not null)
+        {
+            return PowerNvRunner.Run(options);
         }
 
         var result = new DemoResult { Options = options };
@@ -306,6 +317,11 @@ public static class DemoRunner
             return PhypRunner.ToText(r);
         }
 
+        if (r.Opal is not null)
+        {
+            return PowerNvRunner.ToText(r);
+        }
+
         var sb = new StringBuilder();
         var spec = r.Options.Lpar;
         sb.Append(CultureInfo.InvariantCulture, $"Fadump demo: pseries LPAR, {MemoryLayoutPicture.Human(spec.MemoryBytes)} RAM, {spec.Cpus} CPUs, workload {spec.Workload}, \"{spec.CommandLine}\"\n\n");
@@ -387,7 +403,7 @@ public static class DemoRunner
         w.WriteNumber("cpus", cpus);
         w.WriteString("cmdline", cmdline);
         w.WriteString("workload", workload);
-        w.WriteString("crash", r.Options.Crash.ToString().ToLowerInvariant());
+        w.WriteString("crash", r.Options.Crash == CrashKind.FirmwareTerminate ? "fw-terminate" : r.Options.Crash.ToString().ToLowerInvariant());
     }
 
     /// <summary>"dumped", "vmcore_error" and "kernel_messages": the outcome fields every platform's JSON has.</summary>
@@ -418,6 +434,11 @@ public static class DemoRunner
         if (r.Phyp is not null)
         {
             return PhypRunner.ToJson(r);
+        }
+
+        if (r.Opal is not null)
+        {
+            return PowerNvRunner.ToJson(r);
         }
 
         using var ms = new MemoryStream();

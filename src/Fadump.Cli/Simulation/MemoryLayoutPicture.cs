@@ -57,6 +57,43 @@ public static class MemoryLayoutPicture
         return Fill(bands, ram, top, rest ?? (status.Released ? "released to the kernel" : "preserved: /proc/vmcore"));
     }
 
+    /// <summary>
+    /// Paints <paramref name="over"/> onto a filled picture: each band replaces what lies under it, splitting the
+    /// band it falls inside (firmware regions inside boot memory stay visible).
+    /// </summary>
+    public static List<LayoutBand> Paint(List<LayoutBand> bands, IEnumerable<LayoutBand> over)
+    {
+        var result = bands;
+        foreach (var o in over.Where(o => o.End > o.Start))
+        {
+            var next = new List<LayoutBand>();
+            foreach (var b in result)
+            {
+                if (b.End <= o.Start || b.Start >= o.End)
+                {
+                    next.Add(b);
+                    continue;
+                }
+
+                if (b.Start < o.Start)
+                {
+                    next.Add(b with { End = o.Start });
+                }
+
+                if (b.End > o.End)
+                {
+                    next.Add(b with { Start = o.End });
+                }
+            }
+
+            next.Add(o);
+            next.Sort((a, b) => a.Start.CompareTo(b.Start));
+            result = next;
+        }
+
+        return result;
+    }
+
     private static LayoutBand Band(DumpRegion r) => new(r.Start, r.End, r.Label, r.Kind switch
     {
         DumpRegionKind.BootMemory => "boot",

@@ -112,6 +112,9 @@ public sealed class PowerNvSystem
     /// <summary>The petitboot kernel of the last IPL.</summary>
     public LinuxKernel? Petitboot { get; private set; }
 
+    /// <summary>When the last IPL's petitboot was up (the simulated clock), before it kexecs the production kernel.</summary>
+    public TimeSpan PetitbootDoneAt { get; private set; }
+
     /// <summary>Every kernel booted so far (petitboot and production), oldest first.</summary>
     public List<LinuxKernel> Boots { get; } = [];
 
@@ -138,6 +141,7 @@ public sealed class PowerNvSystem
         });
         Petitboot = pb;
         Boots.Add(pb);
+        PetitbootDoneAt = Machine.Clock.Now;
         // kexec -l of the production kernel from petitboot's UI, then kexec -e: no firmware reset, the same device tree.
         Machine.Clock.Advance(TimeSpan.FromSeconds(Machine.Cost.KexecJumpSeconds));
         Kernel = LinuxKernel.Boot(Machine, Ppc64Arch.LittleEndian, _platform, k =>
