@@ -307,6 +307,12 @@ public static class PowerNvRunner
             w.WriteNumber("kdump_equivalent_seconds", r.KdumpEquivalent.TotalSeconds);
             w.WriteNumber("released_bytes", r.ReleasedBytes);
             w.WriteBoolean("reregistered", r.Reregistered);
+            if (r.Collect?.Write is { } save)
+            {
+                w.WriteNumber("dumped_pages", save.DumpedPages);
+                w.WriteNumber("total_pages", save.TotalPages);
+            }
+
             w.WriteStartObject("mpipl");
             w.WriteNumber("copied_bytes", d.CopiedBytes);
             w.WriteNumber("mdrt_count", d.MdrtCount);

@@ -39,22 +39,16 @@ public sealed class OpalFadumpOps(OpalFirmware opal) : IFadumpOps
     /// <summary>The metadata of the dump being processed (null in a first kernel).</summary>
     public OpalFadumpMem? ActiveMetadata => _fdmActive;
 
-    /// <summary>PIRs of the kernel's CPUs (ibm,pir of the /cpus nodes, in logical order).</summary>
+    /// <summary>
+    /// PIRs of the kernel's CPUs: logical CPU numbers follow the /cpus nodes in the order skiboot created them,
+    /// ascending PIR (chip, core, thread).
+    /// </summary>
     public static Dictionary<int, uint> PirMap(DeviceTreeNode dt)
     {
-        var map = new Dictionary<int, uint>();
-        int cpu = 0;
-        foreach (var n in dt.Find("/cpus")?.Children ?? [])
-        {
-            if (n.Get("ibm,pir") is { } p)
-            {
-                map[cpu] = DeviceTreeNode.Cells(p)[0];
-            }
-
-            cpu++;
-        }
-
-        return map;
+        var pirs = (dt.Find("/cpus")?.Children ?? [])
+            .Select(n => n.Get("ibm,pir") is { Length: >= 4 } p ? DeviceTreeNode.Cells(p)[0] : (uint?)null)
+            .OfType<uint>().Order().ToList();
+        return pirs.Select((pir, cpu) => (pir, cpu)).ToDictionary(x => x.cpu, x => x.pir);
     }
 
     /// <summary>opal_fadump_dt_scan: /ibm,opal/dump, its compatible and fw-load-area; after an MPIPL boot the tags and the active metadata.</summary>

@@ -214,6 +214,12 @@ public sealed class OpalCore
         BinaryPrimitives.WriteUInt64BigEndian(auxv, 9); // AT_ENTRY
         BinaryPrimitives.WriteUInt64BigEndian(auxv.AsSpan(8), opalBoot);
         ElfNote.EncodeAll([new ElfNote("CORE", 6 /* NT_AUXV */, auxv)], true).CopyTo(buf, n);
+        n += AuxvNoteSize;
+
+        // (departure) Linux's PT_NOTE keeps the room of every thread of the HDAT data, inactive ones too, so its
+        // tail is zeros of 524 bytes per skipped thread; that is not a whole number of note headers, and BFD (gdb)
+        // then refuses the file ("file format not recognized"). The simulation's PT_NOTE ends after the last note.
+        ElfHeaders.WriteProgramHeader(buf.AsSpan(64), true, new(ElfProgramHeader.PtNote, 0, (ulong)hdrSize, 0, 0, (ulong)(n - hdrSize), (ulong)(n - hdrSize), 0));
         Threads = notes;
         _buffer = buf;
         Size = offset;
