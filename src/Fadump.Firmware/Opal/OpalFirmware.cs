@@ -36,6 +36,9 @@ public sealed record OpalOptions
     /// <summary>Processor chips; the machine's CPUs are spread over them, SMT4.</summary>
     public int Chips { get; init; } = 2;
 
+    /// <summary>The compatible property of /ibm,opal/dump (another value: a firmware whose MPIPL Linux does not know).</summary>
+    public string DumpCompatible { get; init; } = "ibm,opal-dump";
+
     /// <summary>Cores per chip the HDAT reports beyond the running ones (their threads are core_state 0x0F: inactive).</summary>
     public int SpareCoresPerChip { get; init; } = 1;
 }
@@ -173,6 +176,9 @@ public sealed class OpalFirmware
     /// <summary>Raised when an MPIPL starts, before anything is copied: memory as the crashed OS left it.</summary>
     public event Action? DumpStarting;
 
+    /// <summary>Return codes OPAL_MPIPL_UPDATE gives before handling the next calls (tests: failures Linux must handle).</summary>
+    public Queue<long> InjectedReturnCodes { get; } = new();
+
     /// <summary>The last message given to opal_cec_reboot2.</summary>
     public string? LastRebootMessage { get; private set; }
 
@@ -203,6 +209,11 @@ public sealed class OpalFirmware
         if (!Options.MpiplSupported)
         {
             return BadToken(OpalMpiplUpdate);
+        }
+
+        if (InjectedReturnCodes.TryDequeue(out long injected))
+        {
+            return injected;
         }
 
         long rc;
@@ -695,7 +706,7 @@ public sealed class OpalFirmware
         if (Options.MpiplSupported)
         {
             var dump = opal.GetOrAdd("dump");
-            dump.SetString("compatible", "ibm,opal-dump");
+            dump.SetString("compatible", Options.DumpCompatible);
             var load = new List<uint>();
             foreach (var r in FwLoadArea)
             {
