@@ -165,6 +165,29 @@ internal static class Seeds
             "part .vmcore-incomplete.part-42\nnotes 0000000000000000000000000000000000000000000000000000000000000000\ndurable 0x20000000\nreleased 0x10000000 0x10000000 done reserved\n")]);
         Put("phyp", "writes", [3, .. "0x10000000 0x4000000\n"u8, 0, .. "20000000 1000\n"u8, 0, .. "0x0 0x1\n"u8, 0, .. "zz\n"u8, 0, .. "0x3fee0000 0x10000\n"u8]);
 
+        // OPAL cores as create_opalcore lays them out, small: one 12 KiB skiboot region (the 64 KiB page alignment before it).
+        static Fadump.Tools.Tests.Synthetic.OpalCoreBuilder Opal(int threads)
+        {
+            var b = Fadump.Tools.Tests.Synthetic.OpalCoreBuilder.Small(threads);
+            b.MemconsOffset = 0x1008;
+            b.ObufOffset = 0x2000;
+            b.ObufSize = 0x800;
+            b.RegionSizes[0] = 0x3000;
+            return b;
+        }
+
+        Put("opal", "core", Opal(2).Build());
+        var wrapped = Opal(1);
+        wrapped.ObufSize = 0x100;
+        wrapped.KernelInitiated = false;
+        wrapped.Console.Append(string.Concat(Enumerable.Range(0, 20).Select(i => string.Create(CultureInfo.InvariantCulture, $"[{i,4}.000000000,7] wrap\n"))));
+        Put("opal", "wrapped-sigterm", wrapped.Build());
+        var regions = Opal(4);
+        regions.Threads[3] = regions.Threads[3] with { Active = false };
+        regions.RegionSizes.Add(0x1000);
+        regions.RegionSizes.Add(0x800);
+        Put("opal", "regions-inactive", regions.Build());
+
         Put("sysfs", "register", [0x00, .. "1\n"u8, 0, 0x02, .. "crashkernel=256M\n"u8, 0, 0x00, .. "0\n"u8, 0, 0x01, .. "0x1"u8]);
         Put("kexec-sysfs", "shrink-load-unload", [0x01, .. "0x8000000\n"u8, 0, 0x80, 0, 0x02, .. "1\n"u8, 0, 0x82, 0, 0x03, .. "0\n"u8, 0, 0x81]);
         Put("sysfs", "release", [0x83, .. "1\n"u8, 0, 0x80, .. "1\n"u8, 0, 0x84, .. "-1"u8]);

@@ -42,6 +42,7 @@ internal static class Targets
         new("core-collector", "core_collector line parser (CoreCollectorParser)", CoreCollector),
         new("release-region", "release_region listing (ReleaseRegionListing) and the PHYP dump image over memory: [text] 0x00 [memory]", ReleaseRegion),
         new("phyp", "phyp dump parsers by the first byte: 0 register save area (Ppc64RegisterSaveArea), 1 ibm,kernel-dump header, 2 release journal (checksum made right), 3 release_region writes on a simulated Power6 second kernel (0x00-separated)", Phyp),
+        new("opal", "OPAL core (PowerNV MPIPL, opal-core.c): ElfCoreFile, OpalCore (threads by PIR, NT_AUXV), SkibootConsole (memcons scan, obuf, wrap), info/regs text and JSON", Opal),
         new("sysfs", "simulated kernel's sysfs write handlers: writes separated by 0x00, first byte of each picks the file", Sysfs),
         new("kexec-sysfs", "simulated x86_64 PC: kexec_crash_size writes, kexec -p loads (either syscall) and unloads, separated by 0x00; /proc/iomem and the sizes must stay consistent", KexecSysfs),
     ];
@@ -419,6 +420,30 @@ internal static class Targets
             Exercise(image);
         }
         catch (Exception e) when (Expected(e is InvalidDataException or DumpFormatException, e))
+        {
+        }
+    }
+
+    /// <summary>An OPAL core through what `fadump info`, `regs` and `dmesg` do. The console never exceeds its buffer.</summary>
+    private static void Opal(byte[] data)
+    {
+        try
+        {
+            using var dump = DumpFile.Open(new MemorySource(data, "fuzz/opalcore"));
+            if (OpalCore.TryRead(dump) is not { } core)
+            {
+                return;
+            }
+
+            var summary = DumpSummary.Of(dump);
+            _ = summary.ToText() + summary.ToJson();
+            _ = RegisterReport.ToText(dump) + RegisterReport.ToJson(dump);
+            if (SkibootConsole.TryRead(core, out _) is { } console && console.Text.Length > console.ObufSize)
+            {
+                throw new InvalidOperationException($"console of {console.Text.Length} bytes from a {console.ObufSize}-byte obuf");
+            }
+        }
+        catch (Exception e) when (Expected(IsDumpError(e), e))
         {
         }
     }

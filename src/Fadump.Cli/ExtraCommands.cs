@@ -25,10 +25,17 @@ internal static class ExtraCommands
     private static Command DmesgCommand(TextWriter stdout, TextWriter stderr, Stream? rawStdout)
     {
         var dumpArg = FadumpCommand.DumpFilesArgument();
-        var cmd = new Command("dmesg", "Print the crashed kernel's log exactly as makedumpfile --dump-dmesg writes it") { dumpArg };
+        var cmd = new Command("dmesg", "Print the crashed kernel's log exactly as makedumpfile --dump-dmesg writes it (an OPAL core: skiboot's console)") { dumpArg };
         cmd.SetAction(p =>
         {
             using var dump = FadumpCommand.OpenDump(p.GetRequiredValue(dumpArg));
+            if (OpalCore.TryRead(dump) is { } opal)
+            {
+                // skiboot's in-memory console, as /sys/firmware/opal/msglog would have shown it.
+                WriteRaw(stdout, rawStdout, SkibootConsole.Read(opal).Text);
+                return FadumpCommand.ExitOk;
+            }
+
             var log = KernelLog.Read(dump);
             foreach (var w in log.Warnings)
             {
@@ -51,5 +58,19 @@ internal static class ExtraCommands
             return FadumpCommand.ExitOk;
         });
         return cmd;
+    }
+
+    private static void WriteRaw(TextWriter stdout, Stream? rawStdout, byte[] bytes)
+    {
+        stdout.Flush();
+        if (rawStdout is not null)
+        {
+            rawStdout.Write(bytes);
+            rawStdout.Flush();
+        }
+        else
+        {
+            stdout.Write(System.Text.Encoding.Latin1.GetString(bytes));
+        }
     }
 }

@@ -51,8 +51,12 @@ public sealed record DumpSummary(
             panic)
         {
             IncompleteReason = incomplete,
+            Opal = OpalCore.TryRead(dump) is { } opal ? OpalCoreSummary.Of(opal) : null,
         };
     }
+
+    /// <summary>What an OPAL core (PowerNV MPIPL, /sys/firmware/opal/mpipl/core) holds, or null for a vmcore.</summary>
+    public OpalCoreSummary? Opal { get; init; }
 
     /// <summary>Why the dump is incomplete (flagged by its writer, or truncated), or null.</summary>
     public string? IncompleteReason { get; init; }
@@ -74,6 +78,16 @@ public sealed record DumpSummary(
         void Line(string k, string v) => sb.Append(CultureInfo.InvariantCulture, $"{k + ":",-14}{v}\n");
         Line("File", Path);
         Line("Format", (Format == "elf" ? "ELF core" : "kdump-compressed") + (Flattened ? " (flattened)" : string.Empty));
+        if (Opal is { } opal)
+        {
+            // Not a kernel's dump: no VMCOREINFO, so no release, crash time, dump level or page counts.
+            Line("Kind", "OPAL core (skiboot firmware, PowerNV MPIPL)");
+            Line("Architecture", $"{Arch} ({ByteOrder})");
+            opal.WriteText(Line);
+            Line("Memory", $"{MemoryBytes} bytes ({MemoryBytes / (1024.0 * 1024.0):F1} MiB)");
+            Line("Complete", Incomplete ? $"no ({IncompleteReason ?? "the dump is flagged incomplete"})" : "yes");
+            return sb.ToString();
+        }
 
         Line("Architecture", $"{Arch} ({ByteOrder})");
         Line("OS release", OsRelease ?? "unknown (no VMCOREINFO)");
@@ -103,6 +117,7 @@ public sealed record DumpSummary(
             w.WriteStartObject();
             w.WriteString("path", Path);
             w.WriteString("format", Format);
+            w.WriteString("kind", Opal is null ? "vmcore" : "opal-core");
             w.WriteBoolean("flattened", Flattened);
             w.WriteString("arch", Arch);
             w.WriteString("byte_order", ByteOrder);
@@ -136,6 +151,12 @@ public sealed record DumpSummary(
                 WriteNullable(w, "incomplete_reason", IncompleteReason);
             }
             WriteNullable(w, "panic", Panic);
+            if (Opal is { } opal)
+            {
+                w.WritePropertyName("opal");
+                opal.WriteJson(w);
+            }
+
             w.WriteEndObject();
         }
 

@@ -6,13 +6,14 @@ using Fadump.Formats.Elf;
 
 namespace Fadump.Tools.Inspect;
 
-/// <summary>`fadump regs`: every CPU's registers from the NT_PRSTATUS notes.</summary>
+/// <summary>`fadump regs`: every CPU's registers from the NT_PRSTATUS notes; an OPAL core's threads by PIR.</summary>
 public static class RegisterReport
 {
     public static string ToText(IDump dump)
     {
         var cpus = dump.CpuStates();
         var names = PrStatus.RegisterNames(dump.Machine.Arch);
+        var opal = OpalCore.TryRead(dump);
         var sb = new StringBuilder();
         if (cpus.Count == 0)
         {
@@ -23,7 +24,17 @@ public static class RegisterReport
         for (int c = 0; c < cpus.Count; c++)
         {
             var st = cpus[c];
-            sb.Append(CultureInfo.InvariantCulture, $"CPU {c}: pid {st.Pid}, signal {st.CurSig}\n");
+            if (opal is not null)
+            {
+                // opal-core.c fill_prstatus: pr_pid is 100 + PIR; the first note is the crashing thread's.
+                var t = opal.Threads[c];
+                sb.Append(CultureInfo.InvariantCulture, $"PIR 0x{t.Pir:x}: pid {st.Pid}, signal {st.CurSig}{(t.Crashing ? " (crashing thread)" : string.Empty)}\n");
+            }
+            else
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"CPU {c}: pid {st.Pid}, signal {st.CurSig}\n");
+            }
+
             for (int i = 0; i < names.Length; i++)
             {
                 sb.Append(CultureInfo.InvariantCulture, $"  {names[i],-9} 0x{st.Registers[i]:x16}");
@@ -41,6 +52,7 @@ public static class RegisterReport
     {
         var cpus = dump.CpuStates();
         var names = PrStatus.RegisterNames(dump.Machine.Arch);
+        var opal = OpalCore.TryRead(dump);
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
         {
@@ -51,6 +63,12 @@ public static class RegisterReport
             {
                 w.WriteStartObject();
                 w.WriteNumber("cpu", c);
+                if (opal is not null)
+                {
+                    w.WriteNumber("pir", opal.Threads[c].Pir);
+                    w.WriteBoolean("crashing", opal.Threads[c].Crashing);
+                }
+
                 w.WriteNumber("pid", cpus[c].Pid);
                 w.WriteNumber("signal", cpus[c].CurSig);
                 w.WriteStartObject("registers");

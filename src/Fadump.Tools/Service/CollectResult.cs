@@ -19,6 +19,14 @@ public sealed record CollectResult
 
     public bool DmesgSaved { get; init; }
 
+    /// <summary>PowerNV MPIPL: where the OPAL core was saved (DIR/opalcore), or null (none, or its save failed).</summary>
+    public string? OpalCore { get; init; }
+
+    public bool OpalCoreSaved => OpalCore is not null;
+
+    /// <summary>"1" was written to /sys/firmware/opal/mpipl/release_core after the save, and accepted.</summary>
+    public bool OpalCoreReleased { get; init; }
+
     /// <summary>Saved and verified under its final name.</summary>
     public bool VmcoreSaved { get; init; }
 

@@ -141,7 +141,7 @@ public sealed class CollectService
                         string dirName = DumpDirectoryName.For(dump, root, _o.Now());
                         if (PrimaryTarget() is { } target)
                         {
-                            SaveAll(target, dump, dirName, releaser, run);
+                            SaveAll(target, root, dump, dirName, releaser, run);
                         }
                     },
                     "saving the dump");
@@ -188,6 +188,8 @@ public sealed class CollectService
             Directory = run.Directory,
             Vmcore = run.Vmcore,
             DmesgSaved = run.DmesgSaved,
+            OpalCore = run.OpalCore,
+            OpalCoreReleased = run.OpalCoreReleased,
             VmcoreSaved = run.Saved,
             SavedToRootfs = run.SavedToRootfs,
             Write = run.Write,
@@ -466,8 +468,11 @@ public sealed class CollectService
         return new SshDumpTarget(new SshClient(dest, key, _o.SshOptions, _o.SshProgram), _config.Path, _o.Writer, _log);
     }
 
-    /// <summary>kdump-utils dump_fs / dump_ssh: the directory, vmcore-dmesg.txt first, then the vmcore.</summary>
-    private void SaveAll(IDumpTarget target, IDump dump, string dirName, PhypReleaser? releaser, RunState run)
+    /// <summary>
+    /// kdump-utils dump_fs / dump_ssh: the directory, vmcore-dmesg.txt first, the OPAL core (PowerNV MPIPL) when
+    /// there is one, then the vmcore.
+    /// </summary>
+    private void SaveAll(IDumpTarget target, ISysroot root, IDump dump, string dirName, PhypReleaser? releaser, RunState run)
     {
         string? dir = _resume is { } rs && target is LocalDumpTarget lt && Path.GetDirectoryName(rs.Directory) == Path.TrimEndingDirectorySeparator(lt.BasePath)
             ? Path.GetFileName(rs.Directory)
@@ -499,6 +504,7 @@ public sealed class CollectService
         }
 
         run.DmesgSaved = text is not null && target.SaveDmesg(dir, text);
+        bool opalCoreOk = SaveOpalCore(target, root, dir, run);
         Info("saving vmcore");
         var options = CollectorOptions(target);
         DumpSample sample;
@@ -535,7 +541,13 @@ public sealed class CollectService
         var outcome = target.SaveVmcore(dump, dir, options, sample, durable, _o.CancellationToken);
         run.Write = outcome.Write;
         run.Vmcore = outcome.File;
-        if (outcome.Ok)
+        if (outcome.Ok && !opalCoreOk)
+        {
+            // kdump-utils goes on to the vmcore after a failed opalcore, and so do we; but nothing is released then:
+            // release_core would free the only copy of the OPAL core.
+            Error("the vmcore is saved but the OPAL core is not: the dump counts as failed, nothing is released");
+        }
+        else if (outcome.Ok)
         {
             run.Saved = true;
         }
@@ -543,6 +555,39 @@ public sealed class CollectService
         {
             Error($"saving vmcore to {run.Directory} failed: {outcome.Error}");
         }
+    }
+
+    /// <summary>
+    /// kdump-utils save_opalcore_fs: /sys/firmware/opal/mpipl/core, or the old /sys/firmware/opal/core, saved as
+    /// opalcore. True when there is none or it was saved; a failure is an error (see SaveAll).
+    /// </summary>
+    private bool SaveOpalCore(IDumpTarget target, ISysroot root, string dir, RunState run)
+    {
+        if (OpalCoreFiles.Find(root) is not { } source)
+        {
+            return true;
+        }
+
+        string dest = target is SshDumpTarget ? $"{target.Describe(dir)}/{OpalCoreFiles.FileName}" : Path.Combine(target.Describe(dir), OpalCoreFiles.FileName);
+        Info($"saving opalcore:{source} to {dest}");
+        string? error;
+        try
+        {
+            using var core = root.OpenRead(source);
+            if (target.SaveOpalCore(dir, core, out error))
+            {
+                run.OpalCore = dest;
+                Info("saving opalcore complete");
+                return true;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            error = e.Message;
+        }
+
+        Error($"saving opalcore failed: {error}");
+        return false;
     }
 
     /// <summary>kdump-utils' adjustments to core_collector: -F only for ssh, --num-threads=$(nproc) when none is given.</summary>
@@ -590,7 +635,7 @@ public sealed class CollectService
         var target = new LocalDumpTarget(basePath, _o.Writer, _log);
         string dirName = DumpDirectoryName.For(dump, root, _o.Now());
         var again = new RunState();
-        SaveAll(target, dump, dirName, releaser, again);
+        SaveAll(target, root, dump, dirName, releaser, again);
         if (again.Saved)
         {
             run.Saved = true;
@@ -598,6 +643,7 @@ public sealed class CollectService
             run.Directory = again.Directory;
             run.Vmcore = again.Vmcore;
             run.DmesgSaved = again.DmesgSaved;
+            run.OpalCore = again.OpalCore;
             run.Write = again.Write;
         }
     }
@@ -651,6 +697,7 @@ public sealed class CollectService
         {
             case DumpMechanism.Fadump:
                 var names = detected.Fadump!;
+                ReleaseOpalCore(root, run);
                 try
                 {
                     root.WriteText(names.ReleaseMem, "1\n");
@@ -713,6 +760,29 @@ public sealed class CollectService
 
             default:
                 return false;
+        }
+    }
+
+    /// <summary>
+    /// PowerNV: once the OPAL core is saved, "1" to release_core frees it (opal-core.c fadump_release_opalcore_store),
+    /// before release_mem. A refusal (EPERM: already released) is logged, not an error: the core is saved.
+    /// </summary>
+    private void ReleaseOpalCore(ISysroot root, RunState run)
+    {
+        if (run.OpalCore is null || !root.Exists(OpalCoreFiles.ReleaseCore))
+        {
+            return;
+        }
+
+        try
+        {
+            root.WriteText(OpalCoreFiles.ReleaseCore, "1\n");
+            run.OpalCoreReleased = true;
+            Info($"released the OPAL core ({OpalCoreFiles.ReleaseCore})");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Info($"writing 1 to {OpalCoreFiles.ReleaseCore} failed: {e.Message}; the OPAL core is saved, its memory stays held until reboot");
         }
     }
 
@@ -816,6 +886,11 @@ public sealed class CollectService
         public string? Vmcore { get; set; }
 
         public bool DmesgSaved { get; set; }
+
+        /// <summary>Where the OPAL core was saved, or null.</summary>
+        public string? OpalCore { get; set; }
+
+        public bool OpalCoreReleased { get; set; }
 
         public bool Saved { get; set; }
 

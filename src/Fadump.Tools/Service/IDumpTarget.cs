@@ -24,6 +24,12 @@ internal interface IDumpTarget
     /// <summary>vmcore-dmesg-incomplete.txt, then renamed vmcore-dmesg.txt; a failure is logged and the dump goes on.</summary>
     bool SaveDmesg(string dir, byte[] text);
 
+    /// <summary>
+    /// The OPAL core as <c>opalcore</c> (kdump-utils save_opalcore_fs / save_opalcore_ssh): copied whole under a
+    /// temporary name, checked against what was read, renamed. False with the reason on failure.
+    /// </summary>
+    bool SaveOpalCore(string dir, Formats.IO.IRandomAccessSource core, out string? error);
+
     /// <summary>Writes the vmcore, verifies it and renames it; cancellation stops the save and leaves the "-incomplete" name.</summary>
     VmcoreOutcome SaveVmcore(IDump dump, string dir, CoreCollectorOptions options, DumpSample sample, Action<ulong>? durableThrough, CancellationToken ct);
 }

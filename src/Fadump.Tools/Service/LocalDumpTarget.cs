@@ -67,6 +67,39 @@ internal sealed class LocalDumpTarget(string basePath, IDumpWriter writer, TextW
         }
     }
 
+    public bool SaveOpalCore(string dir, Formats.IO.IRandomAccessSource core, out string? error)
+    {
+        string final = Path.Combine(BasePath, dir, OpalCoreFiles.FileName);
+        try
+        {
+            byte[] sent;
+
+            // As every dump file: 0600, O_EXCL temporary name (never through a link), fsync, rename, directory fsync.
+            using (var f = new Output.PrivateOutputFile(final))
+            {
+                sent = OpalCoreFiles.Copy(core, (bytes, offset) => RandomAccess.Write(f.Handle, bytes, offset));
+                f.Commit();
+            }
+
+            // Read back: the file must hold what the kernel served.
+            using var saved = new Formats.IO.FileSource(final);
+            byte[] got = OpalCoreFiles.Copy(saved, (_, _) => { });
+            if (saved.Length != core.Length || !got.AsSpan().SequenceEqual(sent))
+            {
+                error = string.Create(CultureInfo.InvariantCulture, $"{final} does not hold what {core.Name} served ({saved.Length} of {core.Length} bytes, or other bytes)");
+                return false;
+            }
+
+            error = null;
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            error = e.Message;
+            return false;
+        }
+    }
+
     public VmcoreOutcome SaveVmcore(IDump dump, string dir, CoreCollectorOptions options, DumpSample sample, Action<ulong>? durableThrough, CancellationToken ct)
     {
         string incomplete = Path.Combine(BasePath, dir, VmcoreIncompleteName);

@@ -56,6 +56,58 @@ internal sealed class SshDumpTarget(SshClient ssh, string remotePath, IDumpWrite
         return true;
     }
 
+    /// <summary>kdump-utils save_opalcore_ssh: opalcore-incomplete, then a remote mv once its size and SHA-256 match.</summary>
+    public bool SaveOpalCore(string dir, Formats.IO.IRandomAccessSource core, out string? error)
+    {
+        string incomplete = Remote(dir, OpalCoreFiles.IncompleteName);
+        HashingStream? hashing = null;
+        var (r, _, writeError) = ssh.Upload($"umask 0077 && dd bs=1M of={SshClient.Quote(incomplete)}", s =>
+        {
+            hashing = new HashingStream(s);
+            OpalCoreFiles.Copy(core, (bytes, _) => hashing.Write(bytes));
+            return true;
+        });
+        using (hashing)
+        {
+            if (writeError is not null || !r.Ok || hashing is null)
+            {
+                error = writeError?.Message ?? string.Create(CultureInfo.InvariantCulture, $"ssh exited with status {r.ExitCode}: {r.Why}");
+                return false;
+            }
+
+            error = VerifyRemote(incomplete, hashing);
+            if (error is not null)
+            {
+                return false;
+            }
+
+            var mv = ssh.Run($"mv {SshClient.Quote(incomplete)} {SshClient.Quote(Remote(dir, OpalCoreFiles.FileName))}");
+            error = mv.Ok ? null : $"mv: {mv.Why}";
+            return mv.Ok;
+        }
+    }
+
+    /// <summary>The remote file's size and SHA-256 against what was sent: null when they match, else why not.</summary>
+    private string? VerifyRemote(string file, HashingStream sent)
+    {
+        var check = ssh.Run($"wc -c < {SshClient.Quote(file)} && (sha256sum < {SshClient.Quote(file)} || shasum -a 256 < {SshClient.Quote(file)})");
+        var lines = check.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        string digest = sent.HexDigest();
+        if (lines.Length < 2 || !long.TryParse(lines[0], NumberStyles.None, CultureInfo.InvariantCulture, out long size))
+        {
+            return $"cannot read back the remote file's size and checksum: {check.Why}";
+        }
+
+        string got = lines[1].Split(' ', 2)[0];
+        if (size != sent.BytesWritten || !string.Equals(got, digest, StringComparison.OrdinalIgnoreCase))
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"the remote file has {size} bytes, SHA-256 {got}; {sent.BytesWritten} bytes were sent, SHA-256 {digest}");
+        }
+
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"verified {ssh.Destination}:{file}: {size} bytes, SHA-256 {digest}"));
+        return null;
+    }
+
     public VmcoreOutcome SaveVmcore(IDump dump, string dir, CoreCollectorOptions options, DumpSample sample, Action<ulong>? durableThrough, CancellationToken ct)
     {
         string incomplete = Remote(dir, LocalDumpTarget.VmcoreIncompleteName);
@@ -90,21 +142,11 @@ internal sealed class SshDumpTarget(SshClient ssh, string remotePath, IDumpWrite
             }
 
             // Read back what arrived: the size and SHA-256 of the remote file against what was sent.
-            var check = ssh.Run($"wc -c < {SshClient.Quote(incomplete)} && (sha256sum < {SshClient.Quote(incomplete)} || shasum -a 256 < {SshClient.Quote(incomplete)})");
-            var lines = check.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            string sent = hashing.HexDigest();
-            if (lines.Length < 2 || !long.TryParse(lines[0], NumberStyles.None, CultureInfo.InvariantCulture, out long size))
+            if (VerifyRemote(incomplete, hashing) is { } mismatch)
             {
-                return Failed(result, incomplete, $"cannot read back the remote file's size and checksum: {check.Why}");
+                return Failed(result, incomplete, mismatch);
             }
 
-            string got = lines[1].Split(' ', 2)[0];
-            if (size != hashing.BytesWritten || !string.Equals(got, sent, StringComparison.OrdinalIgnoreCase))
-            {
-                return Failed(result, incomplete, string.Create(CultureInfo.InvariantCulture, $"the remote file has {size} bytes, SHA-256 {got}; {hashing.BytesWritten} bytes were sent, SHA-256 {sent}"));
-            }
-
-            log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"verified {ssh.Destination}:{incomplete}: {size} bytes, SHA-256 {sent}"));
             var mv = ssh.Run($"mv {SshClient.Quote(incomplete)} {SshClient.Quote(final)}");
             if (!mv.Ok)
             {

@@ -63,6 +63,26 @@ public sealed class SshCollectTests : IDisposable
     }
 
     [Fact]
+    public void Saves_the_opal_core_as_opalcore_beside_the_vmcore_and_releases_it()
+    {
+        using var root = SyntheticRoot.Fadump(oldNames: false);
+        byte[] core = Fadump.Tools.Tests.Synthetic.OpalCoreBuilder.Small().Build();
+        root.AddOpalCore(core);
+
+        var r = Collect(root, _remote);
+
+        Assert.True(r.ExitCode == 0, _log + string.Join('\n', _server.Log));
+        string dir = Directory.GetDirectories(_remote).Single();
+        Assert.Equal(["opalcore", "vmcore-dmesg.txt", "vmcore.flat"], Directory.GetFiles(dir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.Equal(core, File.ReadAllBytes(Path.Combine(dir, "opalcore")));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(dir, "opalcore")) & (UnixFileMode)0x1ff);
+        Assert.Equal($"root@127.0.0.1:{dir}/opalcore", r.OpalCore);
+        Assert.Contains($"saving opalcore:/sys/firmware/opal/mpipl/core to root@127.0.0.1:{dir}/opalcore", _log.ToString(), StringComparison.Ordinal);
+        Assert.True(r.OpalCoreReleased);
+        Assert.Equal("1\n", root.ReadFile("sys/firmware/opal/mpipl/release_core"));
+    }
+
+    [Fact]
     public void A_connection_killed_mid_transfer_leaves_only_vmcore_incomplete_and_fails()
     {
         using var root = SyntheticRoot.Fadump(oldNames: false, patternBytes: 48 << 20);

@@ -60,6 +60,26 @@ internal sealed class SyntheticRoot : IDisposable
         return r;
     }
 
+    /// <summary>
+    /// A PowerNV capture kernel's OPAL core: sys/firmware/opal/mpipl/core with the link sys/firmware/opal/core to
+    /// it and mpipl/release_core, or (old kernels) only sys/firmware/opal/core.
+    /// </summary>
+    public void AddOpalCore(byte[] core, bool oldNameOnly = false)
+    {
+        string opal = Path.Combine(Dir, "sys/firmware/opal");
+        Directory.CreateDirectory(Path.Combine(opal, "mpipl"));
+        if (oldNameOnly)
+        {
+            File.WriteAllBytes(Path.Combine(opal, "core"), core);
+            return;
+        }
+
+        File.WriteAllBytes(Path.Combine(opal, "mpipl/core"), core);
+        File.SetUnixFileMode(Path.Combine(opal, "mpipl/core"), UnixFileMode.UserRead);
+        File.CreateSymbolicLink(Path.Combine(opal, "core"), "mpipl/core");
+        WriteFile("sys/firmware/opal/mpipl/release_core", string.Empty);
+    }
+
     public void WriteFile(string relative, string text)
     {
         string p = Path.Combine(Dir, relative);
