@@ -168,6 +168,26 @@ public sealed class SimPowerNvTests : IClassFixture<SimPowerNvTests.Crashed>
         Assert.Contains(phases, p => p.StartsWith("petitboot (CONFIG_PRESERVE_FA_DUMP) boots", StringComparison.Ordinal));
         ulong kept = root.GetProperty("dumped_pages").GetUInt64();
 
+        // The dump service saved the OPAL core beside the vmcore (0600) and released both; the tools read it.
+        string opalcore = Directory.GetFiles(dir.File("p"), "opalcore", SearchOption.AllDirectories).Single();
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(opalcore));
+        Assert.True(File.Exists(Path.Combine(Path.GetDirectoryName(opalcore)!, "vmcore")));
+        var info = InProcessCli.Run("info", opalcore);
+        Assert.True(info.Code == 0, info.Err);
+        Assert.Contains("OPAL core (skiboot firmware, PowerNV MPIPL)", info.Out);
+        Assert.Contains("Threads:      8 (PIR 0x0 0x1 0x2 0x3 0x100 0x101 0x102 0x103)", info.Out);
+        Assert.Contains("Crashing PIR: 0x0: crash initiated by the kernel (SIGUSR1)", info.Out);
+        var regs = InProcessCli.Run("regs", opalcore);
+        Assert.Contains("PIR 0x0: pid 100, signal 10 (crashing thread)", regs.Out);
+        Assert.Contains("PIR 0x103: pid 359, signal 0", regs.Out);
+        var dmesg = InProcessCli.Run("dmesg", opalcore);
+        Assert.True(dmesg.Code == 0, dmesg.Err);
+        Assert.Contains("] Reboot: OS reported error. Performing MPIPL", dmesg.Out);
+        Assert.Contains("] DUMP: Crashing PIR = 0x0", dmesg.Out);
+        var vm = InProcessCli.Run("info", Path.Combine(Path.GetDirectoryName(opalcore)!, "vmcore"));
+        Assert.True(vm.Code == 0, vm.Err);
+        Assert.Contains("6.1.0-50-powerpc64le", vm.Out);
+
         var (code2, o2, e2) = InProcessCli.Run("sim", "run", "--platform", "powernv", "--memory", "4G", "--cpus", "8", "--petitboot", "not-preserving", "--save-to", dir.File("np"), "--json");
         Assert.True(code2 == 0, e2 + o2);
         using var doc2 = JsonDocument.Parse(o2);
@@ -186,7 +206,8 @@ public sealed class SimPowerNvTests : IClassFixture<SimPowerNvTests.Crashed>
         Assert.Contains("IPL with memory preserved: skiboot finds the dump", o);
         Assert.Contains("DUMP: Crashing PIR = 0x0", o);
         Assert.Contains("ibm,firmware-dump: OPAL's copy of itself", o);
-        Assert.Contains("fw-load-area: petitboot loaded here at IPL", o);
+        Assert.Contains("fw-load-area (in boot memory): petitboot loaded here at each IPL", o);
+        Assert.Contains("kernel metadata (TAG_KERNEL)", o);
     }
 
     [Fact]

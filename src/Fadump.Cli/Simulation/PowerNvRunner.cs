@@ -203,7 +203,7 @@ public static class PowerNvRunner
         var bands = new List<LayoutBand>();
         foreach (var r in fw.FwLoadArea)
         {
-            bands.Add(new LayoutBand(r.Start, r.End, "fw-load-area: petitboot loaded here at IPL", "fw"));
+            bands.Add(new LayoutBand(r.Start, r.End, "fw-load-area (in boot memory): petitboot loaded here at each IPL", "fw"));
         }
 
         bands.Add(new LayoutBand(OpalFirmware.SkibootBase, OpalFirmware.SkibootBase + fw.OpalDumpSize, "skiboot (ibm,firmware-code): tables, console, stacks", "fw"));

@@ -334,7 +334,7 @@ public sealed partial class FadumpCore : ICrashDumpMechanism
 
         bands.Add(new DumpRegion(d.ReserveStart, d.BootMemDestAddr, "CPU+HPTE", DumpRegionKind.Metadata));
         bands.Add(new DumpRegion(d.BootMemDestAddr, d.BootMemDestAddr + d.BootMemorySize, d.Cma is null ? "DUMP (reserved)" : "DUMP (CMA: user pages)", DumpRegionKind.DumpData));
-        bands.Add(new DumpRegion(d.HeaderAddress, d.ReserveStart + d.ReserveSize, "HDR", DumpRegionKind.Metadata));
+        AddHeaderBands(bands, d);
         return bands;
     }
 
@@ -347,12 +347,28 @@ public sealed partial class FadumpCore : ICrashDumpMechanism
             return [];
         }
 
-        return
-        [
+        var bands = new List<DumpRegion>
+        {
             new(0, d.BootMemTop, "capture kernel", DumpRegionKind.BootMemory),
             new(d.ReserveStart, d.BootMemDestAddr, "CPU+HPTE", DumpRegionKind.Metadata),
             new(d.BootMemDestAddr, d.BootMemDestAddr + d.BootMemorySize, "boot memory copy", DumpRegionKind.DumpData),
-            new(d.HeaderAddress, d.ReserveStart + d.ReserveSize, "HDR", DumpRegionKind.Metadata),
-        ];
+        };
+        AddHeaderBands(bands, d);
+        return bands;
+    }
+
+    /// <summary>The crash info header, and the platform's metadata after it when it has any (OPAL: TAG_KERNEL's page).</summary>
+    private static void AddHeaderBands(List<DumpRegion> bands, FwDump d)
+    {
+        ulong end = d.ReserveStart + d.ReserveSize;
+        if (d.KernelMetadata > d.HeaderAddress && d.KernelMetadata < end)
+        {
+            bands.Add(new DumpRegion(d.HeaderAddress, d.KernelMetadata, "HDR", DumpRegionKind.Metadata));
+            bands.Add(new DumpRegion(d.KernelMetadata, end, "kernel metadata (TAG_KERNEL)", DumpRegionKind.Metadata));
+        }
+        else
+        {
+            bands.Add(new DumpRegion(d.HeaderAddress, end, "HDR", DumpRegionKind.Metadata));
+        }
     }
 }
