@@ -60,10 +60,21 @@ internal static class SimCommands
 
             switch (platform)
             {
-                case "pseries" or "power6":
+                case "pseries" or "power6" or "powernv":
                     if (p.GetResult(KexecLoad) is { Implicit: false })
                     {
-                        throw new UsageException($"--kexec-load applies to --platform x86_64 only: {platform} dumps through {(platform == "pseries" ? "FADump" : "phyp dump")}, not kexec");
+                        throw new UsageException($"--kexec-load applies to --platform x86_64 only: {platform} dumps through {(platform == "power6" ? "phyp dump" : "FADump")}, not kexec");
+                    }
+
+                    if (platform == "powernv")
+                    {
+                        foreach (var (option, why) in new (Option Option, string Why)[] { (Holes, "a PowerNV system's memory is one range from 0 here"), (ReservedRanges, "skiboot publishes its own reserved ranges") })
+                        {
+                            if (p.GetResult(option) is { Implicit: false })
+                            {
+                                throw new UsageException($"{option.Name} is not simulated on --platform powernv ({why})");
+                            }
+                        }
                     }
 
                     return platform;
@@ -73,16 +84,6 @@ internal static class SimCommands
                         if (p.GetResult(option) is { Implicit: false })
                         {
                             throw new UsageException($"{option.Name} is not simulated on --platform x86_64 ({why}): pseries only");
-                        }
-                    }
-
-                    return platform;
-                case "powernv":
-                    foreach (var (option, why) in new (Option Option, string Why)[] { (Holes, "a PowerNV system's memory is one range from 0 here"), (ReservedRanges, "skiboot publishes its own reserved ranges"), (KexecLoad, "petitboot kexecs the kernel; the dump is FADump's, not kdump's") })
-                    {
-                        if (p.GetResult(option) is { Implicit: false })
-                        {
-                            throw new UsageException($"{option.Name} is not simulated on --platform powernv ({why})");
                         }
                     }
 

@@ -132,9 +132,9 @@ public sealed class SimX86CliTests
     [InlineData("sim run --platform x86_64 --memory 1G --cpus 100000", "an x86_64 PC here has 1 to")]
     [InlineData("sim run --platform x86_64 --memory 64T", "64T-1G on x86_64")]
     [InlineData("sim run --kexec-load file", "--kexec-load applies to --platform x86_64 only")]
-    [InlineData("demo --platform powernv", "platform 'powernv' is not simulated yet: only pseries, power6 and x86_64 are")]
+    [InlineData("demo --platform powernv --kexec-load file", "--kexec-load applies to --platform x86_64 only: powernv dumps through FADump, not kexec")]
     [InlineData("sim run --platform power6 --kexec-load legacy", "--kexec-load applies to --platform x86_64 only: power6 dumps through phyp dump, not kexec")]
-    [InlineData("sim run --platform sparc", "--platform must be pseries, power6 or x86_64")]
+    [InlineData("sim run --platform sparc", "--platform must be pseries, powernv, power6 or x86_64, not 'sparc'")]
     public void Options_that_make_no_sense_on_the_platform_are_usage_errors(string args, string message)
     {
         var (code, stdout, stderr) = Fadump(args.Split(' '));
