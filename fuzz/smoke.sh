@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # CI smoke run of every fuzz target (see fuzz/README.md): builds and instruments once, replays each
 # target's corpus and its regression inputs (fuzz/regressions/TARGET), then fuzzes it for
-# FUZZ_SMOKE_SECONDS (default 15). Any finding fails the run loudly: exit 1 with the inputs and the
+# FUZZ_SMOKE_SECONDS (default 10). Any finding fails the run loudly: exit 1 with the inputs and the
 # exception of each.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
-seconds=${FUZZ_SMOKE_SECONDS:-15}
+seconds=${FUZZ_SMOKE_SECONDS:-10}
 # A loaded CI machine must not turn a slow input into a "hang": 5 s per input in the smoke run.
 export FUZZ_TIMEOUT_MS=${FUZZ_TIMEOUT_MS:-5000}
 export FUZZ_BIN=${FUZZ_BIN:-$here/bin}
