@@ -34,7 +34,21 @@ public sealed class NativeCliTests
         ["convert flat"] = ["convert", "--format", "flat", "-d", "31", "{kdump}", "out"],
         ["sim run pseries"] = ["sim", "run", "--memory", "1G", "--json"],
         ["sim run x86_64"] = ["sim", "run", "--platform", "x86_64", "--memory", "1G", "--cpus", "2", "--json"],
+        ["sim run powernv"] = ["sim", "run", "--platform", "powernv", "--memory", "2G", "--cpus", "4", "--json"],
+        ["info opal core"] = ["info", "--json", "{opalcore}"],
+        ["regs opal core"] = ["regs", "{opalcore}"],
+        ["dmesg opal core"] = ["dmesg", "{opalcore}"],
     };
+
+    /// <summary>A synthetic OPAL core (create_opalcore's layout), written once for the cases that read one.</summary>
+    private static readonly Lazy<string> OpalCoreFile = new(() =>
+    {
+        string path = Path.Combine(Path.GetTempPath(), FormattableString.Invariant($"fadump-native-opalcore-{Environment.ProcessId}"));
+        var b = Fadump.Tools.Tests.Synthetic.OpalCoreBuilder.Standard();
+        b.Console.Append("[    1.000000000,5] DUMP: Crashing PIR = 0x0\n");
+        File.WriteAllBytes(path, b.Build());
+        return path;
+    });
 
     public static TheoryData<string> Names => new(Cases.Keys);
 
@@ -49,6 +63,7 @@ public sealed class NativeCliTests
             "{elf}" => Fixtures.Require(QemuDumps.Elf),
             "{flat}" => Fixtures.Require(QemuDumps.Flattened),
             "{kdump}" => Fixtures.Require(QemuDumps.Rearranged),
+            "{opalcore}" => OpalCoreFile.Value,
             _ => a,
         })];
 

@@ -187,6 +187,13 @@ public sealed class SimPowerNvTests : IClassFixture<SimPowerNvTests.Crashed>
         var vm = InProcessCli.Run("info", Path.Combine(Path.GetDirectoryName(opalcore)!, "vmcore"));
         Assert.True(vm.Code == 0, vm.Err);
         Assert.Contains("6.1.0-50-powerpc64le", vm.Out);
+        var vmDmesg = InProcessCli.Run("dmesg", Path.Combine(Path.GetDirectoryName(opalcore)!, "vmcore"));
+        Assert.True(vmDmesg.Code == 0, vmDmesg.Err);
+        Assert.Contains("Using PowerNV machine description", vmDmesg.Out);
+        Assert.Contains("opal fadump: Registration is successful!", vmDmesg.Out);
+        var vmRegs = InProcessCli.Run("regs", Path.Combine(Path.GetDirectoryName(opalcore)!, "vmcore"));
+        Assert.True(vmRegs.Code == 0, vmRegs.Err);
+        Assert.Equal(8, vmRegs.Out.Split('\n').Count(l => l.StartsWith("CPU ", StringComparison.Ordinal)));
 
         var (code2, o2, e2) = InProcessCli.Run("sim", "run", "--platform", "powernv", "--memory", "4G", "--cpus", "8", "--petitboot", "not-preserving", "--save-to", dir.File("np"), "--json");
         Assert.True(code2 == 0, e2 + o2);
