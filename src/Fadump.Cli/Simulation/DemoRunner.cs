@@ -345,12 +345,7 @@ public static class DemoRunner
             sb.Append("\n/sys/kernel/debug/powerpc/fadump_region in the capture kernel:\n").Append(Indent(r.RegionAfter));
         }
 
-        sb.Append('\n').Append(MemoryLayoutPicture.ToText("Fig. 1: memory reservation in the first kernel", r.LayoutFirst));
-        if (r.LayoutCapture.Count > 0)
-        {
-            sb.Append('\n').Append(MemoryLayoutPicture.ToText("Fig. 2: the capture kernel's view after the crash", r.LayoutCapture));
-        }
-        AppendFiles(sb, r);
+        AppendFiguresAndFiles(sb, r);
         return sb.ToString();
     }
 
@@ -379,6 +374,18 @@ public static class DemoRunner
         {
             sb.Append("\nNo dump: ").Append(r.VmcoreError).Append('\n');
         }
+    }
+
+    /// <summary>Fig. 1, Fig. 2 when there is a capture-side view, then the files: how every platform's report ends.</summary>
+    internal static void AppendFiguresAndFiles(StringBuilder sb, DemoResult r)
+    {
+        sb.Append('\n').Append(MemoryLayoutPicture.ToText(r.Fig1Title, r.LayoutFirst));
+        if (r.LayoutCapture.Count > 0)
+        {
+            sb.Append('\n').Append(MemoryLayoutPicture.ToText(r.Fig2Title, r.LayoutCapture));
+        }
+
+        AppendFiles(sb, r);
     }
 
     internal static void AppendFiles(StringBuilder sb, DemoResult r)
@@ -441,11 +448,9 @@ public static class DemoRunner
             return PowerNvRunner.ToJson(r);
         }
 
-        using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        return Json(w =>
         {
             var spec = r.Options.Lpar;
-            w.WriteStartObject();
             WriteMachine(w, r, "pseries", spec.MemoryBytes, spec.Cpus, spec.CommandLine, spec.Workload);
             WriteOutcome(w, r);
             WriteTimeline(w, r);
@@ -458,6 +463,17 @@ public static class DemoRunner
             WriteBands(w, "layout_first_kernel", r.LayoutFirst);
             WriteBands(w, "layout_capture_kernel", r.LayoutCapture);
             WriteFiles(w, r);
+        });
+    }
+
+    /// <summary>A run's JSON: one indented object with what <paramref name="write"/> puts in it, and a newline.</summary>
+    internal static string Json(Action<Utf8JsonWriter> write)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            write(w);
             w.WriteEndObject();
         }
 

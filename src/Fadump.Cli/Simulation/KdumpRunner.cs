@@ -224,13 +224,7 @@ public static class KdumpRunner
                 : "The capture kernel cannot give the crashed kernel's memory back: it reboots (the second reboot above).\n");
         }
 
-        sb.Append('\n').Append(MemoryLayoutPicture.ToText(r.Fig1Title, r.LayoutFirst));
-        if (r.LayoutCapture.Count > 0)
-        {
-            sb.Append('\n').Append(MemoryLayoutPicture.ToText(r.Fig2Title, r.LayoutCapture));
-        }
-
-        DemoRunner.AppendFiles(sb, r);
+        DemoRunner.AppendFiguresAndFiles(sb, r);
         return sb.ToString();
     }
 
@@ -238,10 +232,8 @@ public static class KdumpRunner
     {
         var spec = r.Options.Pc!;
         var d = r.Kdump!;
-        using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        return DemoRunner.Json(w =>
         {
-            w.WriteStartObject();
             DemoRunner.WriteMachine(w, r, "x86_64", spec.MemoryBytes, spec.Cpus, spec.CommandLine, spec.Workload);
             w.WriteString("kexec_load", d.LoadMode == KexecLoadMode.File ? "file" : "legacy");
             w.WriteBoolean("kexec_loaded", d.Loaded);
@@ -282,9 +274,6 @@ public static class KdumpRunner
             DemoRunner.WriteBands(w, "layout_first_kernel", r.LayoutFirst);
             DemoRunner.WriteBands(w, "layout_capture_kernel", r.LayoutCapture);
             DemoRunner.WriteFiles(w, r);
-            w.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(ms.ToArray()) + "\n";
+        });
     }
 }

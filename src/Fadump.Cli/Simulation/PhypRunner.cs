@@ -195,13 +195,7 @@ public static class PhypRunner
             sb.Append('\n').Append(MemoryBackPicture.ToText(d));
         }
 
-        sb.Append('\n').Append(MemoryLayoutPicture.ToText(r.Fig1Title, r.LayoutFirst));
-        if (r.LayoutCapture.Count > 0)
-        {
-            sb.Append('\n').Append(MemoryLayoutPicture.ToText(r.Fig2Title, r.LayoutCapture));
-        }
-
-        DemoRunner.AppendFiles(sb, r);
+        DemoRunner.AppendFiguresAndFiles(sb, r);
         return sb.ToString();
     }
 
@@ -209,10 +203,8 @@ public static class PhypRunner
     {
         var d = r.Phyp!;
         var spec = r.Options.Power6!;
-        using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        return DemoRunner.Json(w =>
         {
-            w.WriteStartObject();
             DemoRunner.WriteMachine(w, r, "power6", spec.MemoryBytes, spec.Cpus, spec.CommandLine, spec.Workload);
             DemoRunner.WriteOutcome(w, r);
             DemoRunner.WriteTimeline(w, r);
@@ -248,10 +240,7 @@ public static class PhypRunner
             DemoRunner.WriteBands(w, "layout_first_kernel", r.LayoutFirst);
             DemoRunner.WriteBands(w, "layout_capture_kernel", r.LayoutCapture);
             DemoRunner.WriteFiles(w, r);
-            w.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(ms.ToArray()) + "\n";
+        });
     }
 
     /// <summary>

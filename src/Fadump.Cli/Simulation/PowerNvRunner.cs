@@ -281,13 +281,7 @@ public static class PowerNvRunner
             sb.Append("\n/sys/kernel/debug/powerpc/fadump_region after the MPIPL:\n").Append(DemoRunner.Indent(r.RegionAfter));
         }
 
-        sb.Append('\n').Append(MemoryLayoutPicture.ToText(r.Fig1Title, r.LayoutFirst));
-        if (r.LayoutCapture.Count > 0)
-        {
-            sb.Append('\n').Append(MemoryLayoutPicture.ToText(r.Fig2Title, r.LayoutCapture));
-        }
-
-        DemoRunner.AppendFiles(sb, r);
+        DemoRunner.AppendFiguresAndFiles(sb, r);
         return sb.ToString();
     }
 
@@ -295,10 +289,8 @@ public static class PowerNvRunner
     {
         var d = r.Opal!;
         var spec = r.Options.PowerNv!;
-        using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        return DemoRunner.Json(w =>
         {
-            w.WriteStartObject();
             DemoRunner.WriteMachine(w, r, "powernv", spec.MemoryBytes, spec.Cpus, spec.CommandLine, spec.Workload);
             w.WriteString("petitboot", spec.Petitboot == PetitbootMode.Preserving ? "preserving" : "not-preserving");
             DemoRunner.WriteOutcome(w, r);
@@ -335,9 +327,6 @@ public static class PowerNvRunner
             DemoRunner.WriteBands(w, "layout_first_kernel", r.LayoutFirst);
             DemoRunner.WriteBands(w, "layout_capture_kernel", r.LayoutCapture);
             DemoRunner.WriteFiles(w, r);
-            w.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(ms.ToArray()) + "\n";
+        });
     }
 }

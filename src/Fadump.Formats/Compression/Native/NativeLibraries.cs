@@ -8,8 +8,11 @@ namespace Fadump.Formats.Compression.Native;
 /// exports it must have and the Debian package to tell the user about when it is missing.
 /// Loaded once, on first use; the handle is kept for the life of the process.
 /// </summary>
-internal sealed class NativeLibraryInfo
+internal sealed partial class NativeLibraryInfo
 {
+    /// <summary>dlopen's RTLD_NOW: every relocation of the library bound while it loads.</summary>
+    private const int RtldNow = 2;
+
     private readonly Lazy<LoadResult> _load;
 
     public NativeLibraryInfo(string codec, string importName, string package, string[] candidates, string[] requiredExports)
@@ -62,7 +65,7 @@ internal sealed class NativeLibraryInfo
         string? error = null;
         foreach (string name in Candidates)
         {
-            if (!NativeLibrary.TryLoad(name, out nint handle))
+            if (!TryLoadBoundNow(name, out nint handle) && !NativeLibrary.TryLoad(name, out handle))
             {
                 continue;
             }
@@ -81,6 +84,37 @@ internal sealed class NativeLibraryInfo
     }
 
     private readonly record struct LoadResult(nint Handle, string? LoadedName, string? Error);
+
+    /// <summary>
+    /// On Linux, dlopen(name, RTLD_NOW) for a soname: NativeLibrary.TryLoad opens with RTLD_LAZY, and then a
+    /// library's own calls through its PLT are bound at first use, from whichever thread gets there first. With
+    /// several compression threads that lazy binding inside libsnappy failed about once in twenty saves
+    /// ("symbol lookup error: libsnappy.so.1: undefined symbol: ...WorkingMemory12GetHashTable...", the
+    /// process killed with status 127). Bound at load, in the one thread that loads it, nothing is left to
+    /// resolve later. False when this is not Linux, the name is not a file name, or dlopen fails.
+    /// </summary>
+    private static bool TryLoadBoundNow(string name, out nint handle)
+    {
+        handle = 0;
+        if (!OperatingSystem.IsLinux() || !name.Contains(".so", StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        try
+        {
+            handle = DlOpen(name, RtldNow);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            handle = 0;
+        }
+
+        return handle != 0;
+    }
+
+    [LibraryImport("libc.so.6", EntryPoint = "dlopen", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial nint DlOpen(string file, int mode);
 }
 
 /// <summary>
