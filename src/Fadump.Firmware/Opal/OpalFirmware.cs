@@ -319,7 +319,8 @@ public sealed class OpalFirmware
     /// opal_cec_reboot2(type, msg). For OPAL_REBOOT_MPIPL with the support in place it does not return: the
     /// crashing PIR goes into the metadata, the SBE starts the MPIPL and the machine boots again (the return
     /// value is then <see cref="Success"/> and <see cref="SimulatedMachine.Resets"/> has grown). Without an SBE
-    /// answer skiboot falls back to a normal reboot: the machine also resets, with nothing preserved.
+    /// answer skiboot falls back to a normal reboot: the machine also resets, with nothing preserved; so it does
+    /// without MPIPL enabled (no /ibm,opal/dump).
     /// </summary>
     public long CecReboot2(int type, string message, int cpu)
     {
@@ -336,11 +337,21 @@ public sealed class OpalFirmware
         }
 
         Prlog(5, "Reboot: OS reported error. Performing MPIPL");
-        if (Options.MpiplSupported)
+        if (!Options.MpiplSupported)
         {
-            WriteBe32(SkibootBase + MetadataOffset, Pir(cpu));
-            Prlog(5, FormattableString.Invariant($"DUMP: Crashing PIR = 0x{Pir(cpu):x}"));
+            // Fixed: p9_sbe_terminate returns at once when MPIPL is not enabled (no /ibm,opal/dump: no crashing
+            // PIR, no S0 interrupt to the SBE) and ipmi_terminate goes on to platform.cec_reboot: a normal reboot.
+            // This went through StartMpipl before, which counted an MPIPL and raised DumpStarting.
+            Reboot();
+            return Success;
         }
+
+        WriteBe32(SkibootBase + MetadataOffset, Pir(cpu));
+        Prlog(5, FormattableString.Invariant($"DUMP: Crashing PIR = 0x{Pir(cpu):x}"));
+
+        // Fixed: p9_sbe_terminate logs this after the S0 interrupts, before it waits (so it is in the crashed
+        // boot's memcons whether or not the SBE answers).
+        Prlog(5, "SBE: Initiated MPIPL, waiting for SBE to respond...");
 
         // The crashing thread is in OPAL now: that is where hostboot finds it.
         var c = _machine.Cpus[cpu];
