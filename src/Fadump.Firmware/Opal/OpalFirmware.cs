@@ -63,7 +63,9 @@ public sealed class OpalFirmware
     public const ulong MdrtOffset = 0x01c00000;
     public const ulong MdrtSize = 0x8000;
     public const ulong MetadataOffset = 0x01c08000;
-    public const ulong HeapOffset = 0x00500000;
+    // Fixed: skiboot's HEAP_BASE is SKIBOOT_BASE + 0x00600000 (include/mem-map.h); it was 0x00500000, inside the
+    // text/data gap, so the opal_mpipl_fadump structures of TAG_OPAL/TAG_CPU were not where skiboot allocates.
+    public const ulong HeapOffset = 0x00600000;
     public const ulong InmemConOffset = 0x01000000;
     public const ulong InmemConLength = 0x100000;
     public const ulong InmemConInLength = 0x4000;
@@ -560,6 +562,14 @@ public sealed class OpalFirmware
             _machine.Memory.Clear(SkibootBase + MddtOffset, TableSize);
             _mdstCount = _mddtCount = 0;
             AddEntry(RegionOpalMemory, SkibootBase, OpalDumpAddress, OpalDumpSize);
+
+            // Fixed: opal_mpipl_register checks proc_dump_area.thread_size before re-arming it; hostboot filled it
+            // at the MPIPL, so skiboot says so on the MPIPL boot (it reserves a fixed 512 KiB per chip instead).
+            if (ReadBe32(SkibootBase + ProcDumpAreaOffset) != 0)
+            {
+                Prlog(6, "DUMP: Thread register entry size is available, but not supported.");
+            }
+
             var pda = new byte[0x30];
             BinaryPrimitives.WriteUInt64BigEndian(pda.AsSpan(8), ArchRegsAddress | HrmorBit);
             BinaryPrimitives.WriteUInt32BigEndian(pda.AsSpan(20), (uint)ArchRegsSize);
