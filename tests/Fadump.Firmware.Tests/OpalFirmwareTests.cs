@@ -461,6 +461,34 @@ public sealed class OpalFirmwareTests
         Assert.Equal(pir + 1, lines.IndexOf("SBE: Initiated MPIPL, waiting for SBE to respond..."));
         Assert.DoesNotContain(lines, l => l.StartsWith("SBE: SBE did not respond", StringComparison.Ordinal));
         Assert.DoesNotContain(lines, l => l.StartsWith("SBE: Falling back", StringComparison.Ordinal));
+
+        // opal_mpipl_register on the MPIPL boot finds hostboot's thread_size (only then).
+        Assert.Equal(1, lines.Count(l => l == "DUMP: Thread register entry size is available, but not supported."));
+        Assert.True(lines.IndexOf("DUMP: Thread register entry size is available, but not supported.") > found);
+    }
+
+    [Fact]
+    public void Log_levels_are_skiboots()
+    {
+        var (m, fw) = PowerOn();
+        fw.MpiplUpdate(0, 0x10000000, 0x80000000, 0x1000);
+        fw.MpiplUpdate(0, 0x10000000, 0x80000000, 0x1000);
+        fw.MpiplUpdate(9, 0, 0, 0);
+        fw.RegisterTag(3, 0);
+        fw.RegisterTag(7, 0);
+        fw.CecReboot2(3, "x", 0);
+        string Level(string text) => fw.Log.First(l => l.EndsWith("] " + text, StringComparison.Ordinal))[^(text.Length + 4)..^(text.Length + 2)];
+        Assert.Equal(",5", Level("DUMP: Payload registered for MPIPL"));                    // PR_NOTICE
+        Assert.Equal(",7", Level("DUMP: Duplicate source address : 0x10000000"));            // PR_DEBUG
+        Assert.Equal(",7", Level("DUMP: Unsupported MPIPL update operation : 0x9"));
+        Assert.Equal(",7", Level("DUMP: Payload sent invalid boot mem size :  0x0"));
+        Assert.Equal(",7", Level("DUMP: Payload sent unsupported tag : 0x7"));
+        Assert.Equal(",5", Level("Reboot: OS reported error. Performing MPIPL"));
+        Assert.Equal(",5", Level("DUMP: Crashing PIR = 0x0"));
+        Assert.Equal(",5", Level("DUMP: Dump found, MDRT count = 0x2"));
+        Assert.Equal(",6", Level("DUMP: Thread register entry size is available, but not supported."));   // PR_INFO
+        Assert.Equal(",5", Level("DUMP: Architected register dest addr : 0x34860000, size : 0x100000"));
+        Assert.Equal(2, m.Resets);
     }
 
     [Fact]
@@ -540,7 +568,7 @@ public sealed class OpalFirmwareTests
     {
         var (m, fw) = Crashed();
         Assert.Equal(0, fw.QueryTag(1, out ulong at));
-        Assert.True(at >= Base && at < Base + OpalFirmware.SkibootSize, Hex(at));   // skiboot's heap
+        Assert.True(at >= Base + 0x600000 && at < Base + 0x1000000, Hex(at));        // skiboot's heap: HEAP_BASE, HEAP_SIZE 0xa00000
         var h = Raw(m, at, 24 + 24);
         Assert.Equal(1, h[0]);                                                          // OPAL_MPIPL_VERSION
         Assert.True(Zero(h[1..8]));
@@ -558,7 +586,7 @@ public sealed class OpalFirmwareTests
     {
         var (m, fw) = Crashed();
         Assert.Equal(0, fw.QueryTag(0, out ulong at));
-        Assert.True(at >= Base && at < Base + OpalFirmware.SkibootSize, Hex(at));
+        Assert.True(at >= Base + 0x600000 && at < Base + 0x1000000, Hex(at));
         var h = Raw(m, at, 48);
         Assert.Equal(1, h[0]);
         Assert.Equal(0u, BinaryPrimitives.ReadUInt32BigEndian(h.AsSpan(8)));             // no crashing PIR in the CPU data
@@ -747,6 +775,7 @@ public sealed class OpalFirmwareTests
         int fallback = lines.IndexOf("SBE: Falling back to normal reboot");
         Assert.True(pir >= 0 && wait > pir && timeout > wait && fallback == timeout + 1, string.Join('\n', lines));
         Assert.DoesNotContain(lines, l => l.StartsWith("DUMP: Dump found", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => l.StartsWith("DUMP: Thread register entry size", StringComparison.Ordinal));
         Assert.True(m.Clock.Now >= TimeSpan.FromSeconds(90));
 
         // Nothing moved, nothing restored.
