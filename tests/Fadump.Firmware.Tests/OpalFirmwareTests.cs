@@ -243,6 +243,26 @@ public sealed class OpalFirmwareTests
     }
 
     [Fact]
+    public void After_a_half_removal_the_MDDT_fills_first()
+    {
+        var (m, fw) = PowerOn();
+        for (ulong i = 0; i < 63; i++)
+        {
+            Assert.Equal(0, fw.MpiplUpdate(0, 0x1000000 + (i * 0x10000), 0x80000000 + (i * 0x10000), 0x10000));
+        }
+
+        Assert.Equal(-1, fw.MpiplUpdate(1, 0x1000000, 0xb0000000, 0));            // src removed, dest not found
+        Assert.Equal(63, fw.Entries().Count);                                      // MDST 63, MDDT 64
+        Assert.Equal(-10, fw.MpiplUpdate(0, 0x9000000, 0xa0000000, 0x10000));
+        Assert.Equal("DUMP: MDDT table is full", Lines(fw).Last());
+
+        // The tables are now out of step: MDST entry 1 pairs with the MDDT entry of the removed source.
+        Assert.Equal((0x1010000 | Hrmor, 0x80000000 | Hrmor), (Mdst(m, 1).Addr, Mddt(m, 1).Addr));
+        Assert.Equal(0, fw.MpiplUpdate(2, 0, 0, 0));                                // REMOVE_ALL sets both straight
+        Assert.Single(fw.Entries());
+    }
+
+    [Fact]
     public void Remove_all_keeps_OPALs_entry()
     {
         var (m, fw) = PowerOn();
