@@ -63,7 +63,9 @@ public sealed class OpalFirmware
     public const ulong MdrtOffset = 0x01c00000;
     public const ulong MdrtSize = 0x8000;
     public const ulong MetadataOffset = 0x01c08000;
-    public const ulong HeapOffset = 0x00500000;
+    // Fixed: skiboot's HEAP_BASE is SKIBOOT_BASE + 0x00600000 (include/mem-map.h); it was 0x00500000, inside the
+    // text/data gap, so the opal_mpipl_fadump structures of TAG_OPAL/TAG_CPU were not where skiboot allocates.
+    public const ulong HeapOffset = 0x00600000;
     public const ulong InmemConOffset = 0x01000000;
     public const ulong InmemConLength = 0x100000;
     public const ulong InmemConInLength = 0x4000;
@@ -319,7 +321,8 @@ public sealed class OpalFirmware
     /// opal_cec_reboot2(type, msg). For OPAL_REBOOT_MPIPL with the support in place it does not return: the
     /// crashing PIR goes into the metadata, the SBE starts the MPIPL and the machine boots again (the return
     /// value is then <see cref="Success"/> and <see cref="SimulatedMachine.Resets"/> has grown). Without an SBE
-    /// answer skiboot falls back to a normal reboot: the machine also resets, with nothing preserved.
+    /// answer skiboot falls back to a normal reboot: the machine also resets, with nothing preserved; so it does
+    /// without MPIPL enabled (no /ibm,opal/dump).
     /// </summary>
     public long CecReboot2(int type, string message, int cpu)
     {
@@ -336,11 +339,21 @@ public sealed class OpalFirmware
         }
 
         Prlog(5, "Reboot: OS reported error. Performing MPIPL");
-        if (Options.MpiplSupported)
+        if (!Options.MpiplSupported)
         {
-            WriteBe32(SkibootBase + MetadataOffset, Pir(cpu));
-            Prlog(5, FormattableString.Invariant($"DUMP: Crashing PIR = 0x{Pir(cpu):x}"));
+            // Fixed: p9_sbe_terminate returns at once when MPIPL is not enabled (no /ibm,opal/dump: no crashing
+            // PIR, no S0 interrupt to the SBE) and ipmi_terminate goes on to platform.cec_reboot: a normal reboot.
+            // This went through StartMpipl before, which counted an MPIPL and raised DumpStarting.
+            Reboot();
+            return Success;
         }
+
+        WriteBe32(SkibootBase + MetadataOffset, Pir(cpu));
+        Prlog(5, FormattableString.Invariant($"DUMP: Crashing PIR = 0x{Pir(cpu):x}"));
+
+        // Fixed: p9_sbe_terminate logs this after the S0 interrupts, before it waits (so it is in the crashed
+        // boot's memcons whether or not the SBE answers).
+        Prlog(5, "SBE: Initiated MPIPL, waiting for SBE to respond...");
 
         // The crashing thread is in OPAL now: that is where hostboot finds it.
         var c = _machine.Cpus[cpu];
@@ -549,6 +562,14 @@ public sealed class OpalFirmware
             _machine.Memory.Clear(SkibootBase + MddtOffset, TableSize);
             _mdstCount = _mddtCount = 0;
             AddEntry(RegionOpalMemory, SkibootBase, OpalDumpAddress, OpalDumpSize);
+
+            // Fixed: opal_mpipl_register checks proc_dump_area.thread_size before re-arming it; hostboot filled it
+            // at the MPIPL, so skiboot says so on the MPIPL boot (it reserves a fixed 512 KiB per chip instead).
+            if (ReadBe32(SkibootBase + ProcDumpAreaOffset) != 0)
+            {
+                Prlog(6, "DUMP: Thread register entry size is available, but not supported.");
+            }
+
             var pda = new byte[0x30];
             BinaryPrimitives.WriteUInt64BigEndian(pda.AsSpan(8), ArchRegsAddress | HrmorBit);
             BinaryPrimitives.WriteUInt32BigEndian(pda.AsSpan(20), (uint)ArchRegsSize);
