@@ -6,6 +6,7 @@ using Fadump.Kernel.Fadump;
 using Fadump.Kernel.Fadump.Opal;
 using Fadump.Kernel.Platforms.PowerNv;
 using Fadump.Kernel.Sysfs;
+using Fadump.Machine;
 
 namespace Fadump.Kernel.Tests.PowerNv;
 
@@ -116,5 +117,148 @@ public sealed class OpalFadumpTests
         Assert.False(k2.Files.Exists("/proc/vmcore"));
         Assert.Equal(Errno.None, SysfsWrite.Errno(k2, "/sys/kernel/fadump/registered", "1\n"));
         Assert.True(f2.Registered, Log(k2));
+    }
+
+    private static FadumpCore Fadump(LinuxKernel k) => (FadumpCore)k.Mechanism;
+
+    // ---- detection (opal_fadump_dt_scan) -------------------------------------------------------
+
+    [Fact]
+    public void A_fw_load_area_ending_above_768M_makes_FADump_unsupported()
+    {
+        var s = System(firmware: new OpalOptions { FwLoadArea = [new(0x20000000, 0x8000000), new(0x28000000, 0x10000000)] });
+        var k = s.Boot();
+        var f = Fadump(k);
+        string log = Log(k);
+        Assert.Contains("opal fadump: F/W load area: 0x28000000-0x38000000", log);
+        Assert.Contains("opal fadump: F/W version not supported!", log);
+        Assert.Contains("fadump: Firmware-Assisted Dump is not supported on this hardware", log);
+        Assert.False(f.Dump.Supported);
+        Assert.False(f.Dump.Registered);
+        Assert.Equal(0UL, f.Dump.ReserveSize);
+        Assert.DoesNotContain("Registration is successful", log);
+        Assert.DoesNotContain("Payload registered for MPIPL", FwLog(s));
+        Assert.Single(s.Firmware.Entries()); // OPAL's own
+        Assert.False(k.Files.Exists("/sys/kernel/fadump/registered"));
+    }
+
+    [Fact]
+    public void A_fw_load_area_ending_exactly_at_768M_is_accepted()
+    {
+        var s = System(firmware: new OpalOptions { FwLoadArea = [new(0x20000000, 0x10000000)] });
+        var k = s.Boot();
+        Assert.DoesNotContain("F/W load area", Log(k));
+        Assert.True(Fadump(k).Dump.Registered, Log(k));
+    }
+
+    [Fact]
+    public void Another_dump_compatible_is_support_missing_for_this_fw_version()
+    {
+        var s = System(firmware: new OpalOptions { DumpCompatible = "ibm,opal-dump-v2" });
+        var k = s.Boot();
+        Assert.Contains("opal fadump: Support missing for this f/w version!", Log(k));
+        Assert.False(Fadump(k).Dump.Supported);
+        Assert.False(Fadump(k).Dump.Registered);
+        Assert.Single(s.Firmware.Entries());
+    }
+
+    [Fact]
+    public void Without_MPIPL_support_there_is_no_dump_node_and_no_FADump()
+    {
+        var s = System(firmware: new OpalOptions { MpiplSupported = false });
+        var k = s.Boot();
+        Assert.Null(s.Machine.DeviceTree.Find("/ibm,opal/dump"));
+        Assert.Contains("fadump: Firmware-Assisted Dump is not supported on this hardware", Log(k));
+        Assert.False(Fadump(k).Dump.Supported);
+        Assert.DoesNotContain("opal fadump:", Log(k));
+    }
+
+    // ---- boot memory ---------------------------------------------------------------------------
+
+    [Fact]
+    public void Crashkernel_below_768M_cannot_enable_fadump()
+    {
+        var s = System(cmdline: "root=/dev/sda2 fadump=on crashkernel=512M");
+        var k = s.Boot();
+        var f = Fadump(k);
+        Assert.Contains("fadump: Can't enable fadump with boot memory size (0x20000000) less than 0x30000000", Log(k));
+        Assert.True(f.Dump.Supported);
+        Assert.False(f.Dump.Enabled);
+        Assert.False(f.Dump.Registered);
+        Assert.Equal(0UL, f.Dump.ReserveSize);
+        Assert.Equal("0\n", k.Files.ReadText("/sys/kernel/fadump/enabled"));
+        Assert.Equal(string.Empty, k.Files.ReadText("/sys/kernel/debug/powerpc/fadump_region"));
+        Assert.Single(s.Firmware.Entries());
+        Assert.Equal(Errno.EPERM, SysfsWrite.Errno(k, "/sys/kernel/fadump/registered", "1"));
+    }
+
+    [Fact]
+    public void Boot_memory_above_4G_is_split_in_regions_of_at_most_0xFFFF0000()
+    {
+        var s = System(memory: 64 * G, cmdline: "root=/dev/sda2 fadump=on crashkernel=8G");
+        var k = s.Boot();
+        var f = Fadump(k).Dump;
+        Assert.True(f.Registered, Log(k));
+        Assert.Equal(8 * G, f.BootMemorySize);
+        Assert.Equal(8 * G, f.BootMemTop);
+        Assert.Equal(new MemoryRange[] { new(0, 0xFFFF0000), new(0xFFFF0000, 0xFFFF0000), new(0x1FFFE0000, 0x20000) }, f.BootRegions);
+        Assert.Contains("DUMP: Boot mem size : 0x200000000", FwLog(s));
+        var e = s.Firmware.Entries();
+        Assert.Equal(4, e.Count);
+        Assert.Equal((0UL, f.ReserveStart, 0xFFFF0000u, OpalFirmware.RegionKernel), e[1]);
+        Assert.Equal((0xFFFF0000UL, f.ReserveStart + 0xFFFF0000, 0xFFFF0000u, OpalFirmware.RegionKernel), e[2]);
+        Assert.Equal((0x1FFFE0000UL, f.ReserveStart + 0x1FFFE0000, 0x20000u, OpalFirmware.RegionKernel), e[3]);
+        Assert.Equal(f.ReserveStart + 8 * G, f.HeaderAddress);
+        string d = CFormat.Hex016(f.ReserveStart), d1 = CFormat.Hex016(f.ReserveStart + 0xFFFF0000), d2 = CFormat.Hex016(f.ReserveStart + 0x1FFFE0000);
+        Assert.Equal(
+            "DUMP: Src: 0x00000000000000, Dest: " + d + ", Size: 0xffff0000, Dumped: 0x0 bytes\n" +
+            "DUMP: Src: 0x000000ffff0000, Dest: " + d1 + ", Size: 0xffff0000, Dumped: 0x0 bytes\n" +
+            "DUMP: Src: 0x000001fffe0000, Dest: " + d2 + ", Size: 0x20000, Dumped: 0x0 bytes\n",
+            k.Files.ReadText("/sys/kernel/debug/powerpc/fadump_region"));
+    }
+
+    [Fact]
+    public void More_regions_than_the_MDST_holds_are_a_warning_registration_still_counts_and_the_dump_says_what_was_not_saved()
+    {
+        // 256 GiB of boot memory is 65 regions of at most 0xFFFF0000; the MDST has 64 entries and OPAL uses one.
+        var s = System(memory: 1024 * G, cmdline: "root=/dev/sda2 fadump=on crashkernel=256G");
+        var k1 = s.Boot();
+        var f1 = Fadump(k1).Dump;
+        Assert.Equal(65, f1.BootRegions.Count);
+        Assert.Contains("opal fadump: 2 regions could not be registered for MPIPL as MAX limit is reached!", Log(k1));
+        Assert.Contains("DUMP: MDST table is full", FwLog(s));
+        Assert.True(f1.Registered);
+        Assert.Equal("1\n", k1.Files.ReadText("/sys/kernel/fadump/registered"));
+        Assert.Equal(64, s.Firmware.Entries().Count);
+        var md = OpalFadumpMem.Read(s.Machine.Memory, f1.KernelMetadata, bigEndian: false);
+        Assert.Equal(65, md.RegionCount);
+        Assert.Equal(63, md.RegisteredRegions);
+
+        Assert.True(s.Crash(CrashKind.Panic, crashingCpu: 1), FwLog(s));
+        Assert.Contains("DUMP: Dump found, MDRT count = 0x40", FwLog(s));
+        var k2 = s.Kernel!;
+        var f2 = Fadump(k2).Dump;
+        Assert.True(f2.DumpActive, Log(k2));
+        var lines = k2.Log.Lines.Select(l => l[(l.IndexOf("] ", StringComparison.Ordinal) + 2)..]).ToList();
+        int at = lines.IndexOf("opal fadump: Not all memory regions were saved!!!");
+        Assert.True(at >= 0, Log(k2));
+        Assert.Equal(
+        new[]
+        {
+            "opal fadump: Not all memory regions were saved!!!",
+            "opal fadump:   Unsaved memory regions:",
+            "opal fadump: \t[063] base: 0x3effc10000, size: 0xffff0000",
+            "opal fadump: \t[064] base: 0x3fffc00000, size: 0x400000",
+            "opal fadump: If the unsaved regions only contain pages that are filtered out (eg. free/user pages), the vmcore should still be usable.",
+            "opal fadump: WARNING: If the unsaved regions contain kernel pages, the vmcore will be corrupted.",
+        }, lines.Skip(at).Take(6));
+        Assert.Equal(256 * G, f2.BootMemTop);
+        Assert.True(k2.Files.Exists("/proc/vmcore"), Log(k2));
+
+        // fadump_region: "Dumped" keeps the last registered size for the unsaved regions (opal_fadump_region_show).
+        var region = k2.Files.ReadText("/sys/kernel/debug/powerpc/fadump_region").Split('\n');
+        Assert.EndsWith("Size: 0xffff0000, Dumped: 0xffff0000 bytes", region[62]);
+        Assert.EndsWith("Size: 0xffff0000, Dumped: 0xffff0000 bytes", region[63]);
+        Assert.EndsWith("Size: 0x400000, Dumped: 0xffff0000 bytes", region[64]);
     }
 }
