@@ -261,4 +261,110 @@ public sealed class OpalFadumpTests
         Assert.EndsWith("Size: 0xffff0000, Dumped: 0xffff0000 bytes", region[63]);
         Assert.EndsWith("Size: 0x400000, Dumped: 0xffff0000 bytes", region[64]);
     }
+
+    // ---- registration errors (opal_fadump_register / unregister / invalidate) ------------------
+
+    [Fact]
+    public void A_parameter_error_in_the_middle_of_registration_removes_all_the_kernel_ranges()
+    {
+        var s = System(memory: 64 * G, cmdline: "root=/dev/sda2 fadump=on crashkernel=8G");
+        s.Firmware.InjectedReturnCodes.Enqueue(OpalFirmware.Success);
+        s.Firmware.InjectedReturnCodes.Enqueue(OpalFirmware.Parameter);
+        var k = s.Boot();
+        var f = Fadump(k).Dump;
+        Assert.Contains("opal fadump: Failed to register. Parameter Error(-1).", Log(k));
+        Assert.Contains("DUMP: Payload unregistered for MPIPL", FwLog(s));
+        Assert.False(f.Registered);
+        Assert.True(f.Enabled);
+        Assert.Equal("0\n", k.Files.ReadText("/sys/kernel/fadump/registered"));
+        Assert.Equal([OpalFirmware.RegionOpalMemory], s.Firmware.Entries().Select(e => e.Region));
+        Assert.Equal(0, OpalFadumpMem.Read(s.Machine.Memory, f.KernelMetadata, bigEndian: false).RegisteredRegions);
+
+        // Userspace can try again.
+        Assert.Equal(Errno.None, SysfsWrite.Errno(k, "/sys/kernel/fadump/registered", "1"));
+        Assert.True(f.Registered);
+        Assert.Equal(4, s.Firmware.Entries().Count);
+    }
+
+    [Fact]
+    public void A_real_duplicate_destination_fails_the_second_range_and_REMOVE_ALL_takes_the_first_back()
+    {
+        var s = System(memory: 64 * G, cmdline: "root=/dev/sda2 fadump=on crashkernel=8G");
+        var k = s.Boot();
+        var f = Fadump(k).Dump;
+        Assert.Equal(Errno.None, SysfsWrite.Errno(k, "/sys/kernel/fadump/registered", "0"));
+        Assert.Single(s.Firmware.Entries());
+        // Someone else's range with the second region's destination.
+        Assert.Equal(OpalFirmware.Success, s.Firmware.MpiplUpdate(0, 40 * G, f.ReserveStart + 0xFFFF0000, 0x10000));
+        Assert.Equal(Errno.EIO, SysfsWrite.Errno(k, "/sys/kernel/fadump/registered", "1"));
+        Assert.Contains(FormattableString.Invariant($"DUMP: Duplicate destination address : 0x{f.ReserveStart + 0xFFFF0000:x}"), FwLog(s));
+        Assert.Contains("opal fadump: Failed to register. Parameter Error(-1).", Log(k));
+        Assert.False(f.Registered);
+        Assert.Single(s.Firmware.Entries());
+    }
+
+    [Fact]
+    public void A_hardware_error_at_registration_is_support_not_available_and_disables_FADump()
+    {
+        var s = System();
+        s.Firmware.InjectedReturnCodes.Enqueue(OpalFirmware.Hardware);
+        var k = s.Boot();
+        var f = Fadump(k).Dump;
+        Assert.Contains("opal fadump: Support not available.", Log(k));
+        Assert.False(f.Registered);
+        Assert.False(f.Enabled);
+        Assert.False(f.Supported);
+        Assert.DoesNotContain("Payload unregistered", FwLog(s)); // nothing was registered: no REMOVE_ALL
+        Assert.Single(s.Firmware.Entries());
+    }
+
+    [Fact]
+    public void Another_error_at_registration_is_an_unknown_error()
+    {
+        var s = System();
+        s.Firmware.InjectedReturnCodes.Enqueue(OpalFirmware.InternalError);
+        var k = s.Boot();
+        var f = Fadump(k).Dump;
+        Assert.Contains("opal fadump: Failed to register. Unknown Error(-11).", Log(k));
+        Assert.False(f.Registered);
+        Assert.True(f.Enabled);
+        Assert.Single(s.Firmware.Entries());
+        Assert.Equal("0\n", k.Files.ReadText("/sys/kernel/fadump/registered"));
+    }
+
+    [Fact]
+    public void An_unregister_failure_is_logged_and_answers_EIO()
+    {
+        var s = System();
+        var k = s.Boot();
+        var f = Fadump(k).Dump;
+        s.Firmware.InjectedReturnCodes.Enqueue(OpalFirmware.InternalError);
+        Assert.Equal(Errno.EIO, SysfsWrite.Errno(k, "/sys/kernel/fadump/registered", "0"));
+        Assert.Contains("opal fadump: Failed to un-register - unexpected Error(-11).", Log(k));
+        Assert.True(f.Registered);
+        Assert.Equal(2, s.Firmware.Entries().Count);
+        Assert.Equal("1\n", k.Files.ReadText("/sys/kernel/fadump/registered"));
+
+        // Re-registering unregisters first: the same failure, the same answer.
+        s.Firmware.InjectedReturnCodes.Enqueue(OpalFirmware.InternalError);
+        Assert.Equal(Errno.EIO, SysfsWrite.Errno(k, "/sys/kernel/fadump/registered", "1"));
+        Assert.Equal(2, k.Log.Lines.Count(l => l.EndsWith("opal fadump: Failed to un-register - unexpected Error(-11).", StringComparison.Ordinal)));
+        Assert.Equal(Errno.None, SysfsWrite.Errno(k, "/sys/kernel/fadump/registered", "0"));
+        Assert.Contains("DUMP: Payload unregistered for MPIPL", FwLog(s));
+        Assert.False(f.Registered);
+    }
+
+    [Fact]
+    public void An_invalidate_failure_at_release_mem_is_logged()
+    {
+        var s = System();
+        s.Boot();
+        Assert.True(s.Crash(CrashKind.Panic, crashingCpu: 2));
+        var k2 = s.Kernel!;
+        s.Firmware.InjectedReturnCodes.Enqueue(OpalFirmware.InternalError);
+        Assert.Equal(Errno.None, SysfsWrite.Errno(k2, "/sys/kernel/fadump/release_mem", "1")); // release_mem_store returns count
+        Assert.Contains("opal fadump: Failed to invalidate - unexpected Error(-11).", Log(k2));
+        Assert.DoesNotContain("DUMP: Payload Invalidated MPIPL", FwLog(s));
+        Assert.False(k2.Files.Exists("/proc/vmcore"));
+    }
 }
