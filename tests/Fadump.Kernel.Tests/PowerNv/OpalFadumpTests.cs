@@ -367,4 +367,168 @@ public sealed class OpalFadumpTests
         Assert.DoesNotContain("DUMP: Payload Invalidated MPIPL", FwLog(s));
         Assert.False(k2.Files.Exists("/proc/vmcore"));
     }
+
+    // ---- the crash path (opal_fadump_trigger) and the MPIPL --------------------------------------
+
+    private static List<PrStatus> PrStatuses(ElfCoreFile core) =>
+        core.Notes.Where(n => n.Type == ElfNote.NT_PRSTATUS).Select(n => PrStatus.Parse(n.Desc, core.Machine, "core", 0)).ToList();
+
+    [Fact]
+    public void The_crash_info_header_holds_the_crashing_CPUs_PIR_not_its_logical_number()
+    {
+        var s = System();
+        var k1 = s.Boot();
+        var f1 = Fadump(k1).Dump;
+        uint pir = s.Firmware.Pir(5);
+        Assert.Equal(0x101u, pir); // 2 chips, one SMT4 core each: CPU 5 is chip 1, core 0, thread 1
+        var before = new byte[CrashInfoHeader.Size];
+        s.Machine.Memory.Read(f1.HeaderAddress, before);
+        Assert.Equal(CrashInfoHeader.CpuUnknown, CrashInfoHeader.Decode(before, bigEndian: false).CrashingCpu);
+
+        Assert.True(s.Crash(CrashKind.Panic, crashingCpu: 5));
+        var b = new byte[CrashInfoHeader.Size];
+        s.Machine.Memory.Read(f1.HeaderAddress, b);
+        var h = CrashInfoHeader.Decode(b, bigEndian: false);
+        Assert.Equal(CrashInfoHeader.MagicFadmpsig, h.Magic);
+        Assert.Equal(pir, h.CrashingCpu);
+        Assert.Equal("Attempted to kill init! exitcode=0x0000000b", s.Firmware.LastRebootMessage);
+
+        // The capture kernel plugs the header's registers in for the thread with that PIR (logical CPU 5 → pid 6).
+        var k2 = s.Kernel!;
+        Assert.True(Fadump(k2).Dump.DumpActive);
+        using var core = ElfCoreFile.Open(k2.Files.OpenRead("/proc/vmcore"));
+        var crashing = PrStatuses(core).Single(p => p.Pid == 6);
+        Assert.Equal(h.Regs[CrashInfoHeader.RegNip], crashing["nip"]);
+        Assert.Equal(h.Regs[1], crashing.Registers[1]);
+    }
+
+    [Fact]
+    public void A_skiboot_without_MPIPL_reboot_returns_and_there_is_no_dump()
+    {
+        var s = System(firmware: new OpalOptions { Reboot = MpiplReboot.Unsupported });
+        var k = s.Boot();
+        Assert.True(Fadump(k).Dump.Registered);
+        Assert.False(s.Crash(CrashKind.Panic, crashingCpu: 1));
+        Assert.Contains("opal fadump: Reboot type 3 not supported.", Log(k));
+        Assert.Contains("OPAL: Unsupported reboot request 3", FwLog(s));
+        Assert.Equal(0, s.Firmware.Mpipls);
+        Assert.Same(k, s.Kernel);
+        Assert.True(k.Crashed);
+    }
+
+    [Fact]
+    public void No_terminate_backend_is_no_backend_support_for_MPIPL()
+    {
+        var s = System(firmware: new OpalOptions { Reboot = MpiplReboot.NoBackend });
+        var k = s.Boot();
+        Assert.False(s.Crash(CrashKind.Panic, crashingCpu: 1));
+        Assert.Contains("opal fadump: No backend support for MPIPL!", Log(k));
+        Assert.DoesNotContain("Performing MPIPL", FwLog(s));
+        Assert.Equal(0, s.Firmware.Mpipls);
+        Assert.Same(k, s.Kernel);
+    }
+
+    [Fact]
+    public void An_SBE_that_does_not_answer_falls_back_to_a_normal_reboot_and_the_next_kernel_registers_again()
+    {
+        var s = System(firmware: new OpalOptions { SbeResponds = false });
+        var k1 = s.Boot();
+        Assert.False(s.Crash(CrashKind.Panic, crashingCpu: 1));
+        string fw = FwLog(s);
+        Assert.Contains("Reboot: OS reported error. Performing MPIPL", fw);
+        Assert.Contains("SBE: SBE did not respond within timeout period (90 secs).", fw);
+        Assert.Contains("SBE: Falling back to normal reboot", fw);
+        Assert.DoesNotContain("DUMP: Dump found", fw);
+        Assert.False(s.Firmware.MpiplBoot);
+        Assert.Null(s.Machine.DeviceTree.Find("/ibm,opal/dump")!.Get("mpipl-boot"));
+        Assert.False(s.PreservingPetitboot!.DumpActive);
+        Assert.DoesNotContain("Preserving crash data", Log(s.Petitboot!));
+        var k2 = s.Kernel!;
+        Assert.NotSame(k1, k2);
+        var f2 = Fadump(k2).Dump;
+        Assert.False(f2.DumpActive);
+        Assert.True(f2.Registered, Log(k2));
+        Assert.False(k2.Files.Exists("/proc/vmcore"));
+        Assert.False(k2.Files.Exists("/sys/firmware/opal/mpipl/core"));
+        Assert.Null(s.OpalCore);
+        Assert.Contains("opal fadump: Registration is successful!", Log(k2));
+    }
+
+    [Fact]
+    public void A_BMC_initiated_MPIPL_has_every_CPU_from_the_firmware_and_an_OPAL_core_with_SIGTERM_on_PIR_0()
+    {
+        var s = System();
+        s.Boot();
+        var saved = new List<(ulong R1, ulong Nip)>();
+        s.Firmware.DumpStarting += () => saved.AddRange(s.Machine.Cpus.Select(c => (c.Gpr[1], c.Nip)));
+        Assert.True(s.Crash(CrashKind.FirmwareTerminate), FwLog(s));
+        Assert.DoesNotContain("Reboot: OS reported error", FwLog(s));
+        Assert.Contains("DUMP: Dump found, MDRT count = 0x2", FwLog(s));
+        var k2 = s.Kernel!;
+        var f2 = Fadump(k2).Dump;
+        Assert.True(f2.DumpActive, Log(k2));
+        Assert.False(s.Ops!.KernelInitiated);
+        Assert.Equal(8, saved.Count);
+
+        using (var core = ElfCoreFile.Open(k2.Files.OpenRead("/proc/vmcore")))
+        {
+            var pr = PrStatuses(core);
+            Assert.Equal(Enumerable.Range(1, 8), pr.Select(p => p.Pid).Order());
+            foreach (var p in pr)
+            {
+                Assert.Equal(saved[p.Pid - 1].R1, p.Registers[1]);
+                Assert.Equal(saved[p.Pid - 1].Nip, p["nip"]);
+            }
+        }
+
+        Assert.DoesNotContain("appending only crashing CPU", Log(k2));
+        using (var oc = ElfCoreFile.Open(k2.Files.OpenRead("/sys/firmware/opal/mpipl/core")))
+        {
+            var pr = PrStatuses(oc);
+            Assert.Equal(8, pr.Count);
+            Assert.Equal(100, pr[0].Pid); // PIR 0: no crashing PIR in the metadata
+            Assert.Equal(15, pr[0].CurSig); // SIGTERM: not kernel initiated
+            Assert.All(pr.Skip(1), p => Assert.Equal(0, p.CurSig));
+        }
+    }
+
+    [Fact]
+    public void A_kernel_metadata_version_mismatch_is_warned_about_and_the_dump_still_processed()
+    {
+        var s = System();
+        var k1 = s.Boot();
+        var f1 = Fadump(k1).Dump;
+        s.Machine.Memory.Write(f1.KernelMetadata, [2]);
+        Assert.True(s.Crash(CrashKind.Panic, crashingCpu: 3));
+        var k2 = s.Kernel!;
+        string log = Log(k2);
+        Assert.Contains("opal fadump: Supported kernel metadata version: 1, found: 2!", log);
+        Assert.Contains("opal fadump: WARNING: Kernel metadata format mismatch identified! Core file maybe corrupted..", log);
+        Assert.True(Fadump(k2).Dump.DumpActive);
+        Assert.True(k2.Files.Exists("/proc/vmcore"));
+    }
+
+    [Fact]
+    public void A_corrupted_crash_info_header_magic_is_not_valid_and_the_dump_is_released()
+    {
+        var s = System();
+        var k1 = s.Boot();
+        var f1 = Fadump(k1).Dump;
+        // (simulation) corrupted once the kernel's crash path is done, when the MPIPL starts: FadumpCore.OnPanic
+        // re-encodes the whole header, magic included, where Linux's crash_fadump only stores crashing_cpu, the
+        // regs and cpu_mask, so a corruption from before the crash does not survive in the simulation.
+        s.Firmware.DumpStarting += () => s.Machine.Memory.Write(f1.HeaderAddress, "XXXXXXXX"u8.ToArray());
+        Assert.True(s.Crash(CrashKind.Panic, crashingCpu: 3));
+        var k2 = s.Kernel!;
+        var f2 = Fadump(k2).Dump;
+        Assert.Contains("opal fadump: Crash info header is not valid.", Log(k2));
+        Assert.False(k2.Files.Exists("/proc/vmcore"));
+        Assert.False(f2.DumpActive);
+        Assert.True(f2.Released);
+        Assert.Contains("DUMP: Payload Invalidated MPIPL", FwLog(s));
+        // FREE_PRESERVED_MEMORY cleared the tags before opalcore_init (an fs_initcall, after setup_fadump): no OPAL core either.
+        Assert.Contains("opal core: Failed to get OPAL metadata (-1)", Log(k2));
+        Assert.Contains("opal core: Could not export /sys/firmware/opal/core", Log(k2));
+        Assert.False(k2.Files.Exists("/sys/firmware/opal/mpipl/core"));
+    }
 }
