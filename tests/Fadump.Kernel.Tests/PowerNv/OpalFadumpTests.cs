@@ -531,4 +531,244 @@ public sealed class OpalFadumpTests
         Assert.Contains("opal core: Could not export /sys/firmware/opal/core", Log(k2));
         Assert.False(k2.Files.Exists("/sys/firmware/opal/mpipl/core"));
     }
+
+    // ---- the capture side, shutdown, a second crash ----------------------------------------------
+
+    [Fact]
+    public void Fadump_region_in_the_capture_kernel_shows_what_was_dumped_and_the_reserved_memory()
+    {
+        var s = System(memory: 64 * G, cmdline: "root=/dev/sda2 fadump=on crashkernel=8G");
+        var k1 = s.Boot();
+        var f1 = Fadump(k1).Dump;
+        Assert.True(s.Crash(CrashKind.Panic, crashingCpu: 4));
+        var k2 = s.Kernel!;
+        var f2 = Fadump(k2).Dump;
+        Assert.True(f2.DumpActive, Log(k2));
+        Assert.Equal(f1.ReserveStart, f2.ReserveStart);
+        Assert.Equal(8 * G, f2.BootMemTop);
+        Assert.Equal(8 * G, f2.BootMemorySize);
+        string d = CFormat.Hex016(f1.ReserveStart);
+        Assert.Equal(
+            "DUMP: Src: 0x00000000000000, Dest: " + d + ", Size: 0xffff0000, Dumped: 0xffff0000 bytes\n" +
+            "DUMP: Src: 0x000000ffff0000, Dest: " + CFormat.Hex016(f1.ReserveStart + 0xFFFF0000) + ", Size: 0xffff0000, Dumped: 0xffff0000 bytes\n" +
+            "DUMP: Src: 0x000001fffe0000, Dest: " + CFormat.Hex016(f1.ReserveStart + 0x1FFFE0000) + ", Size: 0x20000, Dumped: 0x20000 bytes\n" +
+            "\nMemory above " + d + " is reserved for saving crash dump\n",
+            k2.Files.ReadText("/sys/kernel/debug/powerpc/fadump_region"));
+        Assert.Contains("fadump: Reserving 57344MB of memory at 0x00000200000000 for preserving crash data", Log(k2));
+
+        // After release_mem the registration structure is shown again, nothing dumped.
+        Assert.Equal(Errno.None, SysfsWrite.Errno(k2, "/sys/kernel/fadump/release_mem", "1"));
+        Assert.StartsWith("DUMP: Src: 0x00000000000000, Dest: " + d + ", Size: 0xffff0000, Dumped: 0x0 bytes\n", k2.Files.ReadText("/sys/kernel/debug/powerpc/fadump_region"));
+        Assert.DoesNotContain("Memory above", k2.Files.ReadText("/sys/kernel/debug/powerpc/fadump_region"));
+    }
+
+    [Fact]
+    public void A_reboot_unregisters_resets_TAG_KERNEL_and_the_next_IPL_is_not_an_MPIPL()
+    {
+        var s = System();
+        var k1 = s.Boot();
+        Assert.True(Fadump(k1).Dump.Registered);
+        int before = s.Firmware.Log.Count;
+        var k2 = s.Reboot();
+        var fw = s.Firmware.Log.Skip(before).Select(l => l[(l.IndexOf("] ", StringComparison.Ordinal) + 2)..]).ToList();
+        int removed = fw.IndexOf("DUMP: Payload unregistered for MPIPL");
+        int tag = fw.IndexOf("DUMP: Payload sent metadata tag : 0x0");
+        int ipl = fw.IndexOf("SkiBoot skiboot-v7.1 starting...");
+        Assert.True(removed >= 0 && removed < tag && tag < ipl, string.Join("\n", fw));
+        Assert.Contains("reboot: Restarting system", Log(k1));
+        Assert.False(s.Firmware.MpiplBoot);
+        Assert.Null(s.Machine.DeviceTree.Find("/ibm,opal/dump")!.Get("mpipl-boot"));
+        Assert.DoesNotContain("DUMP: Dump found", FwLog(s));
+        var f2 = Fadump(k2).Dump;
+        Assert.False(f2.DumpActive);
+        Assert.True(f2.Registered, Log(k2));
+        Assert.False(k2.Files.Exists("/proc/vmcore"));
+        Assert.Equal(2, s.Firmware.Entries().Count);
+    }
+
+    [Fact]
+    public void A_second_crash_after_release_and_re_registration_is_dumped_again()
+    {
+        var s = System();
+        s.Boot();
+        Assert.True(s.Crash(CrashKind.Panic, crashingCpu: 5));
+        var k2 = s.Kernel!;
+        var f2 = Fadump(k2).Dump;
+        Assert.Equal(Errno.None, SysfsWrite.Errno(k2, "/sys/firmware/opal/mpipl/release_core", "1"));
+        Assert.Equal(Errno.None, SysfsWrite.Errno(k2, "/sys/kernel/fadump/release_mem", "1"));
+        Assert.Equal(Errno.None, SysfsWrite.Errno(k2, "/sys/kernel/fadump/registered", "1"));
+        Assert.True(f2.Registered, Log(k2));
+        Assert.Equal(2, s.Firmware.Entries().Count);
+
+        Assert.True(s.Crash(CrashKind.Sysrq, crashingCpu: 2), FwLog(s));
+        Assert.Equal(2, s.Firmware.Mpipls);
+        Assert.Contains("DUMP: Crashing PIR = 0x2", FwLog(s));
+        var k3 = s.Kernel!;
+        Assert.NotSame(k2, k3);
+        var f3 = Fadump(k3).Dump;
+        Assert.True(f3.DumpActive, Log(k3));
+        Assert.Equal(f2.ReserveStart, f3.ReserveStart);
+        Assert.True(k3.Files.Exists("/proc/vmcore"), Log(k3));
+        Assert.True(k3.Files.Exists("/sys/firmware/opal/mpipl/core"), Log(k3));
+        using var core = ElfCoreFile.Open(k3.Files.OpenRead("/proc/vmcore"));
+        Assert.Equal(8, PrStatuses(core).Count);
+    }
+
+    // ---- petitboot -------------------------------------------------------------------------------
+
+    /// <summary>A page of the crashed kernel's vmemmap: as it was at the crash, and as /proc/vmcore of the production kernel shows it.</summary>
+    private static (byte[] AtCrash, byte[] InVmcore, PowerNvSystem System) VmemmapPage(PetitbootMode mode)
+    {
+        var s = System(petitboot: mode);
+        var k1 = s.Boot();
+        var backing = k1.Image!.Vmemmap[0];
+        ulong pa = backing.PhysicalAddress;
+        Assert.True(pa >= Fadump(k1).Dump.BootMemTop);
+        var atCrash = new byte[0x10000];
+        s.Firmware.DumpStarting += () => s.Machine.Memory.Read(pa, atCrash);
+        Assert.True(s.Crash(CrashKind.Panic, crashingCpu: 1));
+        var k2 = s.Kernel!;
+        Assert.True(Fadump(k2).Dump.DumpActive, Log(k2));
+        var seen = new byte[0x10000];
+        using (var core = ElfCoreFile.Open(k2.Files.OpenRead("/proc/vmcore")))
+        {
+            Assert.Equal(seen.Length, core.ReadPhysical(pa, seen));
+        }
+
+        return (atCrash, seen, s);
+    }
+
+    [Fact]
+    public void A_preserving_petitboot_keeps_the_crashed_kernels_memory_above_boot_memory()
+    {
+        var (atCrash, seen, s) = VmemmapPage(PetitbootMode.Preserving);
+        Assert.Contains(atCrash, b => b != 0);
+        Assert.Equal(atCrash, seen);
+        Assert.IsNotType<LayeredContent>(s.Machine.Memory.Content);
+        var pb = Log(s.Petitboot!);
+        Assert.Contains("opal fadump: Firmware-assisted dump is active.", pb);
+        Assert.Contains("fadump: Preserving crash data for processing in next boot.", pb);
+        Assert.Contains("fadump: Reserving 7424MB of memory at 0x00000030000000 for preserving crash data", pb);
+        Assert.Equal(new MemoryRange[] { MemoryRange.FromBounds(768 * M, 8 * G) }, s.PreservingPetitboot!.Preserved);
+        Assert.Equal(768 * M, s.Petitboot!.Mechanism.BootMemoryLimit);
+    }
+
+    [Fact]
+    public void A_petitboot_that_does_not_preserve_overwrites_the_crashed_kernels_memory_above_boot_memory()
+    {
+        var (atCrash, seen, s) = VmemmapPage(PetitbootMode.NotPreserving);
+        Assert.IsType<LayeredContent>(s.Machine.Memory.Content);
+        Assert.NotEqual(atCrash, seen);
+        Assert.IsType<NoFaDump>(s.Petitboot!.Mechanism);
+        Assert.Null(s.PreservingPetitboot);
+        Assert.DoesNotContain("Preserving crash data", Log(s.Petitboot!));
+        // The production kernel still finds the dump: the metadata and the boot memory copy were not in petitboot's way.
+        Assert.Contains("opal fadump: Firmware-assisted dump is active.", Log(s.Kernel!));
+        Assert.True(s.Kernel!.Files.Exists("/proc/vmcore"));
+    }
+
+    // ---- the OPAL core (opal-core.c) ---------------------------------------------------------------
+
+    [Fact]
+    public void Release_core_parses_an_integer_only_1_releases_and_a_second_release_is_EPERM()
+    {
+        var s = System();
+        s.Boot();
+        Assert.True(s.Crash(CrashKind.Panic, crashingCpu: 1));
+        var k = s.Kernel!;
+        Assert.Equal(0400, k.Files.Get("/sys/firmware/opal/mpipl/core")!.Mode);
+        Assert.Equal(0400, k.Files.Get("/sys/firmware/opal/core")!.Mode);
+        Assert.Equal(Errno.EINVAL, SysfsWrite.Errno(k, "/sys/firmware/opal/mpipl/release_core", "abc"));
+        Assert.Equal(Errno.EINVAL, SysfsWrite.Errno(k, "/sys/firmware/opal/mpipl/release_core", "0"));
+        Assert.True(k.Files.Exists("/sys/firmware/opal/mpipl/core"));
+        Assert.True(s.OpalCore!.Exported);
+        Assert.DoesNotContain("not accessible", Log(k));
+        Assert.Equal(Errno.None, SysfsWrite.Errno(k, "/sys/firmware/opal/mpipl/release_core", "1"));
+        Assert.False(s.OpalCore.Exported);
+        Assert.False(k.Files.Exists("/sys/firmware/opal/mpipl/core"));
+        Assert.False(k.Files.Exists("/sys/firmware/opal/core"));
+        Assert.True(k.Files.Exists("/sys/firmware/opal/mpipl/release_core"));
+        Assert.Equal(Errno.EPERM, SysfsWrite.Errno(k, "/sys/firmware/opal/mpipl/release_core", "1"));
+        Assert.Contains("opal core: '/sys/firmware/opal/core' file not accessible!", Log(k));
+        Assert.Equal(Errno.EINVAL, SysfsWrite.Errno(k, "/sys/firmware/opal/mpipl/release_core", "abc"));
+        // The vmcore is another matter.
+        Assert.True(k.Files.Exists("/proc/vmcore"));
+    }
+
+    [Fact]
+    public void The_compat_path_reads_the_same_core()
+    {
+        var s = System();
+        s.Boot();
+        Assert.True(s.Crash(CrashKind.Panic, crashingCpu: 1));
+        var k = s.Kernel!;
+        using var a = k.Files.OpenRead("/sys/firmware/opal/mpipl/core");
+        using var b = k.Files.OpenRead("/sys/firmware/opal/core");
+        Assert.Equal(a.Length, b.Length);
+        var x = new byte[0x20000];
+        var y = new byte[0x20000];
+        Assert.Equal(x.Length, a.Read(0, x));
+        Assert.Equal(y.Length, b.Read(0, y));
+        Assert.Equal(x, y);
+    }
+
+    [Fact]
+    public void The_OPAL_core_has_cumulative_PT_LOADs_at_opal_base_NT_AUXV_and_pr_ppid_1()
+    {
+        var s = System();
+        s.Boot();
+        Assert.True(s.Crash(CrashKind.Panic, crashingCpu: 6));
+        var k = s.Kernel!;
+        var mem = s.Machine.Memory;
+
+        // A second OPAL region in the metadata skiboot handed over (TAG_OPAL), then the core built from it.
+        Assert.Equal(OpalFirmware.Success, s.Firmware.QueryTag(OpalFadumpOps.TagOpal, out ulong md));
+        var h = new byte[24 + (2 * 24)];
+        mem.Read(md, h.AsSpan(0, 48));
+        Assert.Equal(1u, BinaryPrimitives.ReadUInt32BigEndian(h.AsSpan(20)));
+        ulong extraDest = OpalFirmware.SkibootBase + OpalFirmware.MemconsOffset, extraSize = 0x20000;
+        BinaryPrimitives.WriteUInt32BigEndian(h.AsSpan(20), 2);
+        BinaryPrimitives.WriteUInt64BigEndian(h.AsSpan(48), extraDest);
+        BinaryPrimitives.WriteUInt64BigEndian(h.AsSpan(56), extraDest);
+        BinaryPrimitives.WriteUInt64BigEndian(h.AsSpan(64), extraSize);
+        mem.Write(md, h);
+        var files = new KernelFileSystem();
+        var oc = OpalCore.Init(k, s.Firmware, kernelInitiated: true, files)!;
+        Assert.NotNull(oc);
+
+        using var core = ElfCoreFile.Open(files.OpenRead("/sys/firmware/opal/mpipl/core"));
+        var loads = core.Loads.ToList();
+        Assert.Equal(2, loads.Count);
+        Assert.Equal(0UL, loads[0].PhysicalAddress);
+        Assert.Equal(0x30000000UL, loads[0].VirtualAddress);
+        Assert.Equal(s.Firmware.OpalDumpSize, loads[0].FileSize);
+        Assert.Equal(s.Firmware.OpalDumpSize, loads[1].PhysicalAddress);
+        Assert.Equal(0x30000000UL + s.Firmware.OpalDumpSize, loads[1].VirtualAddress);
+        Assert.Equal(extraSize, loads[1].FileSize);
+        Assert.Equal(loads[0].FileOffset + (long)loads[0].FileSize, loads[1].FileOffset);
+        Assert.Equal(loads[1].FileOffset + (long)extraSize, oc.Size);
+
+        // Each PT_LOAD's bytes are where the firmware preserved them (dest), whatever p_paddr says.
+        var want = new byte[0x1000];
+        var got = new byte[0x1000];
+        mem.Read(s.Firmware.OpalDumpAddress + 0x2000, want);
+        Assert.Equal(got.Length, core.Source.Read(loads[0].FileOffset + 0x2000, got));
+        Assert.Equal(want, got);
+        mem.Read(extraDest, want);
+        Assert.Equal(got.Length, core.Source.Read(loads[1].FileOffset, got));
+        Assert.Equal(want, got);
+
+        // Notes: the crashing thread first, pr_ppid 1 everywhere, then NT_AUXV {AT_ENTRY, opal-boot-address, AT_NULL}.
+        var prs = core.Notes.Where(n => n.Type == ElfNote.NT_PRSTATUS).ToList();
+        Assert.Equal(8, prs.Count);
+        Assert.Equal(100 + (int)s.Firmware.Pir(6), PrStatus.Parse(prs[0].Desc, core.Machine, "core", 0).Pid);
+        Assert.All(prs, n => Assert.Equal(1, BinaryPrimitives.ReadInt32BigEndian(n.Desc.AsSpan(36))));
+        var auxv = core.Notes.Single(n => n.Type == 6);
+        Assert.Equal("CORE", auxv.Name);
+        Assert.Same(auxv, core.Notes[^1]);
+        Assert.Equal(24, auxv.Desc.Length);
+        Assert.Equal(9UL, BinaryPrimitives.ReadUInt64BigEndian(auxv.Desc)); // AT_ENTRY
+        Assert.Equal(OpalFirmware.SkibootBase, BinaryPrimitives.ReadUInt64BigEndian(auxv.Desc.AsSpan(8))); // opal-boot-address
+        Assert.Equal(0UL, BinaryPrimitives.ReadUInt64BigEndian(auxv.Desc.AsSpan(16))); // AT_NULL
+    }
 }
