@@ -463,7 +463,11 @@ public sealed class OpalFadumpOps(OpalFirmware opal) : IFadumpOps
     {
         int cpu = (int)header.CrashingCpu;
         header.CrashingCpu = PirMap(fadump.Machine.DeviceTree).TryGetValue(cpu, out uint pir) ? pir : (uint)cpu;
-        fadump.WriteHeader();
+        // fdh->crashing_cpu = mfspr(SPRN_PIR): only that field of the header in memory (was: the whole header
+        // re-encoded, which rewrote the magic and everything else the kernel does not touch at this point).
+        var field = new byte[4];
+        Endian.Write(field, header.CrashingCpu, fadump.Kernel.Arch.BigEndian);
+        fadump.Machine.Memory.Write(fadump.Dump.HeaderAddress + 12, field);
         int resets = fadump.Machine.Resets;
         // crash_fadump's string as is (the "OS panic: " prefix is rtas_os_term's).
         string msg = message.StartsWith("OS panic: ", StringComparison.Ordinal) ? message[10..] : message;
