@@ -202,7 +202,9 @@ public sealed partial class FadumpCore
     private void InvalidateAndRelease()
     {
         Kernel.RemoveVmcore();
-        _ops.Invalidate(this);
+        // fadump_cleanup: the platform clears dump_active only when the firmware forgot the dump; the memory is
+        // released either way.
+        bool invalidated = _ops.Invalidate(this) == 0;
         _ops.Cleanup(this); // fadump_cleanup's platform part (OPAL: TAG_KERNEL reset; setup_metadata sets it again below)
         ulong released = 0;
         var keep = new List<MemoryRange>(Kernel.ReservedRanges) { new(Dump.ReserveStart, Ranges.AlignUp(Dump.ReserveSize, Page)) };
@@ -233,7 +235,7 @@ public sealed partial class FadumpCore
 
         Dump.ReleasedBytes = released;
         Dump.Released = true;
-        Dump.DumpActive = false;
+        Dump.DumpActive = !invalidated;
         Machine.Clock.Advance(Machine.Cost.Release(released));
         // The area stays reserved; the next registration uses it (and the capture kernel's layout).
         Dump.BootMemDestAddr = Dump.ReserveStart + Ranges.AlignUp(Dump.CpuStateDataSize + Dump.HpteRegionSize, Page);

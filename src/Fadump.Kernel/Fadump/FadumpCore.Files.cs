@@ -9,7 +9,7 @@ public sealed partial class FadumpCore
     /// <summary>fadump_init_files: /sys/kernel/fadump/* (and the old names as compatibility links), debugfs fadump_region.</summary>
     public void AddFiles(KernelFileSystem files)
     {
-        if (!Dump.Supported)
+        if (!Dump.Supported && !_filesAtInit)
         {
             return;
         }

@@ -20,6 +20,7 @@ public sealed partial class FadumpCore : ICrashDumpMechanism
     public const ulong ParamAreaSize = 2048;
 
     private readonly IFadumpOps _ops;
+    private bool _filesAtInit;
 
     public FadumpCore(LinuxKernel kernel, IFadumpOps ops)
     {
@@ -169,6 +170,9 @@ public sealed partial class FadumpCore : ICrashDumpMechanism
     /// <summary>setup_fadump: the capture kernel processes the dump; the first kernel writes the header, sets up CMA and registers.</summary>
     public void LateInit()
     {
+        // setup_fadump creates the sysfs files before it registers: a registration that then finds the support
+        // gone (OPAL_HARDWARE) still leaves them, reading enabled 0.
+        _filesAtInit = Dump.Supported;
         if (Dump.DumpActive)
         {
             ProcessDump();
@@ -282,7 +286,11 @@ public sealed partial class FadumpCore : ICrashDumpMechanism
         }
 
         Kernel.SaveCrashTime();
-        WriteHeader();
+        // crash_fadump stores crashing_cpu, the registers and the CPU mask into the header in place: a header the
+        // crash corrupted keeps its corrupted magic and sizes, and the capture kernel says so.
+        var enc = h.Encode(Kernel.Arch.BigEndian);
+        Machine.Memory.Write(Dump.HeaderAddress + 12, enc.AsSpan(12, 4));
+        Machine.Memory.Write(Dump.HeaderAddress + 40, enc.AsSpan(40));
         return _ops.Trigger(this, h, message);
     }
 

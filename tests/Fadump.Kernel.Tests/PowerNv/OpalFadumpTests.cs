@@ -316,6 +316,9 @@ public sealed class OpalFadumpTests
         Assert.False(f.Supported);
         Assert.DoesNotContain("Payload unregistered", FwLog(s)); // nothing was registered: no REMOVE_ALL
         Assert.Single(s.Firmware.Entries());
+        // setup_fadump made the files before registering: they stay, and say FADump is off.
+        Assert.Equal("0\n", k.Files.ReadText("/sys/kernel/fadump/enabled"));
+        Assert.Equal("0\n", k.Files.ReadText("/sys/kernel/fadump/registered"));
     }
 
     [Fact]
@@ -365,6 +368,24 @@ public sealed class OpalFadumpTests
         Assert.Equal(Errno.None, SysfsWrite.Errno(k2, "/sys/kernel/fadump/release_mem", "1")); // release_mem_store returns count
         Assert.Contains("opal fadump: Failed to invalidate - unexpected Error(-11).", Log(k2));
         Assert.DoesNotContain("DUMP: Payload Invalidated MPIPL", FwLog(s));
+        Assert.False(k2.Files.Exists("/proc/vmcore"));
+        // The memory is released, but the dump stays active (the platform clears dump_active only on success):
+        // registering again is refused until a reboot.
+        Assert.True(Fadump(k2).Dump.DumpActive);
+        Assert.True(Fadump(k2).Dump.Released);
+        Assert.Equal(Errno.EPERM, SysfsWrite.Errno(k2, "/sys/kernel/fadump/registered", "1"));
+    }
+
+    [Fact]
+    public void A_crash_info_header_corrupted_before_the_crash_stays_corrupted_crash_fadump_writes_only_its_fields()
+    {
+        var s = System();
+        var k1 = s.Boot();
+        var f1 = Fadump(k1).Dump;
+        s.Machine.Memory.Write(f1.HeaderAddress, new byte[8]); // a stray write over the magic while the kernel runs
+        Assert.True(s.Crash(CrashKind.Panic, crashingCpu: 1));
+        var k2 = s.Kernel!;
+        Assert.Contains("opal fadump: Crash info header is not valid.", Log(k2));
         Assert.False(k2.Files.Exists("/proc/vmcore"));
     }
 
