@@ -23,6 +23,7 @@ public sealed class OpalFadumpOps(OpalFirmware opal) : IFadumpOps
     private OpalFadumpMem? _fdm;
     private OpalFadumpMem? _fdmActive;
     private ulong _cpuMetadata;
+    private ulong _fdmActiveAddress;
 
     public FadumpPlatform Limits => FadumpPlatform.Opal;
 
@@ -119,6 +120,7 @@ public sealed class OpalFadumpOps(OpalFirmware opal) : IFadumpOps
 
         opal.QueryTag(TagCpu, out _cpuMetadata);
         _fdmActive = fdm;
+        _fdmActiveAddress = addr;
         return active;
     }
 
@@ -168,6 +170,7 @@ public sealed class OpalFadumpOps(OpalFirmware opal) : IFadumpOps
         dump.BootMemDestAddr = fdm.Regions[0].Dest;
         dump.HeaderAddress = fdm.HeaderAddress;
         dump.ReserveSize = bootSize + CrashInfoHeader.Size + MetadataSize;
+        dump.KernelMetadata = _fdmActiveAddress; // the crashed kernel's, in the last page of the same reservation
         return true;
     }
 
