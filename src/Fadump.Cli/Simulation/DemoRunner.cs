@@ -180,8 +180,7 @@ public static class DemoRunner
             var collected = SaveWithDumpService(root, result, clock);
             // The service cannot see how much release_mem freed; the simulated kernel can.
             result.ReleasedBytes = k2.Mechanism.Status.ReleasedBytes;
-            var release = cost.Release(result.ReleasedBytes);
-            clock.Advance(release);
+            var release = cost.Release(result.ReleasedBytes); // on the clock already: the kernel's release_mem modelled it
             result.Timeline.Add(new TimelinePhase(FormattableString.Invariant($"release_mem: {MemoryLayoutPicture.Human(result.ReleasedBytes)} back to production"), release, false, "ReleaseGiBps"), clock.Now);
             result.Reregistered = collected.Reregistered;
             result.Timeline.Add(new TimelinePhase("re-register FADump (no second reboot)", TimeSpan.Zero, false, "RTAS call"), clock.Now);
@@ -265,9 +264,12 @@ public static class DemoRunner
             Actions = new Tools.Service.PrintingActionRunner(actions),
             Log = TextWriter.Null,
         });
+        var before = clock.Now;
         var sw = Stopwatch.StartNew();
         var collected = service.Run(root);
         var saveTime = sw.Elapsed;
+        // The kernel's own modelled work during the service (release_mem's freeing) is on the clock already: the
+        // save's phase ends at its start plus the save's wall time, and the release phases follow it.
         clock.Advance(saveTime);
         result.Collect = collected;
         result.ActionsLog = actions.ToString();
@@ -281,7 +283,8 @@ public static class DemoRunner
             result.Files.Add(Path.Combine(collected.Directory, "vmcore-dmesg.txt"));
         }
 
-        result.Timeline.Add(new TimelinePhase("dump service: save vmcore-dmesg.txt and the vmcore (" + options.CoreCollector + "), verify", saveTime, true, "wall time of the real save"), clock.Now);
+        string what = collected.OpalCoreSaved ? "vmcore-dmesg.txt, the OPAL core and the vmcore" : "vmcore-dmesg.txt and the vmcore";
+        result.Timeline.Add(new TimelinePhase("dump service: save " + what + " (" + options.CoreCollector + "), verify", saveTime, true, "wall time of the real save"), before + saveTime);
         return collected;
     }
 

@@ -167,8 +167,7 @@ public static class PowerNvRunner
         {
             var collected = DemoRunner.SaveWithDumpService(root, result, clock);
             result.ReleasedBytes = k2.Mechanism.Status.ReleasedBytes;
-            var release = cost.Release(result.ReleasedBytes);
-            clock.Advance(release);
+            var release = cost.Release(result.ReleasedBytes); // on the clock already: the kernel's release_mem modelled it
             result.Timeline.Add(new TimelinePhase(FormattableString.Invariant($"release_core, release_mem: {MemoryLayoutPicture.Human(result.ReleasedBytes)} back to production"), release, false, "ReleaseGiBps"), clock.Now);
             result.Reregistered = collected.Reregistered;
             result.Timeline.Add(new TimelinePhase("re-register FADump: metadata, tags, ranges again (no second IPL)", TimeSpan.Zero, false, "OPAL calls"), clock.Now);
