@@ -43,6 +43,24 @@ internal sealed partial class NativeLibraryInfo
 
     public nint Handle => _load.Value.Handle;
 
+    /// <summary>
+    /// A new reference to the loaded library (dlopen again: the same handle, one more count), or 0. The DllImport
+    /// resolver hands out these, never <see cref="Handle"/> itself: NativeAOT resolves an import once per call site
+    /// and, when two threads race to do it, frees the handle of the one that lost (InteropHelpers' module cell
+    /// fix-up). Given our one shared handle, that dlclose dropped the library's last count and unmapped libsnappy
+    /// under the other compression threads: a save -p died about once in twenty, with a SIGSEGV inside snappy or a
+    /// "symbol lookup error" from the dynamic linker (exit 127).
+    /// </summary>
+    public nint Acquire()
+    {
+        if (_load.Value.LoadedName is not { } name)
+        {
+            return 0;
+        }
+
+        return TryLoadBoundNow(name, out nint h) || NativeLibrary.TryLoad(name, out h) ? h : 0;
+    }
+
     /// <summary>The candidate that was loaded, or null.</summary>
     public string? LoadedName => _load.Value.LoadedName;
 
@@ -86,12 +104,10 @@ internal sealed partial class NativeLibraryInfo
     private readonly record struct LoadResult(nint Handle, string? LoadedName, string? Error);
 
     /// <summary>
-    /// On Linux, dlopen(name, RTLD_NOW) for a soname: NativeLibrary.TryLoad opens with RTLD_LAZY, and then a
-    /// library's own calls through its PLT are bound at first use, from whichever thread gets there first. With
-    /// several compression threads that lazy binding inside libsnappy failed about once in twenty saves
-    /// ("symbol lookup error: libsnappy.so.1: undefined symbol: ...WorkingMemory12GetHashTable...", the
-    /// process killed with status 127). Bound at load, in the one thread that loads it, nothing is left to
-    /// resolve later. False when this is not Linux, the name is not a file name, or dlopen fails.
+    /// On Linux, dlopen(name, RTLD_NOW) for a soname: every relocation bound while the library loads, in the one
+    /// thread that loads it, rather than lazily (NativeLibrary.TryLoad's RTLD_LAZY) from whichever compression
+    /// thread first calls through the PLT. False when this is not Linux, the name is not a file name, or dlopen
+    /// fails.
     /// </summary>
     private static bool TryLoadBoundNow(string name, out nint handle)
     {
@@ -163,11 +179,11 @@ internal static class NativeLibraries
 
     private static nint Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath) => name switch
     {
-        ZlibImport => Zlib.Handle,
-        LzoImport => Lzo.Handle,
-        SnappyImport => Snappy.Handle,
-        ZstdImport => Zstd.Handle,
-        Lz4Import => Lz4.Handle,
+        ZlibImport => Zlib.Acquire(),
+        LzoImport => Lzo.Acquire(),
+        SnappyImport => Snappy.Acquire(),
+        ZstdImport => Zstd.Acquire(),
+        Lz4Import => Lz4.Acquire(),
         _ => 0,
     };
 }
