@@ -47,6 +47,15 @@ public static class FadumpCommand
     {
         var root = Build(stdout, stderr, rawStdout);
         var parse = root.Parse(args);
+        if (args.Length > 0 && args[0].Length > 0 && args[0][0] != '-'
+            && !root.Subcommands.Any(c => c.Name == args[0] || c.Aliases.Contains(args[0])))
+        {
+            // Not "Required command was not provided" first: say which word is not a command, and what the commands are.
+            stderr.WriteLine($"fadump: '{args[0]}' is not a fadump command; the commands are: {string.Join(", ", root.Subcommands.Where(c => !c.Hidden).Select(c => c.Name))}");
+            stderr.WriteLine("Try 'fadump --help' for more information.");
+            return ExitUsage;
+        }
+
         if (parse.Errors.Count > 0)
         {
             foreach (var e in parse.Errors)

@@ -21,7 +21,7 @@ internal static class SimCommands
 
         public Option<int> Cpus { get; } = new("--cpus") { Description = "number of CPUs", DefaultValueFactory = _ => 16 };
 
-        public Option<string?> Cmdline { get; } = new("--cmdline") { Description = $"kernel command line (pseries: \"{PseriesCmdline}\"; power6: \"{Power6Lpar.DefaultCommandLine}\"; x86_64: \"{new PcSpec().CommandLine}\")" };
+        public Option<string?> Cmdline { get; } = new("--cmdline") { Description = $"kernel command line (pseries: \"{PseriesCmdline}\"; powernv: \"{PowerNvSpec.DefaultCommandLine}\"; power6: \"{Power6Lpar.DefaultCommandLine}\"; x86_64: \"{new PcSpec().CommandLine}\")" };
 
         public Option<string> Workload { get; } = new("--workload") { Description = "database or idle", DefaultValueFactory = _ => "database" };
 

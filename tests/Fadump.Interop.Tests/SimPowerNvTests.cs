@@ -157,6 +157,8 @@ public sealed class SimPowerNvTests : IClassFixture<SimPowerNvTests.Crashed>
         var root = doc.RootElement;
         Assert.Equal("powernv", root.GetProperty("platform").GetString());
         Assert.Equal("preserving", root.GetProperty("petitboot").GetString());
+        Assert.DoesNotContain("\\u002B", o, StringComparison.Ordinal); // JSON for people and jq: "+" as itself
+        Assert.Contains("KernelBootSeconds 12 + 0.05 s/GiB", o, StringComparison.Ordinal);
         Assert.True(root.GetProperty("dumped").GetBoolean());
         Assert.True(root.GetProperty("reregistered").GetBoolean());
         var mpipl = root.GetProperty("mpipl");

@@ -134,6 +134,7 @@ public sealed class SimX86CliTests
     [InlineData("sim run --kexec-load file", "--kexec-load applies to --platform x86_64 only")]
     [InlineData("demo --platform powernv --kexec-load file", "--kexec-load applies to --platform x86_64 only: powernv dumps through FADump, not kexec")]
     [InlineData("sim run --platform power6 --kexec-load legacy", "--kexec-load applies to --platform x86_64 only: power6 dumps through phyp dump, not kexec")]
+    [InlineData("frobnicate", "fadump: 'frobnicate' is not a fadump command; the commands are: info, regs, read, dmesg, collect, save, convert, demo, sim")]
     [InlineData("sim run --platform sparc", "--platform must be pseries, powernv, power6 or x86_64, not 'sparc'")]
     public void Options_that_make_no_sense_on_the_platform_are_usage_errors(string args, string message)
     {

@@ -54,7 +54,7 @@ public static class RegisterReport
         var names = PrStatus.RegisterNames(dump.Machine.Arch);
         var opal = OpalCore.TryRead(dump);
         using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             w.WriteStartObject();
             w.WriteString("arch", dump.Machine.UtsMachine);
