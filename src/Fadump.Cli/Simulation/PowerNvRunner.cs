@@ -5,6 +5,7 @@ using Fadump.Firmware.Opal;
 using Fadump.Kernel;
 using Fadump.Kernel.Fadump;
 using Fadump.Kernel.Platforms.PowerNv;
+using Fadump.Kernel.Structures;
 
 namespace Fadump.Cli.Simulation;
 
@@ -84,7 +85,7 @@ public static class PowerNvRunner
         finally
         {
             // skiboot's console from the crash to the end: the MPIPL, and the re-registration after the release.
-            details.SkibootLog.AddRange(sys.Firmware.Log.Skip(logFrom).Select(StripTime).Where(l => l.Contains("DUMP:", StringComparison.Ordinal) || l.Contains("MPIPL", StringComparison.Ordinal) || l.Contains("SBE", StringComparison.Ordinal)));
+            details.SkibootLog.AddRange(sys.Firmware.Log.Skip(logFrom).Select(KernelLogLines.WithoutTimestamp).Where(l => l.Contains("DUMP:", StringComparison.Ordinal) || l.Contains("MPIPL", StringComparison.Ordinal) || l.Contains("SBE", StringComparison.Ordinal)));
         }
     }
 
@@ -107,7 +108,7 @@ public static class PowerNvRunner
 
         details.CopiedBytes = sys.Firmware.LastCopiedBytes;
         details.MdrtCount = sys.Firmware.MdrtCount;
-        details.SavedThreads = sys.Firmware.Options.Chips * (sys.Firmware.CoresPerChip + sys.Firmware.Options.SpareCoresPerChip) * 4;
+        details.SavedThreads = sys.Firmware.LastSavedThreads;
         var copy = cost.FirmwareCopy(details.CopiedBytes);
         result.Timeline.Add(new TimelinePhase(options.Crash == CrashKind.FirmwareTerminate
             ? "crash (fw-terminate): the BMC asks the SBE for an MPIPL; no OS involvement, no crashing PIR"
@@ -193,7 +194,6 @@ public static class PowerNvRunner
     private static string Region(LinuxKernel k) =>
         k.Files.Exists("/sys/kernel/debug/powerpc/fadump_region") ? k.Files.ReadText("/sys/kernel/debug/powerpc/fadump_region") : string.Empty;
 
-    private static string StripTime(string l) => l.IndexOf("] ", StringComparison.Ordinal) is int i and > 0 && l[0] == '[' ? l[(i + 2)..] : l;
 
     /// <summary>skiboot's regions from the device tree (reserved-names with reserved-ranges) and the petitboot load area.</summary>
     private static List<LayoutBand> OpalBands(PowerNvSystem sys)

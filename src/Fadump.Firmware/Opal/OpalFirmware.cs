@@ -172,6 +172,9 @@ public sealed class OpalFirmware
     /// <summary>MPIPLs performed so far.</summary>
     public int Mpipls { get; private set; }
 
+    /// <summary>Threads whose registers hostboot saved at the last MPIPL (HDAT entries, inactive cores' included).</summary>
+    public int LastSavedThreads { get; private set; }
+
     /// <summary>Bytes hostboot copied at the last MPIPL.</summary>
     public ulong LastCopiedBytes { get; private set; }
 
@@ -413,7 +416,7 @@ public sealed class OpalFirmware
                 continue;
             }
 
-            CopyRange(mem, src, dest, size);
+            FirmwareCopy.Copy(mem, src, dest, size);
             copied += size;
             var e = new byte[MdrtEntrySize];
             BinaryPrimitives.WriteUInt64BigEndian(e, src | HrmorBit);
@@ -426,24 +429,6 @@ public sealed class OpalFirmware
 
         _mdrtCount = n;
         return copied;
-    }
-
-    private static void CopyRange(PhysicalMemory mem, ulong src, ulong dst, ulong len)
-    {
-        if ((src | dst | len) % PhysicalMemory.FrameSize == 0)
-        {
-            mem.Copy(src, dst, len);
-            return;
-        }
-
-        var b = new byte[Math.Min(len, 1UL << 20)];
-        for (ulong done = 0; done < len;)
-        {
-            int k = (int)Math.Min((ulong)b.Length, len - done);
-            mem.Read(src + done, b.AsSpan(0, k));
-            mem.Write(dst + done, b.AsSpan(0, k));
-            done += (ulong)k;
-        }
     }
 
     /// <summary>The SBE stops every thread and hostboot writes the architected registers (HDAT format) where skiboot asked.</summary>
@@ -471,6 +456,7 @@ public sealed class OpalFirmware
         // Threads of cores with a running thread count as active (their idle threads too); cores past them as inactive.
         var activeCores = threads.Where(x => x.Cpu is not null).Select(x => x.Pir >> 2).ToHashSet();
         ulong size = (ulong)threads.Count * ThreadSize;
+        LastSavedThreads = 0;
         if (dest == 0 || size > alloc)
         {
             return; // nothing to save into: skiboot then finds no CPU data ("Invalid CPU registers destination")
@@ -524,6 +510,7 @@ public sealed class OpalFirmware
         }
 
         _machine.Memory.Write(dest, buf);
+        LastSavedThreads = threads.Count;
         BinaryPrimitives.WriteUInt32BigEndian(pda, ThreadSize);
         pda[4] = (byte)CpuDataVersion;
         BinaryPrimitives.WriteUInt64BigEndian(pda.AsSpan(24), dest | HrmorBit);

@@ -349,7 +349,7 @@ public class RtasFirmware
 
                     if (length > 0)
                     {
-                        CopyRegion(mem, sec.SourceAddress, sec.DestinationAddress, length);
+                        FirmwareCopy.Copy(mem, sec.SourceAddress, sec.DestinationAddress, length);
                     }
 
                     sec.BytesDumped = length;
@@ -377,26 +377,5 @@ public class RtasFirmware
         _machine.Clock.Advance(_machine.Cost.FirmwareCopy(copied));
         _machine.Clock.Advance(TimeSpan.FromSeconds(_machine.Cost.ResetAndIplSeconds));
         _machine.Reset(BuildDeviceTree());
-    }
-
-    private static void CopyRegion(PhysicalMemory mem, ulong src, ulong dst, ulong len)
-    {
-        const ulong Frame = PhysicalMemory.FrameSize;
-        if ((src | dst | len) % Frame == 0)
-        {
-            // Whole frames: a remap, not a byte copy.
-            mem.Copy(src, dst, len);
-            return;
-        }
-
-        // The param area (2 KiB) and other unaligned pieces are copied in bounded chunks.
-        var b = new byte[Math.Min(len, 1UL << 20)];
-        for (ulong done = 0; done < len;)
-        {
-            int n = (int)Math.Min((ulong)b.Length, len - done);
-            mem.Read(src + done, b.AsSpan(0, n));
-            mem.Write(dst + done, b.AsSpan(0, n));
-            done += (ulong)n;
-        }
     }
 }

@@ -46,7 +46,7 @@ public sealed partial class FadumpCore : ICrashDumpMechanism
 
     /// <summary>The kernel's FADump messages so far (pr_fmt "fadump: " and the platform's, and crashkernel='s), in order.</summary>
     public IEnumerable<string> Messages => Kernel.Log.Lines
-        .Select(l => l.Length > 0 && l[0] == '[' && l.IndexOf("] ", StringComparison.Ordinal) is int i and > 0 ? l[(i + 2)..] : l)
+        .Select(Structures.KernelLogLines.WithoutTimestamp)
         .Where(l => l.StartsWith("fadump: ", StringComparison.Ordinal) || l.StartsWith(_ops.LogPrefix, StringComparison.Ordinal)
             || l.Contains("for crashkernel", StringComparison.Ordinal) || l.StartsWith("crashkernel", StringComparison.Ordinal));
 

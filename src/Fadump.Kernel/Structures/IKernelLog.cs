@@ -13,3 +13,11 @@ public interface IKernelLog
     /// <summary>Appends one message. level is the syslog level (0 emerg .. 7 debug); cpu is the caller.</summary>
     void Log(TimeSpan sinceBoot, int level, int cpu, string text);
 }
+
+/// <summary>Helpers over logged lines.</summary>
+public static class KernelLogLines
+{
+    /// <summary>A line without its "[    1.234567] " prefix (printk's, or skiboot's "[   12.345678901,5] "); other lines as they are.</summary>
+    public static string WithoutTimestamp(string line) =>
+        line.Length > 0 && line[0] == '[' && line.IndexOf("] ", StringComparison.Ordinal) is int i and > 0 ? line[(i + 2)..] : line;
+}

@@ -58,7 +58,7 @@ internal sealed partial class NativeLibraryInfo
             return 0;
         }
 
-        return TryLoadBoundNow(name, out nint h) || NativeLibrary.TryLoad(name, out h) ? h : 0;
+        return Open(name, out nint h) ? h : 0;
     }
 
     /// <summary>The candidate that was loaded, or null.</summary>
@@ -83,7 +83,7 @@ internal sealed partial class NativeLibraryInfo
         string? error = null;
         foreach (string name in Candidates)
         {
-            if (!TryLoadBoundNow(name, out nint handle) && !NativeLibrary.TryLoad(name, out handle))
+            if (!Open(name, out nint handle))
             {
                 continue;
             }
@@ -102,6 +102,9 @@ internal sealed partial class NativeLibraryInfo
     }
 
     private readonly record struct LoadResult(nint Handle, string? LoadedName, string? Error);
+
+    /// <summary>One reference to <paramref name="name"/>: bound now where <see cref="TryLoadBoundNow"/> can, else NativeLibrary's own load.</summary>
+    private static bool Open(string name, out nint handle) => TryLoadBoundNow(name, out handle) || NativeLibrary.TryLoad(name, out handle);
 
     /// <summary>
     /// On Linux, dlopen(name, RTLD_NOW) for a soname: every relocation bound while the library loads, in the one

@@ -354,23 +354,23 @@ public sealed class OpalFadumpOps(OpalFirmware opal) : IFadumpOps
     }
 
     /// <summary>The firmware's CPU data (TAG_CPU), checked as is_opal_fadump_cpu_data_valid does; null when unusable.</summary>
-    public static (ulong Dest, ulong Size, uint EntrySize)? CpuData(FadumpCore? fadump, PhysicalMemory mem, ulong cpuMetadata, Action<string, int> log, string prefix)
+    private static (ulong Dest, ulong Size, uint EntrySize)? CpuData(LinuxKernel kernel, ulong cpuMetadata)
     {
-        if (cpuMetadata == 0 || MpiplFadumpView.Read(mem, cpuMetadata, 1) is not { } md || md.Regions.Count == 0)
+        if (cpuMetadata == 0 || MpiplFadumpView.Read(kernel.Machine.Memory, cpuMetadata, 1) is not { } md || md.Regions.Count == 0)
         {
             return null;
         }
 
         if (md.CpuDataVersion != OpalFirmware.CpuDataVersion)
         {
-            log(FormattableString.Invariant($"{prefix}Supported CPU state data version: {OpalFirmware.CpuDataVersion}, found: {md.CpuDataVersion}!"), 4);
-            log(prefix + "WARNING: F/W using newer CPU state data format!!", 4);
+            kernel.Printk(FormattableString.Invariant($"opal fadump: Supported CPU state data version: {OpalFirmware.CpuDataVersion}, found: {md.CpuDataVersion}!"), 4);
+            kernel.Printk("opal fadump: WARNING: F/W using newer CPU state data format!!", 4);
         }
 
         var (_, dest, size) = md.Regions[0];
         if (dest == 0 || md.CpuDataSize == 0 || md.CpuDataSize > size)
         {
-            log(prefix + "CPU state data is invalid. Ignoring!", 3);
+            kernel.Printk("opal fadump: CPU state data is invalid. Ignoring!", 3);
             return null;
         }
 
@@ -384,7 +384,7 @@ public sealed class OpalFadumpOps(OpalFirmware opal) : IFadumpOps
         var arch = kernel.Arch;
         var mem = fadump.Machine.Memory;
         var cpuOf = PirMap(fadump.Machine.DeviceTree).ToDictionary(kv => kv.Value, kv => kv.Key);
-        var data = CpuData(fadump, mem, _cpuMetadata, (m, l) => kernel.Printk(m, l), "opal fadump: ");
+        var data = CpuData(kernel, _cpuMetadata);
         var notes = new List<ElfNote>();
         int numCpus = 1;
         if (data is { } d)

@@ -36,7 +36,7 @@ public sealed class PreserveFaDump(LinuxKernel kernel, OpalFirmware opal) : ICra
     public bool Present => false;
 
     public IEnumerable<string> Messages => kernel.Log.Lines
-        .Select(l => l.Length > 0 && l[0] == '[' && l.IndexOf("] ", StringComparison.Ordinal) is int i and > 0 ? l[(i + 2)..] : l)
+        .Select(Structures.KernelLogLines.WithoutTimestamp)
         .Where(l => l.StartsWith("fadump: ", StringComparison.Ordinal) || l.StartsWith("opal fadump: ", StringComparison.Ordinal));
 
     public CrashDumpStatus Status => new()
@@ -117,7 +117,7 @@ public sealed class PreserveFaDump(LinuxKernel kernel, OpalFirmware opal) : ICra
 }
 
 /// <summary>A kernel built without any firmware-assisted dump support (a petitboot without CONFIG_PRESERVE_FA_DUMP): it takes all memory as its own.</summary>
-public sealed class NoFaDump(LinuxKernel kernel) : ICrashDumpMechanism
+public sealed class NoFaDump : ICrashDumpMechanism
 {
     public bool HoldsDumpMemory => false;
 
@@ -147,9 +147,6 @@ public sealed class NoFaDump(LinuxKernel kernel) : ICrashDumpMechanism
         FirstKernelRegions = [],
         CaptureKernelRegions = [],
     };
-
-    /// <summary>The kernel it belongs to.</summary>
-    public LinuxKernel Kernel => kernel;
 
     public void EarlyReserve()
     {

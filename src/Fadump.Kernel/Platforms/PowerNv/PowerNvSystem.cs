@@ -161,7 +161,7 @@ public sealed class PowerNvSystem
 
     private ICrashDumpMechanism PetitbootMechanism(LinuxKernel k) => Spec.Petitboot == PetitbootMode.Preserving
         ? new PreserveFaDump(k, Firmware)
-        : new NoFaDump(k);
+        : new NoFaDump();
 
     /// <summary>The preserving petitboot of the last IPL, when it preserved a dump.</summary>
     public PreserveFaDump? PreservingPetitboot => Petitboot?.Mechanism as PreserveFaDump;
