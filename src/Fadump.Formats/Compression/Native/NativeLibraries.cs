@@ -8,10 +8,8 @@ namespace Fadump.Formats.Compression.Native;
 /// exports it must have and the Debian package to tell the user about when it is missing.
 /// Loaded once, on first use; the handle is kept for the life of the process.
 /// </summary>
-internal sealed partial class NativeLibraryInfo
+internal sealed class NativeLibraryInfo
 {
-    /// <summary>dlopen's RTLD_NOW: every relocation of the library bound while it loads.</summary>
-    private const int RtldNow = 2;
 
     private readonly Lazy<LoadResult> _load;
 
@@ -44,7 +42,7 @@ internal sealed partial class NativeLibraryInfo
     public nint Handle => _load.Value.Handle;
 
     /// <summary>
-    /// A new reference to the loaded library (dlopen again: the same handle, one more count), or 0. The DllImport
+    /// A new reference to the loaded library (loaded again: the same handle, one more count), or 0. The DllImport
     /// resolver hands out these, never <see cref="Handle"/> itself: NativeAOT resolves an import once per call site
     /// and, when two threads race to do it, frees the handle of the one that lost (InteropHelpers' module cell
     /// fix-up). Given our one shared handle, that dlclose dropped the library's last count and unmapped libsnappy
@@ -103,37 +101,8 @@ internal sealed partial class NativeLibraryInfo
 
     private readonly record struct LoadResult(nint Handle, string? LoadedName, string? Error);
 
-    /// <summary>One reference to <paramref name="name"/>: bound now where <see cref="TryLoadBoundNow"/> can, else NativeLibrary's own load.</summary>
-    private static bool Open(string name, out nint handle) => TryLoadBoundNow(name, out handle) || NativeLibrary.TryLoad(name, out handle);
-
-    /// <summary>
-    /// On Linux, dlopen(name, RTLD_NOW) for a soname: every relocation bound while the library loads, in the one
-    /// thread that loads it, rather than lazily (NativeLibrary.TryLoad's RTLD_LAZY) from whichever compression
-    /// thread first calls through the PLT. False when this is not Linux, the name is not a file name, or dlopen
-    /// fails.
-    /// </summary>
-    private static bool TryLoadBoundNow(string name, out nint handle)
-    {
-        handle = 0;
-        if (!OperatingSystem.IsLinux() || !name.Contains(".so", StringComparison.Ordinal))
-        {
-            return false;
-        }
-
-        try
-        {
-            handle = DlOpen(name, RtldNow);
-        }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
-        {
-            handle = 0;
-        }
-
-        return handle != 0;
-    }
-
-    [LibraryImport("libc.so.6", EntryPoint = "dlopen", StringMarshalling = StringMarshalling.Utf8)]
-    private static partial nint DlOpen(string file, int mode);
+    /// <summary>One reference to <paramref name="name"/> (dlopen: the library's count goes up by one).</summary>
+    private static bool Open(string name, out nint handle) => NativeLibrary.TryLoad(name, out handle);
 }
 
 /// <summary>
