@@ -251,6 +251,8 @@ public sealed class SimPower6Tests : IClassFixture<SimPower6Tests.SavedRun>
         Assert.Empty(doc.RootElement.GetProperty("releases").EnumerateArray()); // nothing reached the disk: nothing given back
         Assert.False(doc.RootElement.GetProperty("reregistered").GetBoolean());
         Assert.Single(Directory.GetFiles(tmpfs.Dir, "vmcore-incomplete", SearchOption.AllDirectories));
+        // No picture left empty or cut off, nor its temporary file.
+        Assert.Empty(Directory.GetFiles(tmpfs.Dir, "*.svg*"));
     }
 
     [Fact]

@@ -530,18 +530,33 @@ public static class DemoRunner
     public static void WriteSvgs(DemoResult r, string dir)
     {
         Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, "fig1-first-kernel.svg"), MemoryLayoutPicture.ToSvg(r.Fig1Title, r.LayoutFirst));
-        r.Files.Add(Path.Combine(dir, "fig1-first-kernel.svg"));
+        WritePicture(r, dir, "fig1-first-kernel.svg", MemoryLayoutPicture.ToSvg(r.Fig1Title, r.LayoutFirst));
         if (r.LayoutCapture.Count > 0)
         {
-            File.WriteAllText(Path.Combine(dir, "fig2-capture-kernel.svg"), MemoryLayoutPicture.ToSvg(r.Fig2Title, r.LayoutCapture));
-            r.Files.Add(Path.Combine(dir, "fig2-capture-kernel.svg"));
+            WritePicture(r, dir, "fig2-capture-kernel.svg", MemoryLayoutPicture.ToSvg(r.Fig2Title, r.LayoutCapture));
         }
 
         if (r.Phyp is { Releases.Count: > 0 } phyp)
         {
-            File.WriteAllText(Path.Combine(dir, "memory-back.svg"), MemoryBackPicture.ToSvg(phyp));
-            r.Files.Add(Path.Combine(dir, "memory-back.svg"));
+            WritePicture(r, dir, "memory-back.svg", MemoryBackPicture.ToSvg(phyp));
         }
+    }
+
+    /// <summary>A picture under a temporary name, renamed when whole: a full disk leaves no empty or cut-off SVG behind.</summary>
+    private static void WritePicture(DemoResult r, string dir, string name, string svg)
+    {
+        string path = Path.Combine(dir, name), tmp = path + ".tmp";
+        try
+        {
+            File.WriteAllText(tmp, svg);
+            File.Move(tmp, path, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(tmp);
+            throw;
+        }
+
+        r.Files.Add(path);
     }
 }
