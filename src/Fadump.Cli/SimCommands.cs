@@ -11,13 +11,13 @@ namespace Fadump.Cli;
 /// <summary>`fadump demo` and `fadump sim run`: the simulated pSeries LPAR through a whole FADump lifecycle, or the x86_64 PC through kdump.</summary>
 internal static class SimCommands
 {
-    private sealed class MachineOptions
+    private sealed class MachineOptions(string defaultMemory)
     {
         public const string PseriesCmdline = "root=/dev/sda2 fadump=on";
 
         public Option<string> Platform { get; } = new("--platform") { Description = "pseries (FADump over RTAS), powernv (FADump over OPAL MPIPL), power6 (phyp dump) or x86_64 (kdump)", DefaultValueFactory = _ => "pseries" };
 
-        public Option<string> Memory { get; } = new("--memory") { Description = "RAM size (K/M/G/T suffixes)", DefaultValueFactory = _ => "64G" };
+        public Option<string> Memory { get; } = new("--memory") { Description = "RAM size (K/M/G/T suffixes)", DefaultValueFactory = _ => defaultMemory };
 
         public Option<int> Cpus { get; } = new("--cpus") { Description = "number of CPUs", DefaultValueFactory = _ => 16 };
 
@@ -241,20 +241,27 @@ internal static class SimCommands
         _ => throw new UsageException($"--crash must be panic, oops, sysrq or fw-terminate, not '{s}'"),
     };
 
+    /// <summary>The demo's machine: small enough that the whole lifecycle, the real save included, takes a few seconds.</summary>
+    public const string DemoMemory = "16G";
+
+    /// <summary>`sim run`'s machine: the size of a production LPAR.</summary>
+    public const string RunMemory = "64G";
+
     private static Command Demo(TextWriter stdout, TextWriter stderr)
     {
-        var m = new MachineOptions();
+        var m = new MachineOptions(DemoMemory);
         var outDir = new Option<string?>("--out") { Description = "directory for the saved dump and the SVG pictures" };
         var json = new Option<bool>("--json") { Description = "print the run as JSON" };
-        var cmd = new Command("demo", "Boot, register, crash, capture, save, release and re-register on a simulated pSeries LPAR (64 GiB, 16 CPUs by default); --platform powernv: the same over OPAL MPIPL with petitboot in between; --platform x86_64: boot, kexec -p, crash, capture kernel, save, second reboot") { outDir, json };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "after the summary: the timeline, the kernel's messages, fadump_region and the memory pictures" };
+        var cmd = new Command("demo", "Boot, register, crash, capture, save, release and re-register on a simulated pSeries LPAR (16 GiB, 16 CPUs by default); --platform powernv: the same over OPAL MPIPL with petitboot in between; --platform power6: phyp-assisted dump; --platform x86_64: boot, kexec -p, crash, capture kernel, save, second reboot") { outDir, json, verbose };
         m.AddTo(cmd);
-        cmd.SetAction(p => RunAndReport(m.Options(p) with { OutDir = FullPath(p.GetValue(outDir)) }, p.GetValue(json), stdout, stderr));
+        cmd.SetAction(p => RunAndReport(m.Options(p) with { OutDir = FullPath(p.GetValue(outDir)) }, p.GetValue(json), p.GetValue(verbose), stdout, stderr));
         return cmd;
     }
 
     private static Command Run(TextWriter stdout, TextWriter stderr)
     {
-        var m = new MachineOptions();
+        var m = new MachineOptions(RunMemory);
         var crash = new Option<string>("--crash") { Description = "panic, oops, sysrq or fw-terminate (pseries, power6: the HMC terminates the LPAR; powernv: the BMC starts an MPIPL)", DefaultValueFactory = _ => "panic" };
         var vmcoreOut = new Option<string?>("--vmcore-out") { Description = "write /proc/vmcore of the capture kernel to this file" };
         var saveTo = new Option<string?>("--save-to") { Description = "save the dump into this directory, then release and re-register (pseries, powernv, power6) or reboot (x86_64)" };
@@ -274,7 +281,7 @@ internal static class SimCommands
             VmcoreOut = p.GetValue(vmcoreOut),
             OutDir = FullPath(p.GetValue(saveTo)),
             Save = p.GetValue(saveTo) is not null,
-        }, p.GetValue(json), stdout, stderr);
+        }, p.GetValue(json), verbose: true, stdout, stderr);
         });
         return cmd;
     }
@@ -282,8 +289,19 @@ internal static class SimCommands
     /// <summary>A relative --out / --save-to is relative to the working directory (kdump.conf's path must be absolute).</summary>
     private static string? FullPath(string? dir) => dir is null ? null : Path.GetFullPath(dir);
 
-    private static int RunAndReport(DemoOptions options, bool json, TextWriter stdout, TextWriter stderr)
+    /// <summary>Live progress on a terminal (stderr); none when stderr is a file or a pipe, or when a test's writer stands in for it.</summary>
+    internal static Func<TextWriter, IDemoProgress?> ProgressFor { get; set; } =
+        stderr => ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected ? DemoProgressDisplay.OnStandardError() : null;
+
+    private static int RunAndReport(DemoOptions options, bool json, bool verbose, TextWriter stdout, TextWriter stderr)
     {
+        bool lzo = Formats.Compression.PageCodec.IsAvailable(Formats.Compression.PageCompression.Lzo, out string? noLzo);
+        options = DemoRunner.WithAvailableCollector(options, lzo, noLzo) with
+        {
+            Progress = ProgressFor(stderr),
+            Warn = message => stderr.WriteLine("fadump: warning: " + message),
+        };
+
         // Without --out the saved dump goes to a temporary directory that is removed afterwards.
         string? scratch = null;
         if (options.OutDir is null && options.Save)
@@ -292,6 +310,7 @@ internal static class SimCommands
             options = options with { OutDir = scratch };
         }
 
+        options.Progress?.Begin(DemoSummary.Title(options));
         DemoResult r;
         bool pictureError = false;
         try
@@ -320,10 +339,15 @@ internal static class SimCommands
                 }
             }
 
-            stdout.Write(json ? DemoRunner.ToJson(r) : DemoRunner.ToText(r));
-            if (scratch is not null && !json)
+            if (json)
             {
-                stdout.WriteLine("(the files above were in a temporary directory, now removed: give --out DIR to keep them)");
+                stdout.Write(DemoRunner.ToJson(r));
+            }
+            else
+            {
+                stdout.Write(DemoSummary.ToText(r, filesRemoved: scratch is not null));
+                stdout.Write(verbose ? "\n" + DemoRunner.ToText(r) : "\nMore: --verbose (the timeline, the kernel's messages, fadump_region, the memory pictures); " +
+                    (scratch is null ? "fadump info, dmesg or regs on the saved vmcore.\n" : "--out DIR keeps the vmcore for fadump info, dmesg and regs.\n"));
             }
         }
         finally

@@ -210,7 +210,7 @@ public sealed class SimPowerNvTests : IClassFixture<SimPowerNvTests.Crashed>
     [Fact]
     public void The_text_report_names_the_phases_and_the_opal_regions()
     {
-        var (code, o, e) = InProcessCli.Run("demo", "--platform", "powernv", "--memory", "4G", "--cpus", "4");
+        var (code, o, e) = InProcessCli.Run("demo", "--platform", "powernv", "--memory", "4G", "--cpus", "4", "--verbose");
         Assert.True(code == 0, e + o);
         Assert.Contains("IPL with memory preserved: skiboot finds the dump", o);
         Assert.Contains("DUMP: Crashing PIR = 0x0", o);

@@ -115,9 +115,10 @@ public sealed class SimX86CliTests
     [Fact]
     public void Demo_text_names_the_second_reboot_and_the_headline()
     {
-        var (code, stdout, stderr) = Fadump("demo", "--platform", "x86_64", "--memory", "1G", "--cpus", "2", "--kexec-load", "file", "--cmdline", "root=/dev/sda2 ro crashkernel=256M");
+        var (code, stdout, stderr) = Fadump("demo", "--platform", "x86_64", "--memory", "1G", "--cpus", "2", "--kexec-load", "file", "--cmdline", "root=/dev/sda2 ro crashkernel=256M", "--verbose");
         Assert.True(code == 0, stderr);
-        Assert.StartsWith("Fadump demo: x86_64 PC with kdump, 1 GiB RAM, 2 CPUs", stdout, StringComparison.Ordinal);
+        Assert.StartsWith("Simulated x86_64 PC, kdump: 1 GiB RAM, 2 CPUs", stdout, StringComparison.Ordinal);
+        Assert.Contains("\n\nFadump demo: x86_64 PC with kdump, 1 GiB RAM, 2 CPUs", stdout, StringComparison.Ordinal);
         Assert.Contains("modelled  second reboot: firmware reset and POST, the first kernel boots again with all 1 GiB", stdout, StringComparison.Ordinal);
         Assert.Contains("after the crash, the second reboot included.", stdout, StringComparison.Ordinal);
         Assert.Contains("Fig. 1: the crashkernel= reservation in the first kernel", stdout, StringComparison.Ordinal);

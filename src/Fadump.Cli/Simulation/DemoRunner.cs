@@ -39,6 +39,34 @@ public sealed record DemoOptions
 
     /// <summary>The core_collector line the dump service runs (kdump-utils' default).</summary>
     public string CoreCollector { get; init; } = Tools.Service.KdumpConfig.DefaultCoreCollector;
+
+    /// <summary>Why <see cref="CoreCollector"/> is not the one asked for (a codec library missing), for the report; null: it is.</summary>
+    public string? CoreCollectorNote { get; init; }
+
+    /// <summary>Live progress: each phase as it ends, the measured steps as they go; null: none.</summary>
+    public IDemoProgress? Progress { get; init; }
+
+    /// <summary>A --vmcore-out this large is worth a warning before it is written: it is all of RAM, unfiltered.</summary>
+    public long LargeVmcoreBytes { get; init; } = 4L << 30;
+
+    /// <summary>Warnings that matter before the result does (a huge --vmcore-out); null: dropped.</summary>
+    public Action<string>? Warn { get; init; }
+}
+
+/// <summary>How far a measured step (the save, the copy of /proc/vmcore) is: a fraction, and what it is doing.</summary>
+public readonly record struct StepProgress(double Fraction, string Detail);
+
+/// <summary>Live progress of a run, for a person watching it.</summary>
+public interface IDemoProgress
+{
+    /// <summary>The run starts: what it simulates.</summary>
+    void Begin(string title);
+
+    /// <summary>A phase of the lifecycle ended (modelled or measured), the simulated clock at its end.</summary>
+    void PhaseDone(TimelinePhase phase, TimeSpan at);
+
+    /// <summary>Runs a measured step, which reports how far it is as it goes.</summary>
+    T Measure<T>(string step, Func<IProgress<StepProgress>, T> work);
 }
 
 /// <summary>The result of a run: the timeline, fadump_region before and after, the layout pictures, the dump files.</summary>
@@ -46,7 +74,9 @@ public sealed class DemoResult
 {
     public required DemoOptions Options { get; init; }
 
-    public Timeline Timeline { get; } = new();
+    public Timeline Timeline => timeline ??= new Timeline { Added = Options.Progress is { } p ? p.PhaseDone : null };
+
+    private Timeline? timeline;
 
     public string RegionBefore { get; set; } = string.Empty;
 
@@ -195,6 +225,21 @@ public static class DemoRunner
         return result;
     }
 
+    /// <summary>
+    /// kdump-utils' default collector compresses with lzo; on a machine without liblzo2 (Debian does not install
+    /// it by default) the run saves with zstd instead, whose library dpkg itself needs, and the report says so.
+    /// </summary>
+    public static DemoOptions WithAvailableCollector(DemoOptions options, bool lzoAvailable, string? whyNot)
+    {
+        if (!options.Save || lzoAvailable || options.CoreCollector != Tools.Service.KdumpConfig.DefaultCoreCollector)
+        {
+            return options;
+        }
+
+        string zstd = options.CoreCollector.Replace(" -l ", " -z ", StringComparison.Ordinal);
+        return options with { CoreCollector = zstd, CoreCollectorNote = $"compressed with zstd, not with kdump-utils' default lzo: {whyNot}" };
+    }
+
     /// <summary>Why the crash left no dump, in the kernel's own words where it gave any.</summary>
     private static string WhyNoDump(LinuxKernel k, PseriesLpar lpar)
     {
@@ -242,7 +287,7 @@ public static class DemoRunner
         }
 
         var sw = Stopwatch.StartNew();
-        CopyTo(root, path);
+        CopyTo(root, path, result.Options);
         result.Files.Add(path);
         result.Timeline.Add(new TimelinePhase("copy /proc/vmcore to " + path, sw.Elapsed, true, "wall time"), clock.Now + sw.Elapsed);
         clock.Advance(sw.Elapsed);
@@ -259,14 +304,20 @@ public static class DemoRunner
         Directory.CreateDirectory(outDir);
         var config = Tools.Service.KdumpConfigParser.Parse($"path {outDir}\ncore_collector {options.CoreCollector}\n", "demo kdump.conf");
         var actions = new StringWriter();
-        var service = new Tools.Service.CollectService(config, new Tools.Service.CollectOptions
+        Tools.Service.CollectResult Collect(IProgress<StepProgress>? progress)
         {
-            Actions = new Tools.Service.PrintingActionRunner(actions),
-            Log = TextWriter.Null,
-        });
+            var service = new Tools.Service.CollectService(config, new Tools.Service.CollectOptions
+            {
+                Actions = new Tools.Service.PrintingActionRunner(actions),
+                Log = TextWriter.Null,
+                Writer = new Tools.Service.DumpSaverWriter { Progress = progress is null ? null : new SaveStepProgress(progress) },
+            });
+            return service.Run(root);
+        }
+
         var before = clock.Now;
         var sw = Stopwatch.StartNew();
-        var collected = service.Run(root);
+        var collected = options.Progress is { } p ? p.Measure("dump service: saving the vmcore", Collect) : Collect(null);
         var saveTime = sw.Elapsed;
         // The kernel's own modelled work during the service (release_mem's freeing) is on the clock already: the
         // save's phase ends at its start plus the save's wall time, and the release phases follow it.
@@ -288,24 +339,70 @@ public static class DemoRunner
         return collected;
     }
 
-    private static void CopyTo(ISysroot root, string path)
+    private static void CopyTo(ISysroot root, string path, DemoOptions options)
     {
         using var src = root.OpenRead("/proc/vmcore");
-        using var dst = new Tools.Output.PrivateOutputFile(path);
-        var buf = new byte[4 << 20];
-        for (long off = 0; off < src.Length;)
+        long length = src.Length;
+        string dir = Path.GetDirectoryName(Path.GetFullPath(path)) ?? "/";
+        long? free = FreeBytes(dir);
+        if (free is { } f && f < length)
         {
-            int n = src.Read(off, buf);
-            if (n <= 0)
-            {
-                break;
-            }
-
-            RandomAccess.Write(dst.Handle, buf.AsSpan(0, n), off);
-            off += n;
+            throw new IOException(FormattableString.Invariant($"--vmcore-out {path}: /proc/vmcore is {MemoryLayoutPicture.Human((ulong)length)} ({length} bytes) and {dir} has {MemoryLayoutPicture.Human((ulong)f)} free; nothing written"));
         }
 
-        dst.Commit();
+        if (length >= options.LargeVmcoreBytes)
+        {
+            options.Warn?.Invoke(FormattableString.Invariant($"--vmcore-out writes /proc/vmcore as it is, unfiltered: {MemoryLayoutPicture.Human((ulong)length)} to {path}") +
+                (free is { } ff ? FormattableString.Invariant($" ({MemoryLayoutPicture.Human((ulong)ff)} free there)") : string.Empty) +
+                "; sim run --save-to DIR saves it filtered and compressed instead");
+        }
+
+        int Copy(IProgress<StepProgress>? progress)
+        {
+            using var dst = new Tools.Output.PrivateOutputFile(path);
+            var buf = new byte[4 << 20];
+            for (long off = 0; off < length;)
+            {
+                int n = src.Read(off, buf);
+                if (n <= 0)
+                {
+                    break;
+                }
+
+                RandomAccess.Write(dst.Handle, buf.AsSpan(0, n), off);
+                off += n;
+                progress?.Report(new StepProgress((double)off / length, FormattableString.Invariant($"{MemoryLayoutPicture.Human((ulong)off)} of {MemoryLayoutPicture.Human((ulong)length)}")));
+            }
+
+            dst.Commit();
+            return 0;
+        }
+
+        _ = options.Progress is { } p ? p.Measure("copy /proc/vmcore to " + path, Copy) : Copy(null);
+    }
+
+    /// <summary>Free bytes for an unprivileged writer on the file system holding <paramref name="dir"/>; null when it cannot be told.</summary>
+    private static long? FreeBytes(string dir)
+    {
+        try
+        {
+            return new DriveInfo(dir).AvailableFreeSpace;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The saver's progress as a step's: scanning struct pages, then copying data.</summary>
+    private sealed class SaveStepProgress(IProgress<StepProgress> step) : IProgress<Tools.Collector.SaveProgress>
+    {
+        public void Report(Tools.Collector.SaveProgress sp) => step.Report(new StepProgress(sp.Fraction, sp.Phase switch
+        {
+            Tools.Collector.SavePhase.Scanning => "scanning struct pages",
+            Tools.Collector.SavePhase.Writing => FormattableString.Invariant($"copying data, {sp.ReadBytesPerSecond / (1 << 20):F0} MiB/s"),
+            _ => "done",
+        }));
     }
 
     public static string ToText(DemoResult r)

@@ -15,7 +15,14 @@ public sealed class Timeline
 
     public TimeSpan Total => Phases.Count == 0 ? TimeSpan.Zero : Phases[^1].At;
 
-    public void Add(TimelinePhase phase, TimeSpan at) => Phases.Add((phase, at));
+    /// <summary>Called with each phase as it is added: the demo's live progress.</summary>
+    public Action<TimelinePhase, TimeSpan>? Added { get; set; }
+
+    public void Add(TimelinePhase phase, TimeSpan at)
+    {
+        Phases.Add((phase, at));
+        Added?.Invoke(phase, at);
+    }
 
     public static string Seconds(TimeSpan t) => t.TotalSeconds.ToString(t.TotalSeconds < 10 ? "0.000" : "0.0", CultureInfo.InvariantCulture) + " s";
 }

@@ -20,6 +20,9 @@ public sealed class DumpSaverWriter : IDumpWriter
 
     public int DefaultThreads { get; init; } = Environment.ProcessorCount;
 
+    /// <summary>The saver's progress (scanning, then writing), for a display; null: none.</summary>
+    public IProgress<SaveProgress>? Progress { get; init; }
+
     /// <summary>Output bytes between two durability reports of the filtering saver (each an fsync).</summary>
     public long DurableReportBytes { get; init; } = 64L << 20;
 
@@ -31,14 +34,14 @@ public sealed class DumpSaverWriter : IDumpWriter
         }
 
         // The saver reports durability every DurableReportBytes of output, and ulong.MaxValue once committed.
-        var r = DumpSaver.Save(input, outputPath, options.ToSaveOptions(DefaultThreads) with { DurableThrough = durableThrough, DurableReportBytes = DurableReportBytes }, ct);
+        var r = DumpSaver.Save(input, outputPath, options.ToSaveOptions(DefaultThreads, Progress) with { DurableThrough = durableThrough, DurableReportBytes = DurableReportBytes }, ct);
         return Map(r);
     }
 
     public DumpWriteResult Save(IDump input, Stream flattenedOutput, CoreCollectorOptions options, CancellationToken ct = default) =>
         input.VmcoreInfo is null
             ? Unfiltered.Save(input, flattenedOutput, options, ct)
-            : Map(DumpSaver.Save(input, flattenedOutput, options.ToSaveOptions(DefaultThreads), ct));
+            : Map(DumpSaver.Save(input, flattenedOutput, options.ToSaveOptions(DefaultThreads, Progress), ct));
 
     private ElfCopyDumpWriter Unfiltered => new() { DurableReportBytes = DurableReportBytes };
 
