@@ -315,9 +315,12 @@ public sealed partial class FadumpCore : ICrashDumpMechanism
         Supported = Dump.Supported,
         Armed = Dump.Registered,
         ReservedBytes = Dump.ReserveSize,
-        FirmwareCopyBytes = Dump.BootMemorySize,
+        // What the firmware copies: the boot memory regions, which with a hole below boot_mem_top (the kernel's
+        // double counting, BootMemory.Regions) add up to less than boot_memory_size.
+        FirmwareCopyBytes = Dump.BootRegions.Count > 0 ? Dump.BootRegions.Aggregate(0UL, (s, r) => s + r.Size) : Dump.BootMemorySize,
         DumpActive = Dump.DumpActive,
-        CaptureKernelMemory = Dump.BootMemTop,
+        // The capture kernel runs in the RAM below boot_mem_top: holes there are not memory.
+        CaptureKernelMemory = RamBelow(Dump.BootMemTop).Aggregate(0UL, (s, r) => s + r.Size),
         Released = Dump.Released,
         ReleasedBytes = Dump.ReleasedBytes,
         CaptureLog = [.. VmcoreLog],
@@ -355,15 +358,16 @@ public sealed partial class FadumpCore : ICrashDumpMechanism
             return [];
         }
 
-        var bands = new List<DumpRegion>
-        {
-            new(0, d.BootMemTop, "capture kernel", DumpRegionKind.BootMemory),
-            new(d.ReserveStart, d.BootMemDestAddr, "CPU+HPTE", DumpRegionKind.Metadata),
-            new(d.BootMemDestAddr, d.BootMemDestAddr + d.BootMemorySize, "boot memory copy", DumpRegionKind.DumpData),
-        };
+        var bands = RamBelow(d.BootMemTop).Select(r => new DumpRegion(r.Start, r.End, "capture kernel", DumpRegionKind.BootMemory)).ToList();
+        bands.Add(new(d.ReserveStart, d.BootMemDestAddr, "CPU+HPTE", DumpRegionKind.Metadata));
+        bands.Add(new(d.BootMemDestAddr, d.BootMemDestAddr + d.BootMemorySize, "boot memory copy", DumpRegionKind.DumpData));
         AddHeaderBands(bands, d);
         return bands;
     }
+
+    /// <summary>The RAM ranges below <paramref name="top"/>, cut at it.</summary>
+    private IEnumerable<MemoryRange> RamBelow(ulong top) =>
+        Kernel.Memory.Where(r => r.Start < top).Select(r => new MemoryRange(r.Start, Math.Min(r.End, top) - r.Start));
 
     /// <summary>The crash info header, and the platform's metadata after it when it has any (OPAL: TAG_KERNEL's page).</summary>
     private static void AddHeaderBands(List<DumpRegion> bands, FwDump d)
