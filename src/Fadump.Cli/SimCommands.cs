@@ -295,11 +295,14 @@ internal static class SimCommands
 
     private static int RunAndReport(DemoOptions options, bool json, bool verbose, TextWriter stdout, TextWriter stderr)
     {
+        // A signal stops the save and the scratch directory is still removed; the exit status is then 128 + signal.
+        using var cooperate = Signals.Cooperate();
         bool lzo = Formats.Compression.PageCodec.IsAvailable(Formats.Compression.PageCompression.Lzo, out string? noLzo);
         options = DemoRunner.WithAvailableCollector(options, lzo, noLzo) with
         {
             Progress = ProgressFor(stderr),
             Warn = message => stderr.WriteLine("fadump: warning: " + message),
+            CancellationToken = Signals.Token,
         };
 
         // Without --out the saved dump goes to a temporary directory that is removed afterwards.
@@ -322,6 +325,11 @@ internal static class SimCommands
             catch (KernelPanicException e)
             {
                 stderr.WriteLine("fadump: the simulated kernel did not boot: " + e.Message);
+                return FadumpCommand.ExitFailure;
+            }
+            catch (OperationCanceledException)
+            {
+                stderr.WriteLine($"fadump: stopped by {Signals.Name(Signals.Received)}: nothing more was written");
                 return FadumpCommand.ExitFailure;
             }
 

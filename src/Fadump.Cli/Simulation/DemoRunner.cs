@@ -46,6 +46,9 @@ public sealed record DemoOptions
     /// <summary>Live progress: each phase as it ends, the measured steps as they go; null: none.</summary>
     public IDemoProgress? Progress { get; init; }
 
+    /// <summary>SIGINT, SIGTERM, SIGHUP: the save (or the --vmcore-out copy) stops, as the dump service's does.</summary>
+    public CancellationToken CancellationToken { get; init; }
+
     /// <summary>A --vmcore-out this large is worth a warning before it is written: it is all of RAM, unfiltered.</summary>
     public long LargeVmcoreBytes { get; init; } = 4L << 30;
 
@@ -310,6 +313,7 @@ public static class DemoRunner
             {
                 Actions = new Tools.Service.PrintingActionRunner(actions),
                 Log = TextWriter.Null,
+                CancellationToken = options.CancellationToken,
                 Writer = new Tools.Service.DumpSaverWriter { Progress = progress is null ? null : new SaveStepProgress(progress) },
             });
             return service.Run(root);
@@ -363,6 +367,7 @@ public static class DemoRunner
             var buf = new byte[4 << 20];
             for (long off = 0; off < length;)
             {
+                options.CancellationToken.ThrowIfCancellationRequested();
                 int n = src.Read(off, buf);
                 if (n <= 0)
                 {
