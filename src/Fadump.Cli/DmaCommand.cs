@@ -80,7 +80,7 @@ internal static class DmaCommand
     private static string ToText(PcSpec spec, DmaReport reloc, DmaReport swap)
     {
         var sb = new StringBuilder();
-        sb.Append(CultureInfo.InvariantCulture, $"x86_64 PC, {spec.MemoryBytes >> 20} MiB, {spec.Cpus} CPUs, {spec.CommandLine}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"x86_64 PC, {Formats.BinarySize.Format(spec.MemoryBytes)}, {spec.Cpus} CPUs, {spec.CommandLine}\n");
         foreach (var d in spec.Dma)
         {
             sb.Append(CultureInfo.InvariantCulture, $"  device {d.Name}: ring 0x{d.Ring.Start:x}-0x{d.Ring.End - 1:x} ({d.Ring.Size >> 10} KiB), {d.BytesPerSecond / 1e6:F0} MB/s, not stopped by the crash\n");
