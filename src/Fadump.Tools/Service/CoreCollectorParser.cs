@@ -5,8 +5,9 @@ using Fadump.Formats.Compression;
 namespace Fadump.Tools.Service;
 
 /// <summary>
-/// Parses a kdump.conf <c>core_collector</c> line (<c>makedumpfile -l --message-level 7 -d 31</c>) the way
-/// makedumpfile's getopt_long reads it: clustered short flags (<c>-lF</c>), attached or separate
+/// Parses a kdump.conf <c>core_collector</c> line (<c>makedumpfile -l --message-level 7 -d 31</c>; or <c>cp</c>,
+/// <c>cp --sparse=always</c>, <c>scp</c>: see <see cref="CoreCollectorProgram"/>). makedumpfile's options are read the way
+/// makedumpfile's getopt_long reads them: clustered short flags (<c>-lF</c>), attached or separate
 /// arguments (<c>-d31</c>, <c>-d 31</c>), <c>--long=value</c> or <c>--long value</c>. The line is split on
 /// blanks without quoting, as kdump-utils expands an unquoted $CORE_COLLECTOR. The dump file names are
 /// added by the service, so positional arguments are errors.
@@ -32,9 +33,20 @@ public static class CoreCollectorParser
         }
 
         string program = words[0];
-        if (program != "makedumpfile" && !program.EndsWith("/makedumpfile", StringComparison.Ordinal))
+        if (Names(program, "cp"))
         {
-            throw new FormatException($"core_collector '{program}': only makedumpfile is supported (the dump is written by fadump's own saver, with makedumpfile's options)");
+            return ParseCp(words);
+        }
+
+        if (Names(program, "scp"))
+        {
+            // kdump-utils runs "scp -q $_ssh_opts /proc/vmcore ..." from the first word alone (${CORE_COLLECTOR%%[[:blank:]]*}).
+            return new CoreCollectorOptions { Program = CoreCollectorProgram.Scp, DumpLevel = 0, Format = SaveFormat.Elf, IgnoredOptions = words[1..] };
+        }
+
+        if (!Names(program, "makedumpfile"))
+        {
+            throw new FormatException($"core_collector '{program}': only makedumpfile, cp and scp are supported (makedumpfile's options are honoured by fadump's own saver; cp and scp copy /proc/vmcore as it is)");
         }
 
         var o = new CoreCollectorOptions();
@@ -122,6 +134,31 @@ public static class CoreCollectorParser
         }
 
         return o with { IgnoredOptions = ignored };
+    }
+
+    /// <summary>"cp", or a path ending in "/cp".</summary>
+    private static bool Names(string program, string name) =>
+        program == name || program.EndsWith("/" + name, StringComparison.Ordinal);
+
+    /// <summary>
+    /// cp OPTIONS: the files are added by the service (kdump-utils: $CORE_COLLECTOR /proc/vmcore DIR/vmcore-incomplete).
+    /// Only --sparse changes what a copy of one file is; other options (-a, -v, ...) are errors, not silently dropped.
+    /// </summary>
+    private static CoreCollectorOptions ParseCp(string[] words)
+    {
+        bool sparse = false;
+        foreach (string w in words[1..])
+        {
+            sparse = w switch
+            {
+                "--sparse=always" => true,
+                "--sparse=auto" or "--sparse=never" => false,
+                _ when w.StartsWith('-') => throw new FormatException($"core_collector cp option {w} is not supported (fadump collect copies /proc/vmcore as it is; it honours --sparse=always, --sparse=auto and --sparse=never)"),
+                _ => throw new FormatException($"core_collector argument '{w}': the dump files are added by the service, give options only"),
+            };
+        }
+
+        return new CoreCollectorOptions { Program = CoreCollectorProgram.Cp, Sparse = sparse, DumpLevel = 0, Format = SaveFormat.Elf };
     }
 
     private static CoreCollectorOptions WithDumpLevels(CoreCollectorOptions o, string arg)

@@ -56,8 +56,37 @@ public sealed class CoreCollectorParserTests
     }
 
     [Theory]
+    [InlineData("cp", false)]
+    [InlineData("/usr/bin/cp --sparse=always", true)]
+    [InlineData("cp --sparse=always --sparse=never", false)]
+    [InlineData("cp --sparse=auto", false)]
+    public void Cp_copies_the_vmcore_as_it_is(string line, bool sparse)
+    {
+        var o = CoreCollectorParser.Parse(line);
+
+        Assert.Equal(CoreCollectorProgram.Cp, o.Program);
+        Assert.Equal(sparse, o.Sparse);
+        Assert.Equal(0, o.DumpLevel);
+        Assert.Equal(SaveFormat.Elf, o.Format);
+    }
+
+    /// <summary>kdump-utils runs scp from the first word only (${CORE_COLLECTOR%%[[:blank:]]*}): the rest is listed as ignored.</summary>
+    [Fact]
+    public void Scp_keeps_what_follows_as_ignored()
+    {
+        var o = CoreCollectorParser.Parse("scp -l 8000");
+
+        Assert.Equal(CoreCollectorProgram.Scp, o.Program);
+        Assert.Equal(["-l", "8000"], o.IgnoredOptions);
+        Assert.Equal(CoreCollectorProgram.Makedumpfile, CoreCollectorParser.Parse("makedumpfile -l -d 31").Program);
+    }
+
+    [Theory]
     [InlineData("", "core_collector is empty")]
-    [InlineData("scp", "only makedumpfile is supported")]
+    [InlineData("cat", "core_collector 'cat': only makedumpfile, cp and scp are supported")]
+    [InlineData("cp -a", "core_collector cp option -a is not supported (fadump collect copies /proc/vmcore as it is; it honours --sparse=always, --sparse=auto and --sparse=never)")]
+    [InlineData("cp --sparse=sometimes", "core_collector cp option --sparse=sometimes is not supported")]
+    [InlineData("cp /proc/vmcore", "core_collector argument '/proc/vmcore': the dump files are added by the service")]
     [InlineData("makedumpfile -d", "option -d needs a value")]
     [InlineData("makedumpfile -d x", "-d 'x': expected an integer from 0 to 31")]
     [InlineData("makedumpfile -d 3,32", "-d '32'")]
