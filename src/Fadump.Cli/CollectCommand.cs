@@ -40,8 +40,15 @@ internal static class CollectCommand
         {
             root, config, printActions, sshOptions, errorHandler, rootFs, releaseChunk, syncEvery,
         };
+
+        // makedumpfile's options, out of habit on collect's command line: not in the help, and refused with what to do.
+        var makedumpfileFlags = new[] { "-c", "-l", "-p", "-z", "-E", "-F" }.Select(n => new Option<bool>(n) { Hidden = true }).ToList();
+        var makedumpfileLevel = new Option<string?>("-d") { Hidden = true };
+        makedumpfileFlags.ForEach(cmd.Options.Add);
+        cmd.Options.Add(makedumpfileLevel);
         cmd.SetAction(p =>
         {
+            RefuseMakedumpfileOptions([.. makedumpfileFlags.Where(o => p.GetValue(o)).Select(o => o.Name), .. p.GetValue(makedumpfileLevel) is { } d ? [$"-d {d}"] : Array.Empty<string>()]);
             // SIGINT, SIGTERM, SIGHUP stop the save, which keeps its -incomplete name, and the failure action
             // runs; the exit status is then 128 + the signal. SIGKILL leaves that to --error-handler.
             using var cooperate = Signals.Cooperate();
@@ -91,6 +98,32 @@ internal static class CollectCommand
             return result.ExitCode;
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// makedumpfile options given to collect (fadump collect -c -l): a usage error. Two compressions, or -E with one,
+    /// get fadump save's own message for them; anything else, where such options go (kdump.conf's core_collector).
+    /// </summary>
+    private static void RefuseMakedumpfileOptions(IReadOnlyList<string> given)
+    {
+        if (given.Count == 0)
+        {
+            return;
+        }
+
+        int compressions = given.Count(n => n is "-c" or "-l" or "-p" or "-z");
+        string options = string.Join(' ', given);
+        if (compressions > 1)
+        {
+            throw new UsageException(CoreCollectorParser.MixedCompression);
+        }
+
+        if (compressions == 1 && given.Contains("-E"))
+        {
+            throw new UsageException(CoreCollectorParser.ElfCompressed);
+        }
+
+        throw new UsageException($"{options}: collect reads makedumpfile's options from kdump.conf: give them on its core_collector line (core_collector makedumpfile {options})");
     }
 
     /// <summary>

@@ -609,6 +609,11 @@ public sealed class CollectService
             return o;
         }
 
+        foreach (string ignored in o.IgnoredOptions)
+        {
+            Info($"core_collector: {ignored} ignored");
+        }
+
         bool flattened = target is SshDumpTarget;
         if (o.FlattenedRequested && !flattened)
         {

@@ -51,6 +51,7 @@ public static class CoreCollectorParser
 
         var o = new CoreCollectorOptions();
         var ignored = new List<string>();
+        var compressions = new List<char>();
         for (int i = 1; i < words.Length; i++)
         {
             string w = words[i];
@@ -99,15 +100,19 @@ public static class CoreCollectorParser
                 switch (f)
                 {
                     case 'c':
+                        compressions.Add(f);
                         o = o with { Compression = PageCompression.Zlib };
                         break;
                     case 'l':
+                        compressions.Add(f);
                         o = o with { Compression = PageCompression.Lzo };
                         break;
                     case 'p':
+                        compressions.Add(f);
                         o = o with { Compression = PageCompression.Snappy };
                         break;
                     case 'z':
+                        compressions.Add(f);
                         o = o with { Compression = PageCompression.Zstd };
                         break;
                     case 'E':
@@ -133,8 +138,28 @@ public static class CoreCollectorParser
             }
         }
 
+        // makedumpfile(8): -c, -l, -p and -z "cannot be specified with -E", the ELF format has no compressed pages
+        // (so kdump-utils' mkdumprd, which runs makedumpfile --check-params on the line, refuses it too).
+        if (o.Format == SaveFormat.Elf && o.Compression != PageCompression.None)
+        {
+            throw new FormatException(ElfCompressed);
+        }
+
+        // Two compressions: makedumpfile's getopt keeps the last and says nothing, and a kdump.conf kdump-utils
+        // accepted must not lose the dump here. fadump save refuses them (MixedCompression); here they are listed.
+        foreach (char f in compressions.Where(f => f != compressions[^1]).Distinct())
+        {
+            ignored.Add($"-{f} (-{compressions[^1]} comes after it: the last compression given wins, as in makedumpfile)");
+        }
+
         return o with { IgnoredOptions = ignored };
     }
+
+    /// <summary>fadump save's message for -c -l (and any two of -c, -l, -p, -z); collect's command line says it too.</summary>
+    public const string MixedCompression = "-c, -l, -p and -z are mutually exclusive";
+
+    /// <summary>fadump save's message for -E with a compression.</summary>
+    public const string ElfCompressed = "-E cannot be used with -c, -l, -p or -z: the ELF format has no compressed pages";
 
     /// <summary>"cp", or a path ending in "/cp".</summary>
     private static bool Names(string program, string name) =>

@@ -132,6 +132,7 @@ public sealed class KdumpConfigParserTests
     [InlineData("kdump_post /usr/bin/post with args\n", 1, "kdump_post '/usr/bin/post with args': expected an absolute path")]
     [InlineData("# header\ncore_collector cat\n", 2, "core_collector 'cat': only makedumpfile, cp and scp are supported")]
     [InlineData("core_collector cp -r\n", 1, "core_collector cp option -r is not supported")]
+    [InlineData("core_collector makedumpfile -E -z\n", 1, "/etc/kdump.conf:1: -E cannot be used with -c, -l, -p or -z: the ELF format has no compressed pages")]
     [InlineData("ssh a@b\ncore_collector cp --sparse=always\n", 2, "core_collector cp cannot save to an ssh target: kdump-utils pipes the collector's standard output to ssh, and cp writes none (cp: missing destination file operand); use scp, or makedumpfile (saved as vmcore.flat)")]
     [InlineData("core_collector cp\nssh a@b\n", 1, "core_collector cp cannot save to an ssh target")]
     [InlineData("core_collector makedumpfile -d 99\n", 1, "-d '99': expected an integer from 0 to 31")]
