@@ -15,25 +15,28 @@ internal static class CollectCommand
 
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
-        var root = new Option<string>("--root") { Description = "the root holding proc/ and sys/ of the capture kernel", DefaultValueFactory = _ => "/" };
-        var config = new Option<string?>("--config") { Description = $"kdump.conf to read (default {DefaultConfig}; kdump-utils' defaults when it does not exist)" };
+        var root = new Option<string>("--root") { HelpName = "DIR", Description = "the root holding proc/ and sys/ of the capture kernel", DefaultValueFactory = _ => "/" };
+        var config = new Option<string?>("--config") { HelpName = "FILE", Description = $"kdump.conf to read (default {DefaultConfig}; kdump-utils' defaults when it does not exist)" };
         var printActions = new Option<bool>("--print-actions") { Description = "print the failure and final actions instead of executing them" };
-        var sshOptions = new Option<string[]>("--ssh-option") { Description = "an ssh -o option (Port=2222, UserKnownHostsFile=...), before the service's own; repeatable" };
+        var sshOptions = new Option<string[]>("--ssh-option") { HelpName = "OPTION", Description = "an ssh -o option (Port=2222, UserKnownHostsFile=...), before the service's own; repeatable" };
         var errorHandler = new Option<bool>("--error-handler")
         {
             Description = "what kdump-utils' kdump-error-handler does when the dump service died (OnFailure=): kdump_post 1, failure_action, final_action",
         };
         var rootFs = new Option<string>("--rootfs")
         {
+            HelpName = "DIR",
             Description = "the root file system failure_action dump_to_rootfs saves under (kdump-utils mounts it on /sysroot)",
             DefaultValueFactory = _ => "/",
         };
         var releaseChunk = new Option<string?>("--release-chunk")
         {
+            HelpName = "SIZE",
             Description = "phyp dump: give the reserved memory back through release_region in chunks of SIZE (K/M/G suffixes; default 1G)",
         };
         var syncEvery = new Option<string?>("--sync-every")
         {
+            HelpName = "SIZE",
             Description = "fsync the output and report how far it is durable every SIZE written (default 64M); phyp dump releases what is durable",
         };
         var cmd = new Command("collect", "The dump service: save vmcore-dmesg.txt and the vmcore as kdump.conf says, verify, release the memory, re-register, then the final action")
@@ -43,7 +46,7 @@ internal static class CollectCommand
 
         // makedumpfile's options, out of habit on collect's command line: not in the help, and refused with what to do.
         var makedumpfileFlags = new[] { "-c", "-l", "-p", "-z", "-E", "-F" }.Select(n => new Option<bool>(n) { Hidden = true }).ToList();
-        var makedumpfileLevel = new Option<string?>("-d") { Hidden = true };
+        var makedumpfileLevel = new Option<string?>("-d") { HelpName = "LEVEL", Hidden = true };
         makedumpfileFlags.ForEach(cmd.Options.Add);
         cmd.Options.Add(makedumpfileLevel);
         cmd.SetAction(p =>
