@@ -15,33 +15,43 @@ internal static class CollectCommand
 
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
-        var root = new Option<string>("--root") { Description = "the root holding proc/ and sys/ of the capture kernel", DefaultValueFactory = _ => "/" };
-        var config = new Option<string?>("--config") { Description = $"kdump.conf to read (default {DefaultConfig}; kdump-utils' defaults when it does not exist)" };
+        var root = new Option<string>("--root") { HelpName = "DIR", Description = "the root holding proc/ and sys/ of the capture kernel", DefaultValueFactory = _ => "/" };
+        var config = new Option<string?>("--config") { HelpName = "FILE", Description = $"kdump.conf to read (default {DefaultConfig}; kdump-utils' defaults when it does not exist)" };
         var printActions = new Option<bool>("--print-actions") { Description = "print the failure and final actions instead of executing them" };
-        var sshOptions = new Option<string[]>("--ssh-option") { Description = "an ssh -o option (Port=2222, UserKnownHostsFile=...), before the service's own; repeatable" };
+        var sshOptions = new Option<string[]>("--ssh-option") { HelpName = "OPTION", Description = "an ssh -o option (Port=2222, UserKnownHostsFile=...), before the service's own; repeatable" };
         var errorHandler = new Option<bool>("--error-handler")
         {
             Description = "what kdump-utils' kdump-error-handler does when the dump service died (OnFailure=): kdump_post 1, failure_action, final_action",
         };
         var rootFs = new Option<string>("--rootfs")
         {
+            HelpName = "DIR",
             Description = "the root file system failure_action dump_to_rootfs saves under (kdump-utils mounts it on /sysroot)",
             DefaultValueFactory = _ => "/",
         };
         var releaseChunk = new Option<string?>("--release-chunk")
         {
+            HelpName = "SIZE",
             Description = "phyp dump: give the reserved memory back through release_region in chunks of SIZE (K/M/G suffixes; default 1G)",
         };
         var syncEvery = new Option<string?>("--sync-every")
         {
+            HelpName = "SIZE",
             Description = "fsync the output and report how far it is durable every SIZE written (default 64M); phyp dump releases what is durable",
         };
         var cmd = new Command("collect", "The dump service: save vmcore-dmesg.txt and the vmcore as kdump.conf says, verify, release the memory, re-register, then the final action")
         {
             root, config, printActions, sshOptions, errorHandler, rootFs, releaseChunk, syncEvery,
         };
+
+        // makedumpfile's options, out of habit on collect's command line: not in the help, and refused with what to do.
+        var makedumpfileFlags = new[] { "-c", "-l", "-p", "-z", "-E", "-F" }.Select(n => new Option<bool>(n) { Hidden = true }).ToList();
+        var makedumpfileLevel = new Option<string?>("-d") { HelpName = "LEVEL", Hidden = true };
+        makedumpfileFlags.ForEach(cmd.Options.Add);
+        cmd.Options.Add(makedumpfileLevel);
         cmd.SetAction(p =>
         {
+            RefuseMakedumpfileOptions([.. makedumpfileFlags.Where(o => p.GetValue(o)).Select(o => o.Name), .. p.GetValue(makedumpfileLevel) is { } d ? [$"-d {d}"] : Array.Empty<string>()]);
             // SIGINT, SIGTERM, SIGHUP stop the save, which keeps its -incomplete name, and the failure action
             // runs; the exit status is then 128 + the signal. SIGKILL leaves that to --error-handler.
             using var cooperate = Signals.Cooperate();
@@ -91,6 +101,32 @@ internal static class CollectCommand
             return result.ExitCode;
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// makedumpfile options given to collect (fadump collect -c -l): a usage error. Two compressions, or -E with one,
+    /// get fadump save's own message for them; anything else, where such options go (kdump.conf's core_collector).
+    /// </summary>
+    private static void RefuseMakedumpfileOptions(IReadOnlyList<string> given)
+    {
+        if (given.Count == 0)
+        {
+            return;
+        }
+
+        int compressions = given.Count(n => n is "-c" or "-l" or "-p" or "-z");
+        string options = string.Join(' ', given);
+        if (compressions > 1)
+        {
+            throw new UsageException(CoreCollectorParser.MixedCompression);
+        }
+
+        if (compressions == 1 && given.Contains("-E"))
+        {
+            throw new UsageException(CoreCollectorParser.ElfCompressed);
+        }
+
+        throw new UsageException($"{options}: collect reads makedumpfile's options from kdump.conf: give them on its core_collector line (core_collector makedumpfile {options})");
     }
 
     /// <summary>

@@ -22,10 +22,10 @@ internal static class DmaCommand
 
     public static Command Create(TextWriter stdout)
     {
-        var memory = new Option<string>("--memory") { Description = "RAM size (K/M/G/T suffixes)", DefaultValueFactory = _ => "4G" };
-        var cpus = new Option<int>("--cpus") { Description = "number of CPUs", DefaultValueFactory = _ => 4 };
-        var cmdline = new Option<string>("--cmdline") { Description = "kernel command line (needs crashkernel=)", DefaultValueFactory = _ => "root=/dev/sda2 ro crashkernel=256M" };
-        var devices = new Option<string[]>("--device") { Description = "a bus-master device NAME:START:SIZE:BYTES_PER_SECOND (repeatable; default: a NIC ring in low memory and an NVMe queue above it)" };
+        var memory = new Option<string>("--memory") { HelpName = "SIZE", Description = "RAM size (K/M/G/T suffixes)", DefaultValueFactory = _ => "4G" };
+        var cpus = new Option<int>("--cpus") { HelpName = "N", Description = "number of CPUs", DefaultValueFactory = _ => 4 };
+        var cmdline = new Option<string>("--cmdline") { HelpName = "PARAMS", Description = "kernel command line (needs crashkernel=)", DefaultValueFactory = _ => "root=/dev/sda2 ro crashkernel=256M" };
+        var devices = new Option<string[]>("--device") { HelpName = "SPEC", Description = "a bus-master device NAME:START:SIZE:BYTES_PER_SECOND (repeatable; default: a NIC ring in low memory and an NVMe queue above it)" };
         var json = new Option<bool>("--json") { Description = "print the two reports as JSON" };
         var cmd = new Command("dma", "In-flight DMA after a crash (seed 004): the relocatable capture kernel against the 2004 swap-to-zero placement, on the same x86_64 PC") { memory, cpus, cmdline, devices, json };
         cmd.SetAction(p =>

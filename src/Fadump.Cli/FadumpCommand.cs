@@ -155,13 +155,12 @@ public static class FadumpCommand
     private static Command ReadCommand(TextWriter stdout)
     {
         var dumpArg = DumpArgument();
-        var addrArg = new Argument<string>("ADDRESS") { Description = "kernel virtual address (hex, 0x optional), or physical with --physical" };
+        var addrArg = new Argument<string>("ADDRESS") { Description = "kernel virtual address (hex, 0x optional) or a VMCOREINFO symbol (init_uts_ns), +OFFSET optional (decimal, or hex with 0x); physical with --physical" };
         var lenArg = new Argument<string>("LENGTH") { Description = "bytes to read (default 64; K/M suffixes)", Arity = ArgumentArity.ZeroOrOne };
         var physical = new Option<bool>("--physical", "-p") { Description = "ADDRESS is a physical address" };
         var cmd = new Command("read", "Hex-dump memory from a dump at a kernel virtual or physical address") { dumpArg, addrArg, lenArg, physical };
         cmd.SetAction(p =>
         {
-            ulong address = ParseHex(p.GetRequiredValue(addrArg));
             long length = p.GetValue(lenArg) is { } l ? Sizes.Parse(l) : 64;
             if (length is <= 0 or > (64L << 20))
             {
@@ -169,6 +168,7 @@ public static class FadumpCommand
             }
 
             using var dump = DumpFile.Open(p.GetRequiredValue(dumpArg));
+            ulong address = ReadAddress.Resolve(p.GetRequiredValue(addrArg), dump, p.GetValue(physical));
 
             // A chunk at a time, each hex-dumped as it is read: memory stays bounded whatever LENGTH is.
             var buf = new byte[(int)Math.Min(length, ReadChunkBytes)];
@@ -190,14 +190,6 @@ public static class FadumpCommand
             return ExitOk;
         });
         return cmd;
-    }
-
-    internal static ulong ParseHex(string s)
-    {
-        var t = s.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? s[2..] : s;
-        return ulong.TryParse(t, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ulong v)
-            ? v
-            : throw new UsageException($"'{s}' is not a hexadecimal address");
     }
 }
 

@@ -15,25 +15,25 @@ internal static class SimCommands
     {
         public const string PseriesCmdline = "root=/dev/sda2 fadump=on";
 
-        public Option<string> Platform { get; } = new("--platform") { Description = "pseries (FADump over RTAS), powernv (FADump over OPAL MPIPL), power6 (phyp dump) or x86_64 (kdump)", DefaultValueFactory = _ => "pseries" };
+        public Option<string> Platform { get; } = new("--platform") { HelpName = "pseries|powernv|power6|x86_64", Description = "pseries (FADump over RTAS), powernv (FADump over OPAL MPIPL), power6 (phyp dump) or x86_64 (kdump)", DefaultValueFactory = _ => "pseries" };
 
-        public Option<string> Memory { get; } = new("--memory") { Description = "RAM size (K/M/G/T suffixes)", DefaultValueFactory = _ => defaultMemory };
+        public Option<string> Memory { get; } = new("--memory") { HelpName = "SIZE", Description = "RAM size (K/M/G/T suffixes)", DefaultValueFactory = _ => defaultMemory };
 
-        public Option<int> Cpus { get; } = new("--cpus") { Description = "number of CPUs", DefaultValueFactory = _ => 16 };
+        public Option<int> Cpus { get; } = new("--cpus") { HelpName = "N", Description = "number of CPUs", DefaultValueFactory = _ => 16 };
 
-        public Option<string?> Cmdline { get; } = new("--cmdline") { Description = $"kernel command line (pseries: \"{PseriesCmdline}\"; powernv: \"{PowerNvSpec.DefaultCommandLine}\"; power6: \"{Power6Lpar.DefaultCommandLine}\"; x86_64: \"{new PcSpec().CommandLine}\")" };
+        public Option<string?> Cmdline { get; } = new("--cmdline") { HelpName = "PARAMS", Description = $"kernel command line (pseries: \"{PseriesCmdline}\"; powernv: \"{PowerNvSpec.DefaultCommandLine}\"; power6: \"{Power6Lpar.DefaultCommandLine}\"; x86_64: \"{new PcSpec().CommandLine}\")" };
 
-        public Option<string> Workload { get; } = new("--workload") { Description = "database or idle", DefaultValueFactory = _ => "database" };
+        public Option<string> Workload { get; } = new("--workload") { HelpName = "database|idle", Description = "database or idle", DefaultValueFactory = _ => "database" };
 
-        public Option<ulong> Seed { get; } = new("--seed") { Description = "seed of the procedural memory contents", DefaultValueFactory = _ => 42UL };
+        public Option<ulong> Seed { get; } = new("--seed") { HelpName = "N", Description = "seed of the procedural memory contents", DefaultValueFactory = _ => 42UL };
 
-        public Option<string[]> Holes { get; } = new("--hole") { Description = "a memory hole START:SIZE (repeatable)", AllowMultipleArgumentsPerToken = false };
+        public Option<string[]> Holes { get; } = new("--hole") { HelpName = "START:SIZE", Description = "a memory hole START:SIZE (repeatable)", AllowMultipleArgumentsPerToken = false };
 
-        public Option<string[]> ReservedRanges { get; } = new("--reserved-range") { Description = "firmware reserved-range START:SIZE (repeatable)" };
+        public Option<string[]> ReservedRanges { get; } = new("--reserved-range") { HelpName = "START:SIZE", Description = "firmware reserved-range START:SIZE (repeatable)" };
 
-        public Option<string?> Petitboot { get; } = new("--petitboot") { Description = "powernv: the petitboot kernel between skiboot and the production kernel, preserving (CONFIG_PRESERVE_FA_DUMP, the default) or not-preserving" };
+        public Option<string?> Petitboot { get; } = new("--petitboot") { HelpName = "preserving|not-preserving", Description = "powernv: the petitboot kernel between skiboot and the production kernel, preserving (CONFIG_PRESERVE_FA_DUMP, the default) or not-preserving" };
 
-        public Option<string?> KexecLoad { get; } = new("--kexec-load") { Description = "x86_64: how kexec -p loads the capture kernel, legacy (kexec_load, kexec-tools) or file (kexec_file_load); default legacy" };
+        public Option<string?> KexecLoad { get; } = new("--kexec-load") { HelpName = "legacy|file", Description = "x86_64: how kexec -p loads the capture kernel, legacy (kexec_load, kexec-tools) or file (kexec_file_load); default legacy" };
 
         public void AddTo(Command c)
         {
@@ -250,7 +250,7 @@ internal static class SimCommands
     private static Command Demo(TextWriter stdout, TextWriter stderr)
     {
         var m = new MachineOptions(DemoMemory);
-        var outDir = new Option<string?>("--out") { Description = "directory for the saved dump and the SVG pictures" };
+        var outDir = new Option<string?>("--out") { HelpName = "DIR", Description = "directory for the saved dump and the SVG pictures" };
         var json = new Option<bool>("--json") { Description = "print the run as JSON" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "after the summary: the timeline, the kernel's messages, fadump_region and the memory pictures" };
         var cmd = new Command("demo", "Boot, register, crash, capture, save, release and re-register on a simulated pSeries LPAR (16 GiB, 16 CPUs by default); --platform powernv: the same over OPAL MPIPL with petitboot in between; --platform power6: phyp-assisted dump; --platform x86_64: boot, kexec -p, crash, capture kernel, save, second reboot") { outDir, json, verbose };
@@ -262,9 +262,9 @@ internal static class SimCommands
     private static Command Run(TextWriter stdout, TextWriter stderr)
     {
         var m = new MachineOptions(RunMemory);
-        var crash = new Option<string>("--crash") { Description = "panic, oops, sysrq or fw-terminate (pseries, power6: the HMC terminates the LPAR; powernv: the BMC starts an MPIPL)", DefaultValueFactory = _ => "panic" };
-        var vmcoreOut = new Option<string?>("--vmcore-out") { Description = "write /proc/vmcore of the capture kernel to this file" };
-        var saveTo = new Option<string?>("--save-to") { Description = "save the dump into this directory, then release and re-register (pseries, powernv, power6) or reboot (x86_64)" };
+        var crash = new Option<string>("--crash") { HelpName = "panic|oops|sysrq|fw-terminate", Description = "panic, oops, sysrq or fw-terminate (pseries, power6: the HMC terminates the LPAR; powernv: the BMC starts an MPIPL)", DefaultValueFactory = _ => "panic" };
+        var vmcoreOut = new Option<string?>("--vmcore-out") { HelpName = "FILE", Description = "write /proc/vmcore of the capture kernel to this file" };
+        var saveTo = new Option<string?>("--save-to") { HelpName = "DIR", Description = "save the dump into this directory, then release and re-register (pseries, powernv, power6) or reboot (x86_64)" };
         var json = new Option<bool>("--json") { Description = "print the run as JSON" };
         var cmd = new Command("run", "Run one FADump (pseries, powernv), phyp dump (power6) or kdump (x86_64) lifecycle on a simulated machine") { crash, vmcoreOut, saveTo, json };
         m.AddTo(cmd);

@@ -590,10 +590,30 @@ public sealed class CollectService
         return false;
     }
 
-    /// <summary>kdump-utils' adjustments to core_collector: -F only for ssh, --num-threads=$(nproc) when none is given.</summary>
+    /// <summary>kdump-utils' adjustments to core_collector: -F only for ssh, --num-threads=$(nproc) when none is given; none for cp and scp.</summary>
     private CoreCollectorOptions CollectorOptions(IDumpTarget target)
     {
         var o = _config.CoreCollector;
+        if (o.Program != CoreCollectorProgram.Makedumpfile)
+        {
+            if (o.Program == CoreCollectorProgram.Scp && target is LocalDumpTarget)
+            {
+                Info("core_collector scp with a local target: /proc/vmcore is copied as it is (as kdump-utils' scp between two local paths does)");
+            }
+
+            foreach (string ignored in o.IgnoredOptions)
+            {
+                Info($"core_collector scp: {ignored} ignored (kdump-utils runs scp -q with its own ssh options only)");
+            }
+
+            return o;
+        }
+
+        foreach (string ignored in o.IgnoredOptions)
+        {
+            Info($"core_collector: {ignored} ignored");
+        }
+
         bool flattened = target is SshDumpTarget;
         if (o.FlattenedRequested && !flattened)
         {

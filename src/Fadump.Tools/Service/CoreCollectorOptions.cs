@@ -9,6 +9,12 @@ namespace Fadump.Tools.Service;
 /// </summary>
 public sealed record CoreCollectorOptions
 {
+    /// <summary>makedumpfile, or cp / scp: the vmcore copied byte for byte (the options below then do not apply).</summary>
+    public CoreCollectorProgram Program { get; init; } = CoreCollectorProgram.Makedumpfile;
+
+    /// <summary>cp --sparse=always: blocks of zeros are left as holes in the copy (they read back as zeros).</summary>
+    public bool Sparse { get; init; }
+
     /// <summary>makedumpfile -d: the first level given.</summary>
     public int DumpLevel { get; init; } = 31;
 

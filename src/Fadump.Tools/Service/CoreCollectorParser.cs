@@ -5,8 +5,9 @@ using Fadump.Formats.Compression;
 namespace Fadump.Tools.Service;
 
 /// <summary>
-/// Parses a kdump.conf <c>core_collector</c> line (<c>makedumpfile -l --message-level 7 -d 31</c>) the way
-/// makedumpfile's getopt_long reads it: clustered short flags (<c>-lF</c>), attached or separate
+/// Parses a kdump.conf <c>core_collector</c> line (<c>makedumpfile -l --message-level 7 -d 31</c>; or <c>cp</c>,
+/// <c>cp --sparse=always</c>, <c>scp</c>: see <see cref="CoreCollectorProgram"/>). makedumpfile's options are read the way
+/// makedumpfile's getopt_long reads them: clustered short flags (<c>-lF</c>), attached or separate
 /// arguments (<c>-d31</c>, <c>-d 31</c>), <c>--long=value</c> or <c>--long value</c>. The line is split on
 /// blanks without quoting, as kdump-utils expands an unquoted $CORE_COLLECTOR. The dump file names are
 /// added by the service, so positional arguments are errors.
@@ -32,13 +33,25 @@ public static class CoreCollectorParser
         }
 
         string program = words[0];
-        if (program != "makedumpfile" && !program.EndsWith("/makedumpfile", StringComparison.Ordinal))
+        if (Names(program, "cp"))
         {
-            throw new FormatException($"core_collector '{program}': only makedumpfile is supported (the dump is written by fadump's own saver, with makedumpfile's options)");
+            return ParseCp(words);
+        }
+
+        if (Names(program, "scp"))
+        {
+            // kdump-utils runs "scp -q $_ssh_opts /proc/vmcore ..." from the first word alone (${CORE_COLLECTOR%%[[:blank:]]*}).
+            return new CoreCollectorOptions { Program = CoreCollectorProgram.Scp, DumpLevel = 0, Format = SaveFormat.Elf, IgnoredOptions = words[1..] };
+        }
+
+        if (!Names(program, "makedumpfile"))
+        {
+            throw new FormatException($"core_collector '{program}': only makedumpfile, cp and scp are supported (makedumpfile's options are honoured by fadump's own saver; cp and scp copy /proc/vmcore as it is)");
         }
 
         var o = new CoreCollectorOptions();
         var ignored = new List<string>();
+        var compressions = new List<char>();
         for (int i = 1; i < words.Length; i++)
         {
             string w = words[i];
@@ -87,15 +100,19 @@ public static class CoreCollectorParser
                 switch (f)
                 {
                     case 'c':
+                        compressions.Add(f);
                         o = o with { Compression = PageCompression.Zlib };
                         break;
                     case 'l':
+                        compressions.Add(f);
                         o = o with { Compression = PageCompression.Lzo };
                         break;
                     case 'p':
+                        compressions.Add(f);
                         o = o with { Compression = PageCompression.Snappy };
                         break;
                     case 'z':
+                        compressions.Add(f);
                         o = o with { Compression = PageCompression.Zstd };
                         break;
                     case 'E':
@@ -121,7 +138,52 @@ public static class CoreCollectorParser
             }
         }
 
+        // makedumpfile(8): -c, -l, -p and -z "cannot be specified with -E", the ELF format has no compressed pages
+        // (so kdump-utils' mkdumprd, which runs makedumpfile --check-params on the line, refuses it too).
+        if (o.Format == SaveFormat.Elf && o.Compression != PageCompression.None)
+        {
+            throw new FormatException(ElfCompressed);
+        }
+
+        // Two compressions: makedumpfile's getopt keeps the last and says nothing, and a kdump.conf kdump-utils
+        // accepted must not lose the dump here. fadump save refuses them (MixedCompression); here they are listed.
+        foreach (char f in compressions.Where(f => f != compressions[^1]).Distinct())
+        {
+            ignored.Add($"-{f} (-{compressions[^1]} comes after it: the last compression given wins, as in makedumpfile)");
+        }
+
         return o with { IgnoredOptions = ignored };
+    }
+
+    /// <summary>fadump save's message for -c -l (and any two of -c, -l, -p, -z); collect's command line says it too.</summary>
+    public const string MixedCompression = "-c, -l, -p and -z are mutually exclusive";
+
+    /// <summary>fadump save's message for -E with a compression.</summary>
+    public const string ElfCompressed = "-E cannot be used with -c, -l, -p or -z: the ELF format has no compressed pages";
+
+    /// <summary>"cp", or a path ending in "/cp".</summary>
+    private static bool Names(string program, string name) =>
+        program == name || program.EndsWith("/" + name, StringComparison.Ordinal);
+
+    /// <summary>
+    /// cp OPTIONS: the files are added by the service (kdump-utils: $CORE_COLLECTOR /proc/vmcore DIR/vmcore-incomplete).
+    /// Only --sparse changes what a copy of one file is; other options (-a, -v, ...) are errors, not silently dropped.
+    /// </summary>
+    private static CoreCollectorOptions ParseCp(string[] words)
+    {
+        bool sparse = false;
+        foreach (string w in words[1..])
+        {
+            sparse = w switch
+            {
+                "--sparse=always" => true,
+                "--sparse=auto" or "--sparse=never" => false,
+                _ when w.StartsWith('-') => throw new FormatException($"core_collector cp option {w} is not supported (fadump collect copies /proc/vmcore as it is; it honours --sparse=always, --sparse=auto and --sparse=never)"),
+                _ => throw new FormatException($"core_collector argument '{w}': the dump files are added by the service, give options only"),
+            };
+        }
+
+        return new CoreCollectorOptions { Program = CoreCollectorProgram.Cp, Sparse = sparse, DumpLevel = 0, Format = SaveFormat.Elf };
     }
 
     private static CoreCollectorOptions WithDumpLevels(CoreCollectorOptions o, string arg)

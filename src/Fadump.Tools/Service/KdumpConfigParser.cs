@@ -21,7 +21,8 @@ public sealed class KdumpConfigException(string file, int line, string message)
 /// comment, blanks around the name and value are dropped, blank lines skipped); then each directive is
 /// checked as kdumpctl's check_config does at service start, so that a mistake is reported with its line
 /// instead of silently ignored in the capture environment: unknown and deprecated directives, empty values,
-/// duplicates and a second dump target are errors.
+/// duplicates and a second dump target are errors, and so is <c>core_collector cp</c> with an ssh target (which
+/// kdump-utils accepts and then fails to dump with).
 /// </summary>
 public static class KdumpConfigParser
 {
@@ -176,6 +177,14 @@ public static class KdumpConfigParser
                 "kdump_post" => config with { KdumpPost = AbsolutePath(value, name, Error) },
                 _ => throw Error($"unknown kdump config option '{name}'"),
             };
+        }
+
+        if (config.Ssh is not null && config.CoreCollector.Program == CoreCollectorProgram.Cp)
+        {
+            // kdump-utils' mkdumprd lets any non-makedumpfile collector through; its dump_ssh would then run
+            // "cp /proc/vmcore | ssh ... dd", and cp fails in the capture kernel. Said here, with the line, instead.
+            throw new KdumpConfigException(fileName, seen["core_collector"],
+                "core_collector cp cannot save to an ssh target: kdump-utils pipes the collector's standard output to ssh, and cp writes none (cp: missing destination file operand); use scp, or makedumpfile (saved as vmcore.flat)");
         }
 
         return config with { Ignored = ignored };

@@ -8,6 +8,7 @@ namespace Fadump.Tools.Service;
 /// vmcore-dmesg.txt and vmcore, each written under its "-incomplete" name first. The vmcore is renamed only
 /// after it was fsynced (kdump-utils: <c>sync -f</c>, then <c>mv</c>) and read back and compared with the source
 /// (ours); otherwise it stays vmcore-incomplete, flagged incomplete in its format when the writer got that far.
+/// core_collector cp (or scp, which between two local paths is a cp) copies /proc/vmcore as it is instead.
 /// </summary>
 internal sealed class LocalDumpTarget(string basePath, IDumpWriter writer, TextWriter log) : IDumpTarget
 {
@@ -107,7 +108,9 @@ internal sealed class LocalDumpTarget(string basePath, IDumpWriter writer, TextW
         DumpWriteResult result;
         try
         {
-            result = writer.Save(dump, incomplete, options with { WatchPfns = sample.Pfns }, durableThrough, ct);
+            result = options.Program == CoreCollectorProgram.Makedumpfile
+                ? writer.Save(dump, incomplete, options with { WatchPfns = sample.Pfns }, durableThrough, ct)
+                : VmcoreCopier.Save(dump, incomplete, options.Sparse, ct);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -8,7 +8,9 @@ namespace Fadump.Tools.Service;
 /// <c>ssh ... "umask 0077 &amp;&amp; dd of=DIR/NAME-incomplete"</c> and renamed with a remote <c>mv</c> only when
 /// everything went through. The vmcore is makedumpfile's flattened stream, named <c>vmcore.flat</c> as
 /// kdump-utils names it (<c>makedumpfile -R</c> turns it into a plain vmcore; fadump's readers open it as it
-/// is). Before the rename, the remote size and SHA-256 are compared with what was sent: a dropped connection,
+/// is). core_collector scp sends /proc/vmcore as it is, saved as <c>vmcore</c>: the bytes kdump-utils'
+/// <c>scp -q $_ssh_opts /proc/vmcore HOST:DIR/vmcore-incomplete</c> sends, over the same ssh command as the
+/// other files (so 0600, and no sftp-server needed on the server, which OpenSSH 9's scp uses). Before the rename, the remote size and SHA-256 are compared with what was sent: a dropped connection,
 /// a remote dd that failed (disk full) or a short file leave vmcore-incomplete and nothing else.
 /// </summary>
 internal sealed class SshDumpTarget(SshClient ssh, string remotePath, IDumpWriter writer, TextWriter log) : IDumpTarget
@@ -110,8 +112,10 @@ internal sealed class SshDumpTarget(SshClient ssh, string remotePath, IDumpWrite
 
     public VmcoreOutcome SaveVmcore(IDump dump, string dir, CoreCollectorOptions options, DumpSample sample, Action<ulong>? durableThrough, CancellationToken ct)
     {
+        // core_collector scp: /proc/vmcore as it is, named vmcore (kdump-utils dump_ssh); makedumpfile: vmcore.flat.
+        bool copy = options.Program != CoreCollectorProgram.Makedumpfile;
         string incomplete = Remote(dir, LocalDumpTarget.VmcoreIncompleteName);
-        string final = Remote(dir, VmcoreName);
+        string final = Remote(dir, copy ? LocalDumpTarget.VmcoreName : VmcoreName);
         HashingStream? hashing = null;
         RemoteResult r;
         DumpWriteResult? result;
@@ -121,7 +125,7 @@ internal sealed class SshDumpTarget(SshClient ssh, string remotePath, IDumpWrite
             (r, result, writeError) = ssh.Upload($"umask 0077 && dd bs=1M of={SshClient.Quote(incomplete)}", s =>
             {
                 hashing = new HashingStream(s);
-                return writer.Save(dump, hashing, options with { Flattened = true }, ct);
+                return copy ? VmcoreCopier.Save(dump, hashing, ct) : writer.Save(dump, hashing, options with { Flattened = true }, ct);
             });
         }
         catch (OperationCanceledException)

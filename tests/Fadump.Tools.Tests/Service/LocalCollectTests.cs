@@ -57,6 +57,20 @@ public sealed class LocalCollectTests : IDisposable
         Assert.True(lines.IndexOf("saving vmcore-dmesg.txt") < lines.IndexOf("saving vmcore"), "vmcore-dmesg.txt is saved first");
     }
 
+    /// <summary>core_collector makedumpfile -c -l: makedumpfile keeps the last (lzo) and so does collect, saying what it dropped.</summary>
+    [Fact]
+    public void Two_compressions_in_core_collector_keep_the_last_and_say_so()
+    {
+        using var root = SyntheticRoot.Kdump();
+
+        var r = Collect(new DirectorySysroot(root.Dir), "core_collector makedumpfile -c -l -d 1\n");
+
+        Assert.True(r.ExitCode == 0, _log.ToString());
+        Assert.Contains("core_collector: -c (-l comes after it: the last compression given wins, as in makedumpfile) ignored\n", _log.ToString().ReplaceLineEndings("\n"), StringComparison.Ordinal);
+        using var saved = DumpFile.Open(Path.Combine(_target, "synthetic-2025-03-07-14:05:09", "vmcore"));
+        Assert.Equal(DumpFormat.KdumpCompressed, saved.Format);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
