@@ -331,7 +331,7 @@ public static class MemoryLayoutPicture
         ArgumentNullException.ThrowIfNull(title);
         ArgumentNullException.ThrowIfNull(bands);
         const double Margin = 20, TitleSize = 16, TextSize = 12, TickSize = 11, BarW = 180, LaneW = 56, Top = 96;
-        var scale = BrokenScale.Compute([.. Sizes(bands)], Math.Max(440, 1.5 * MinBand * bands.Count), MinBand);
+        var scale = BrokenScale.Compute([.. Sizes(bands)], Math.Max(480, 3 * MinBand * bands.Count), MinBand);
         var copies = bands.Select(b => b.CopyOf).OfType<LayoutCopy>().Distinct().ToList();
         var y = new double[bands.Count + 1];
         y[0] = Top;
