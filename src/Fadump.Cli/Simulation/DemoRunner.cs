@@ -642,6 +642,11 @@ public static class DemoRunner
         {
             WritePicture(r, dir, "memory-back.svg", MemoryBackPicture.ToSvg(phyp));
         }
+
+        if (r.Timeline.Phases.Count > 0)
+        {
+            WritePicture(r, dir, "timeline.svg", TimelinePicture.ToSvg(r));
+        }
     }
 
     /// <summary>A picture under a temporary name, renamed when whole: a full disk leaves no empty or cut-off SVG behind.</summary>

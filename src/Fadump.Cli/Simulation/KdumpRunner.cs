@@ -159,7 +159,7 @@ public static class KdumpRunner
                 }
                 else if (seg.Name == "backup")
                 {
-                    yield return new LayoutBand(r.Start, r.End, "backup of the low 640 KiB", "dump");
+                    yield return new LayoutBand(r.Start, r.End, "backup of the low 640 KiB", "dump") { CopyOf = new LayoutCopy(0, r.End - r.Start, "purgatory copied the low memory here at the crash", Done: true) };
                 }
             }
         }

@@ -10,7 +10,7 @@ namespace Fadump.Cli.Simulation;
 /// </summary>
 public static class MemoryBackPicture
 {
-    private static readonly double[] Quarters = [0, 0.25, 0.5, 0.75, 1.0];
+    private static readonly double[] Quarters = [0, 0.25, 0.5, 0.75, 1.0]; // the text's rows
 
     public static string ToText(PhypRunDetails d)
     {
@@ -40,15 +40,24 @@ public static class MemoryBackPicture
         string P(double sec, double bytes) => string.Create(CultureInfo.InvariantCulture, $"{X0 + (W * Math.Min(sec, t) / t):F1},{Y0 - (H * Math.Min(bytes, held) / held):F1}");
 
         var sb = new StringBuilder();
-        sb.Append("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"800\" height=\"440\" font-family=\"sans-serif\" font-size=\"12\">\n");
+        sb.Append(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"800\" height=\"440\" {Svg.Font} font-size=\"12\">\n");
         sb.Append("  <rect width=\"800\" height=\"440\" fill=\"#ffffff\"/>\n");
-        sb.Append(CultureInfo.InvariantCulture, $"  <text x=\"{X0}\" y=\"28\" font-size=\"16\">Memory back in production while the dump is saved ({Escape(MemoryLayoutPicture.Human(d.HeldBytes))} held)</text>\n");
+        sb.Append(CultureInfo.InvariantCulture, $"  <text x=\"{X0}\" y=\"28\" font-size=\"15\">Memory back in production while the dump is saved ({Svg.Escape(MemoryLayoutPicture.Human(d.HeldBytes))} held)</text>\n");
         sb.Append(CultureInfo.InvariantCulture, $"  <line x1=\"{X0}\" y1=\"{Y0}\" x2=\"{X0 + W}\" y2=\"{Y0}\" stroke=\"#333\"/><line x1=\"{X0}\" y1=\"{Y0}\" x2=\"{X0}\" y2=\"{Y0 - H}\" stroke=\"#333\"/>\n");
-        foreach (double q in Quarters)
+
+        // The pictures' conventions: round seconds on the time axis, round binary sizes on the memory axis, and the
+        // whole held size at the top.
+        foreach (double s in AxisTicks.Seconds(t, 8))
         {
-            double x = X0 + (W * q), y = Y0 - (H * q);
-            sb.Append(CultureInfo.InvariantCulture, $"  <line x1=\"{x:F1}\" y1=\"{Y0}\" x2=\"{x:F1}\" y2=\"{Y0 + 5}\" stroke=\"#333\"/><text x=\"{x:F1}\" y=\"{Y0 + 20}\" text-anchor=\"middle\">{Escape(Timeline.Seconds(d.SaveTime * q))}</text>\n");
-            sb.Append(CultureInfo.InvariantCulture, $"  <line x1=\"{X0 - 5}\" y1=\"{y:F1}\" x2=\"{X0 + W}\" y2=\"{y:F1}\" stroke=\"#ddd\"/><text x=\"{X0 - 8}\" y=\"{y + 4:F1}\" text-anchor=\"end\">{q:P0}</text>\n");
+            double x = X0 + (W * s / t);
+            sb.Append(CultureInfo.InvariantCulture, $"  <line class=\"tick\" x1=\"{x:F1}\" y1=\"{Y0}\" x2=\"{x:F1}\" y2=\"{Y0 + 5}\" stroke=\"#333\"/><text x=\"{x:F1}\" y=\"{Y0 + 20}\" text-anchor=\"middle\">{AxisTicks.SecondsLabel(s)}</text>\n");
+        }
+
+        var sizes = AxisTicks.Bytes(d.HeldBytes, 6).Where(b => b == 0 || (d.HeldBytes - b) / held > 0.08).Append(d.HeldBytes).Distinct();
+        foreach (ulong b in sizes)
+        {
+            double y = Y0 - (H * b / held);
+            sb.Append(CultureInfo.InvariantCulture, $"  <line class=\"tick\" x1=\"{X0 - 5}\" y1=\"{y:F1}\" x2=\"{X0 + W}\" y2=\"{y:F1}\" stroke=\"#ddd\"/><text x=\"{X0 - 8}\" y=\"{y + 4:F1}\" text-anchor=\"end\">{Svg.Escape(MemoryLayoutPicture.Human(b))}</text>\n");
         }
 
         sb.Append(CultureInfo.InvariantCulture, $"  <text x=\"{X0 + (W / 2)}\" y=\"{Y0 + 40}\" text-anchor=\"middle\">time into the save (wall clock)</text>\n");
@@ -75,6 +84,4 @@ public static class MemoryBackPicture
         sb.Append("</svg>\n");
         return sb.ToString();
     }
-
-    private static string Escape(string s) => s.Replace("&", "&amp;", StringComparison.Ordinal).Replace("<", "&lt;", StringComparison.Ordinal).Replace(">", "&gt;", StringComparison.Ordinal);
 }

@@ -24,5 +24,8 @@ public sealed class Timeline
         Added?.Invoke(phase, at);
     }
 
+    /// <summary>When the crash happened: the start of the first phase named for it (every runner's starts "crash").</summary>
+    public TimeSpan? CrashAt => Phases.Where(p => p.Phase.Name.StartsWith("crash", StringComparison.Ordinal)).Select(p => (TimeSpan?)(p.At - p.Phase.Duration)).FirstOrDefault();
+
     public static string Seconds(TimeSpan t) => t.TotalSeconds.ToString(t.TotalSeconds < 10 ? "0.000" : "0.0", CultureInfo.InvariantCulture) + " s";
 }
