@@ -26,7 +26,6 @@ public sealed record LayoutCopy(ulong SourceStart, ulong SourceEnd, string Capti
 /// </summary>
 public static class MemoryLayoutPicture
 {
-    private static readonly string[] Units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
 
     public static List<LayoutBand> FirstKernel(LinuxKernel k, ulong top)
     {
@@ -225,30 +224,7 @@ public static class MemoryLayoutPicture
     /// Bytes in the largest binary unit in which they are at least 1: integers without decimals ("64 KiB",
     /// "3 GiB", "680 B"), others rounded to one decimal ("1.5 GiB", "57.9 GiB").
     /// </summary>
-    public static string Human(ulong bytes)
-    {
-        int u = 0;
-        while (u < Units.Length - 1 && bytes >= 1UL << (10 * (u + 1)))
-        {
-            u++;
-        }
-
-        ulong unit = 1UL << (10 * u);
-        if (bytes % unit == 0)
-        {
-            return (bytes / unit).ToString(CultureInfo.InvariantCulture) + " " + Units[u];
-        }
-
-        double v = Math.Round(bytes / (double)unit, 1, MidpointRounding.AwayFromZero);
-        if (v >= 1024 && u < Units.Length - 1)
-        {
-            // 1023.96 KiB rounds to 1024 KiB: that is 1 MiB.
-            v = Math.Round(v / 1024, 1, MidpointRounding.AwayFromZero);
-            u++;
-        }
-
-        return v.ToString("0.#", CultureInfo.InvariantCulture) + " " + Units[u];
-    }
+    public static string Human(ulong bytes) => Formats.BinarySize.Format(bytes);
 
     private static string BarChar(string kind) => kind switch
     {
