@@ -26,7 +26,6 @@ public sealed record LayoutCopy(ulong SourceStart, ulong SourceEnd, string Capti
 /// </summary>
 public static class MemoryLayoutPicture
 {
-
     public static List<LayoutBand> FirstKernel(LinuxKernel k, ulong top)
     {
         ArgumentNullException.ThrowIfNull(k);
