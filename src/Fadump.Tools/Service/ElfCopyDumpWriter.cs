@@ -173,17 +173,7 @@ public sealed class ElfCopyDumpWriter : IDumpWriter
     {
         ulong ps = (ulong)input.PageSize;
         ulong pages = (ulong)loads.Sum(l => (decimal)((l.MemorySize + ps - 1) / ps));
-        return new DumpWriteResult
-        {
-            TotalPages = pages,
-            DumpedPages = pages,
-            BytesWritten = bytes,
-            Elapsed = elapsed,
-            Incomplete = error is not null,
-            DumpLevelUsed = 0,
-            Error = error,
-            ExcludedSamplePfns = new HashSet<ulong>(),   // an unfiltered copy leaves nothing out
-        };
+        return DumpWriteResult.Unfiltered(pages, bytes, elapsed, error);
     }
 
     /// <summary>Remembers how far the (sequential) writes reached.</summary>

@@ -5,6 +5,19 @@ namespace Fadump.Tools.Service;
 /// <summary>What a vmcore save did: the fields of the saver's SaveResult the service uses.</summary>
 public sealed record DumpWriteResult
 {
+    /// <summary>An unfiltered copy's result (cp, or a dump without VMCOREINFO): every page kept, level 0, nothing left out.</summary>
+    public static DumpWriteResult Unfiltered(ulong pages, long bytes, TimeSpan elapsed, string? error) => new()
+    {
+        TotalPages = pages,
+        DumpedPages = pages,
+        BytesWritten = bytes,
+        Elapsed = elapsed,
+        Incomplete = error is not null,
+        DumpLevelUsed = 0,
+        Error = error,
+        ExcludedSamplePfns = new HashSet<ulong>(),
+    };
+
     /// <summary>Pages of RAM the input describes.</summary>
     public ulong TotalPages { get; init; }
 

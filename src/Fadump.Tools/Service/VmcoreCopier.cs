@@ -134,16 +134,6 @@ internal static class VmcoreCopier
             pages += (r.Size + ps - 1) / ps;
         }
 
-        return new DumpWriteResult
-        {
-            TotalPages = pages,
-            DumpedPages = pages,
-            BytesWritten = bytes,
-            Elapsed = elapsed,
-            Incomplete = error is not null,
-            DumpLevelUsed = 0,
-            Error = error,
-            ExcludedSamplePfns = new HashSet<ulong>(),   // a copy leaves nothing out
-        };
+        return DumpWriteResult.Unfiltered(pages, bytes, elapsed, error);
     }
 }

@@ -2,19 +2,12 @@ using Fadump.Formats;
 
 namespace Fadump.Formats.Tests.Units;
 
+/// <summary>The formatter behind the pictures' Human (PictureTests has the small sizes); here the large units and the edges.</summary>
 public sealed class BinarySizeTests
 {
     [Theory]
-    [InlineData(0UL, "0 B")]
-    [InlineData(680UL, "680 B")]
-    [InlineData(1023UL, "1023 B")]
-    [InlineData(1024UL, "1 KiB")]
-    [InlineData(65536UL, "64 KiB")]
     [InlineData(69632UL, "68 KiB")]
     [InlineData(651264UL, "636 KiB")]
-    [InlineData(3UL << 30, "3 GiB")]
-    [InlineData(1536UL << 20, "1.5 GiB")]
-    [InlineData(62277025792UL, "58 GiB")]
     [InlineData(62277025792UL + (100UL << 20), "58.1 GiB")]
     [InlineData((1UL << 30) - (40UL << 10), "1 GiB")] // 1023.96 MiB rounds to a whole GiB, not "1024.0 MiB"
     [InlineData(2848182258UL, "2.7 GiB")]
