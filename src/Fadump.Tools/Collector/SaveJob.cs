@@ -70,7 +70,7 @@ internal sealed class SaveJob
                 Timestamp = Timestamp(),
                 DumpLevel = _o.DumpLevel,
                 Compression = _o.Compression,
-                Notes = _in.Notes,
+                Notes = DumpLevelNote.Without(_in.Notes),
                 PhysBase = PhysBase(),
                 RamBitmap = filter.RamBitmap,
                 DumpBitmap = new ScanReporter(filter, this),
@@ -155,7 +155,9 @@ internal sealed class SaveJob
                 ulong pa = s.Start * (ulong)_ps, size = (s.End - s.Start) * (ulong)_ps;
                 return new ElfSegmentSpec(pa, virt(pa), size, size);
             }).ToList();
-            writer = new ElfCoreWriter(_sink, _in.Machine, _in.Notes, specs, _ps);
+            // The level recorded (DumpLevelNote): the pages of an input filtered before stay out too.
+            int recorded = _o.DumpLevel | (_in.DumpLevel ?? DumpLevelNote.Find(_in.Notes) ?? 0);
+            writer = new ElfCoreWriter(_sink, _in.Machine, [.. DumpLevelNote.Without(_in.Notes), DumpLevelNote.Create(recorded)], specs, _ps);
             var w = writer;
             pipeline.Run(
                 (take, submit) => DispatchSegments(segments, pipeline.BatchPages, take, submit),

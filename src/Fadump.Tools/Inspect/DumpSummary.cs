@@ -43,7 +43,7 @@ public sealed record DumpSummary(
             dump.PageSize,
             dump.CpuStates().Count,
             dump.VmcoreInfo?.CrashTime ?? (dump as IUtsInfo)?.Timestamp,
-            dump.DumpLevel,
+            dump.DumpLevel ?? Collector.DumpLevelNote.Find(dump.Notes),
             dump.MaxPfn,
             dumped,
             memory,
