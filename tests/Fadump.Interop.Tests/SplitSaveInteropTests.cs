@@ -130,6 +130,13 @@ public sealed class SplitSaveInteropTests(SimulatedKdumpFixture fx) : IClassFixt
         {
             using var part = KdumpCompressedDump.Open(p);
             sum += part.HeldPageCount;
+
+            // One file alone: the pages it holds, and which PFNs they are.
+            using var pj = JsonDocument.Parse(InProcessCli.Run("info", "--json", p).Out);
+            Assert.Equal(part.HeldPageCount, pj.RootElement.GetProperty("dumped_pages").GetUInt64());
+            Assert.Equal(part.StartPfn, pj.RootElement.GetProperty("split_range").GetProperty("start_pfn").GetUInt64());
+            Assert.Equal(part.EndPfn, pj.RootElement.GetProperty("split_range").GetProperty("end_pfn").GetUInt64());
+            Assert.Contains(FormattableString.Invariant($"Split file:   PFNs [0x{part.StartPfn:x}, 0x{part.EndPfn:x}) of a --split set; the other files hold the rest\n"), InProcessCli.Run("info", p).Out);
         }
 
         using (var w = KdumpCompressedDump.Open(whole))
@@ -143,6 +150,7 @@ public sealed class SplitSaveInteropTests(SimulatedKdumpFixture fx) : IClassFixt
         Assert.Equal(31, set.RootElement.GetProperty("dump_level").GetInt32());
         var (tcode, text, _) = InProcessCli.Run(["info", .. ours]);
         Assert.Equal(0, tcode);
-        Assert.Contains(FormattableString.Invariant($"Dumped pages: {sum}\n"), text);
+        Assert.Contains(FormattableString.Invariant($"Dumped pages: {sum}\nSplit set:    4 files (--split)\n"), text);
+        Assert.Equal(4, set.RootElement.GetProperty("split_files").GetInt32());
     }
 }
