@@ -149,6 +149,54 @@ public sealed class SplitSaveTests
     }
 
     [Fact]
+    public void A_file_that_reaches_the_size_limit_is_kept_flagged_and_the_set_reads_as_incomplete()
+    {
+        using var input = Synthetic();
+        using var dir = new TempDir();
+        var paths = new[] { dir.File("a"), dir.File("b") };
+        var r = DumpSaver.SaveSplit(input, paths, Options(0, PageCompression.None) with { SizeLimit = 1L << 20 }, Ct);
+        Assert.True(r.Incomplete);
+        Assert.StartsWith(paths[0] + ": ", r.Error);
+        Assert.Contains(r.SplitFiles!, f => f.Incomplete);
+        using var set = KdumpSplitSet.Open(paths);
+        Assert.True(set.IsIncomplete);
+        foreach (var f in r.SplitFiles!)
+        {
+            using var part = KdumpCompressedDump.Open(f.Path);
+            Assert.Equal(f.Incomplete, part.IsIncomplete);
+            Assert.True(new FileInfo(f.Path).Length <= 1L << 20);
+        }
+
+        // No temporary file is left behind.
+        Assert.Equal(paths.Order(), Directory.GetFiles(dir.Path).Order());
+    }
+
+    [Fact]
+    public void A_set_that_does_not_fit_is_written_again_at_the_next_level()
+    {
+        using var input = Synthetic();
+        using var dir = new TempDir();
+        var paths = new[] { dir.File("a"), dir.File("b") };
+        long Largest(int level)
+        {
+            DumpSaver.SaveSplit(input, paths, Options(level, PageCompression.Zlib) with { Overwrite = true }, Ct);
+            return paths.Max(p => new FileInfo(p).Length);
+        }
+
+        // Level 0 compresses each zero page on its own, level 1 shares one: a limit between the two sizes.
+        long at0 = Largest(0), at1 = Largest(1);
+        Assert.True(at0 > at1, $"{at0} <= {at1}");
+        var r = DumpSaver.SaveSplit(input, paths, Options(0, PageCompression.Zlib) with { SizeLimit = (at0 + at1) / 2, FallbackLevels = [1] }, Ct);
+        Assert.False(r.Incomplete, r.Error);
+        Assert.Equal(1, r.DumpLevelUsed);
+        Assert.Contains(r.Warnings, w => w.StartsWith("dump level 0 did not fit", StringComparison.Ordinal));
+        using var set = KdumpSplitSet.Open(paths);
+        Assert.False(set.IsIncomplete);
+        Assert.Equal(1, set.DumpLevel);
+        Assert.Equal(paths.Order(), Directory.GetFiles(dir.Path).Order());
+    }
+
+    [Fact]
     public void Split_refuses_one_file_and_the_same_file_twice()
     {
         using var input = Synthetic();
