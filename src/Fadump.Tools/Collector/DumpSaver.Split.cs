@@ -100,7 +100,8 @@ public static partial class DumpSaver
             for (int i = 0; i < n; i++)
             {
                 int k = i;
-                tasks[k] = Task.Run(() =>
+                // Own threads, not the pool's: each file's pipeline and filter queue work on the pool and wait for it.
+                tasks[k] = Task.Factory.StartNew(() =>
                 {
                     var guard = new GuardedSink(new FileSink(files[k]!.Handle), o.SizeLimit);
                     guards[k] = guard;
@@ -121,7 +122,7 @@ public static partial class DumpSaver
                         errors[k] = e;
                         stop.Cancel();
                     }
-                }, CancellationToken.None);
+                }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             }
 
             Task.WaitAll(tasks);
