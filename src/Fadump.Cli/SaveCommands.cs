@@ -84,15 +84,15 @@ internal static class SaveCommands
     private static Command Save(TextWriter stdout, TextWriter stderr, Stream? rawStdout)
     {
         var files = new Argument<string[]>("FILES") { Description = "VMCORE OUTFILE (-F: VMCORE only; -R: OUTFILE only; --dump-dmesg: VMCORE LOGFILE; --split: VMCORE OUTFILE1 OUTFILE2 [...]; --reassemble: OUTFILE1 OUTFILE2 [...] OUTFILE)", Arity = ArgumentArity.OneOrMore };
-        var level = new Option<string>("-d") { Description = "dump level 0-31 (sum of 1 zero, 2 cache, 4 private cache, 8 user, 16 free); A,B retries at B when A does not fit", DefaultValueFactory = _ => "0" };
+        var level = new Option<string>("-d") { Description = "dump level 0-31 (sum of 1 zero, 2 cache, 4 private cache, 8 user, 16 free); A,B retries at B when A does not fit", HelpName = "LEVEL", DefaultValueFactory = _ => "0" };
         var comp = new CompressionOptions();
         var elf = new Option<bool>("-E") { Description = "write an ELF core instead of kdump-compressed" };
         var flat = new Option<bool>("-F") { Description = "write the flattened format to standard output (OUTFILE omitted)" };
         var rearrange = new Option<bool>("-R") { Description = "rearrange a flattened dump read from standard input into OUTFILE" };
-        var threads = new Option<int>("--num-threads") { Description = "threads that read and compress pages (default: all CPUs)", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var threads = new Option<int>("--num-threads") { Description = "threads that read and compress pages (this machine's CPUs unless given)", HelpName = "N", DefaultValueFactory = _ => Environment.ProcessorCount };
         var dmesg = new Option<bool>("--dump-dmesg") { Description = "write the kernel log to LOGFILE as makedumpfile --dump-dmesg does, instead of a dump" };
-        var ml = new Option<int>("--message-level") { Description = "message types: 1 progress, 2 common, 4 error, 8 debug, 16 report (default 7)", DefaultValueFactory = _ => 7 };
-        var limit = new Option<string?>("-L") { Description = "limit the dump file to SIZE bytes (K/M/G/T); beyond it the dump is incomplete, or retried at the next -d level" };
+        var ml = new Option<int>("--message-level") { Description = "message types: 1 progress, 2 common, 4 error, 8 debug, 16 report", HelpName = "LEVEL", DefaultValueFactory = _ => 7 };
+        var limit = new Option<string?>("-L") { Description = "limit the dump file to SIZE bytes (K/M/G/T); beyond it the dump is incomplete, or retried at the next -d level", HelpName = "SIZE" };
         var force = new Option<bool>("-f") { Description = "overwrite OUTFILE if it exists" };
         var dryRun = new Option<bool>("--dry-run") { Description = "do everything but write OUTFILE (with --show-stats: what a save would keep)" };
         var showStats = new Option<bool>("--show-stats") { Description = "print the report (message level 16)" };
@@ -120,10 +120,10 @@ internal static class SaveCommands
     {
         var input = new Argument<string>("IN") { Description = "a dump: ELF, kdump-compressed or flattened" };
         var output = new Argument<string>("OUT") { Description = "the file to write" };
-        var format = new Option<string>("--format") { Description = "kdump, elf or flat (flattened kdump-compressed)", DefaultValueFactory = _ => "kdump" };
-        var level = new Option<int>("-d") { Description = "dump level 0-31", DefaultValueFactory = _ => 0 };
-        var threads = new Option<int>("--num-threads") { Description = "threads that read and compress pages (default: all CPUs)", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var ml = new Option<int>("--message-level") { Description = "message types as for save (default 7)", DefaultValueFactory = _ => 7 };
+        var format = new Option<string>("--format") { Description = "kdump, elf or flat (flattened kdump-compressed)", HelpName = "FORMAT", DefaultValueFactory = _ => "kdump" };
+        var level = new Option<int>("-d") { Description = "dump level 0-31", HelpName = "LEVEL", DefaultValueFactory = _ => 0 };
+        var threads = new Option<int>("--num-threads") { Description = "threads that read and compress pages (this machine's CPUs unless given)", HelpName = "N", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var ml = new Option<int>("--message-level") { Description = "message types as for save", HelpName = "LEVEL", DefaultValueFactory = _ => 7 };
         var force = new Option<bool>("-f") { Description = "overwrite OUT if it exists" };
         var comp = new CompressionOptions();
         var cmd = new Command("convert", "Convert a dump to kdump-compressed, ELF or flattened (same pipeline as save; default: kdump, level 0, uncompressed)")
