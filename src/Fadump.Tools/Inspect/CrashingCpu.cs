@@ -59,9 +59,15 @@ public static partial class CrashingCpuFinder
     public static CrashingCpu? Find(KernelLog log, int notes)
     {
         ArgumentNullException.ThrowIfNull(log);
-        var texts = log.Layout == KernelLogLayout.PlainText
-            ? Encoding.UTF8.GetString(log.PlainText.Span).Split('\n').ToList()
-            : log.Records.Select(r => Encoding.UTF8.GetString(r.Text.Span)).ToList();
+        return log.Layout == KernelLogLayout.PlainText
+            ? Find([.. Encoding.UTF8.GetString(log.PlainText.Span).Split('\n').Select(t => (t, (uint?)null))], notes)
+            : Find([.. log.Records.Select(r => (Encoding.UTF8.GetString(r.Text.Span), r.CallerId))], notes);
+    }
+
+    /// <summary>The rules over the log's messages in order, each with its printk caller_id (null: not recorded).</summary>
+    internal static CrashingCpu? Find(IReadOnlyList<(string Text, uint? CallerId)> records, int notes)
+    {
+        var texts = records.Select(r => r.Text).ToList();
         int at = LastIndex(texts, PanicMarkers);
         if (at < 0)
         {
@@ -73,7 +79,7 @@ public static partial class CrashingCpuFinder
             return null;
         }
 
-        if (log.Layout != KernelLogLayout.PlainText && log.Records[at].CallerId is { } id && (id & CallerCpuFlag) != 0)
+        if (records[at].CallerId is { } id && (id & CallerCpuFlag) != 0)
         {
             int cpu = (int)(id & ~CallerCpuFlag);
             if (cpu < notes)
