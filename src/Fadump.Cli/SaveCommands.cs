@@ -3,6 +3,7 @@ using System.Globalization;
 using Fadump.Formats;
 using Fadump.Formats.Compression;
 using Fadump.Formats.Flattened;
+using Fadump.Formats.Kdump;
 using Fadump.Formats.IO;
 using Fadump.Tools.Collector;
 using Fadump.Tools.Inspect;
@@ -82,7 +83,7 @@ internal static class SaveCommands
 
     private static Command Save(TextWriter stdout, TextWriter stderr, Stream? rawStdout)
     {
-        var files = new Argument<string[]>("FILES") { Description = "VMCORE OUTFILE (-F: VMCORE only; -R: OUTFILE only; --dump-dmesg: VMCORE LOGFILE)", Arity = new ArgumentArity(1, 2) };
+        var files = new Argument<string[]>("FILES") { Description = "VMCORE OUTFILE (-F: VMCORE only; -R: OUTFILE only; --dump-dmesg: VMCORE LOGFILE; --split: VMCORE OUTFILE1 OUTFILE2 [...]; --reassemble: OUTFILE1 OUTFILE2 [...] OUTFILE)", Arity = ArgumentArity.OneOrMore };
         var level = new Option<string>("-d") { HelpName = "LEVEL", Description = "dump level 0-31 (sum of 1 zero, 2 cache, 4 private cache, 8 user, 16 free); A,B retries at B when A does not fit", DefaultValueFactory = _ => "0" };
         var comp = new CompressionOptions();
         var elf = new Option<bool>("-E") { Description = "write an ELF core instead of kdump-compressed" };
@@ -95,9 +96,12 @@ internal static class SaveCommands
         var force = new Option<bool>("-f") { Description = "overwrite OUTFILE if it exists" };
         var dryRun = new Option<bool>("--dry-run") { Description = "do everything but write OUTFILE (with --show-stats: what a save would keep)" };
         var showStats = new Option<bool>("--show-stats") { Description = "print the report (message level 16)" };
-        var cmd = new Command("save", "Save a vmcore as makedumpfile does: filter by dump level, compress, write kdump-compressed, ELF or flattened")
+        var split = new Option<bool>("--split") { Description = "write a split set, as makedumpfile --split: one kdump-compressed file per OUTFILE, each holding the pages of its own range of memory" };
+        var reassemble = new Option<bool>("--reassemble") { Description = "join the files of a split set into the last FILE, as makedumpfile --reassemble" };
+        var splitBlock = new Option<long>("--splitblock-size") { Description = "with --split: the KiB of memory in which it is cut among the files", HelpName = "KB", DefaultValueFactory = _ => SplitPlanDefaults.SplitBlockKilobytes };
+        var cmd = new Command("save", "Save a vmcore as makedumpfile does: filter by dump level, compress, write kdump-compressed, ELF, flattened or a split set")
         {
-            files, level, elf, flat, rearrange, threads, dmesg, ml, limit, force, dryRun, showStats,
+            files, level, elf, flat, rearrange, threads, dmesg, ml, limit, force, dryRun, showStats, split, reassemble, splitBlock,
         };
         comp.AddTo(cmd);
         cmd.SetAction((p, ct) => Task.FromResult(RunSave(stdout, stderr, rawStdout, ct, new SaveArgs(
@@ -105,6 +109,9 @@ internal static class SaveCommands
             ThreadCount.Of(p, threads), p.GetValue(dmesg), p.GetValue(ml) | (p.GetValue(showStats) ? MlReport : 0), p.GetValue(limit), p.GetValue(force))
         {
             DryRun = p.GetValue(dryRun),
+            Split = p.GetValue(split),
+            Reassemble = p.GetValue(reassemble),
+            SplitBlockKilobytes = p.GetValue(splitBlock),
         })));
         return cmd;
     }
@@ -146,6 +153,20 @@ internal static class SaveCommands
 
         /// <summary>--dry-run: the whole save into a null stream; OUTFILE is not touched.</summary>
         public bool DryRun { get; init; }
+
+        /// <summary>--split: Files are VMCORE and the files of the set.</summary>
+        public bool Split { get; init; }
+
+        /// <summary>--reassemble: Files are the files of a set and the file to write.</summary>
+        public bool Reassemble { get; init; }
+
+        public long SplitBlockKilobytes { get; init; } = SplitPlanDefaults.SplitBlockKilobytes;
+    }
+
+    private static class SplitPlanDefaults
+    {
+        /// <summary>makedumpfile DEFAULT_SPLITBLOCK_SIZE (1 GiB), in the KiB --splitblock-size takes.</summary>
+        public const long SplitBlockKilobytes = 1L << 20;
     }
 
     /// <remarks>
@@ -170,6 +191,21 @@ internal static class SaveCommands
             {
                 stderr.WriteLine(s);
             }
+        }
+
+        if (a.Split && a.Reassemble)
+        {
+            throw new UsageException("--split and --reassemble cannot be used together");
+        }
+
+        if (a.Reassemble)
+        {
+            return RunReassemble(a, Common, ct);
+        }
+
+        if (a.Split)
+        {
+            CheckSplit(a);
         }
 
         if (a.Rearrange)
@@ -216,7 +252,7 @@ internal static class SaveCommands
             return FadumpCommand.ExitOk;
         }
 
-        if (a.Flat ? a.Files.Length != 1 : a.Files.Length != 2)
+        if (!a.Split && (a.Flat ? a.Files.Length != 1 : a.Files.Length != 2))
         {
             throw new UsageException(a.Flat ? "-F writes to standard output: give VMCORE only" : "give VMCORE and OUTFILE");
         }
@@ -233,6 +269,11 @@ internal static class SaveCommands
         }
 
         long? limit = a.Limit is null ? null : Sizes.Parse(a.Limit);
+        if (a.Split)
+        {
+            return RunSplit(stderr, ct, a, levels, limit);
+        }
+
         bool existed = false;
         if (!a.Flat && !a.DryRun)
         {
@@ -323,6 +364,184 @@ internal static class SaveCommands
         }
 
         Common("fadump save Completed.");
+        return FadumpCommand.ExitOk;
+    }
+
+    /// <summary>makedumpfile check_param_for_creating_dumpfile, for --split: what it refuses, refused here before anything is opened.</summary>
+    private static void CheckSplit(SaveArgs a)
+    {
+        if (a.Elf)
+        {
+            throw new UsageException("--split cannot be used with -E: options for splitting dumpfile cannot be used with Elf format");
+        }
+
+        if (a.Flat)
+        {
+            throw new UsageException("--split cannot be used with -F: each file of a split set is written in place, not to standard output");
+        }
+
+        if (a.Rearrange || a.Dmesg)
+        {
+            throw new UsageException($"--split cannot be used with {(a.Rearrange ? "-R" : "--dump-dmesg")}");
+        }
+
+        if (a.DryRun)
+        {
+            throw new UsageException("--dry-run cannot be used with --split");
+        }
+
+        if (a.Files.Length < 3)
+        {
+            throw new UsageException("--split takes VMCORE and at least two OUTFILEs");
+        }
+
+        if (a.SplitBlockKilobytes < 1)
+        {
+            throw new UsageException("--splitblock-size must be at least 1 (KiB)");
+        }
+    }
+
+    private static int RunSplit(TextWriter stderr, CancellationToken ct, SaveArgs a, List<int> levels, long? limit)
+    {
+        int ml = a.MessageLevel;
+        var outputs = a.Files[1..];
+        foreach (var o in outputs)
+        {
+            PrivateOutputFile.CheckTarget(o, a.Force);
+        }
+
+        using var input = DumpFile.Open(a.Files[0]);
+        if (!input.IsIncomplete && input.IncompleteReason is { } truncated)
+        {
+            throw new IOException($"{input.Path}: the input dump is incomplete: {truncated}");
+        }
+
+        if (a.SplitBlockKilobytes > long.MaxValue / 1024 || a.SplitBlockKilobytes * 1024 < input.PageSize)
+        {
+            throw new UsageException(FormattableString.Invariant($"--splitblock-size {a.SplitBlockKilobytes}: expected at least one page ({input.PageSize / 1024} KiB)"));
+        }
+
+        var options = new SaveOptions
+        {
+            DumpLevel = levels[0],
+            FallbackLevels = levels.Skip(1).ToList(),
+            Compression = a.Compression,
+            Format = SaveFormat.Kdump,
+            Threads = a.Threads,
+            SizeLimit = limit,
+            MessageLevel = ml,
+            Overwrite = a.Force,
+            SplitBlockBytes = a.SplitBlockKilobytes * 1024,
+        };
+        var existed = outputs.Where(File.Exists).ToHashSet(StringComparer.Ordinal);
+        SaveResult r;
+        try
+        {
+            r = WithProgress(stderr, (ml & MlProgress) != 0, options, o => DumpSaver.SaveSplit(input, outputs, o, ct));
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or OperationCanceledException)
+        {
+            if ((ml & MlError) != 0)
+            {
+                string why = e is OperationCanceledException
+                    ? Signals.Received > 0 ? $"interrupted by {Signals.Name(Signals.Received)}" : "interrupted"
+                    : FadumpCommand.Describe(e);
+                stderr.WriteLine($"fadump: {why}");
+                foreach (var o in outputs.Where(o => File.Exists(o) && !existed.Contains(o)))
+                {
+                    stderr.WriteLine($"fadump: {o}: the dump is incomplete (flagged in the file)");
+                }
+
+                stderr.WriteLine("fadump save Failed.");
+            }
+
+            return FadumpCommand.ExitFailure;
+        }
+
+        foreach (var w in r.Warnings)
+        {
+            if ((ml & MlCommon) != 0)
+            {
+                stderr.WriteLine($"fadump: warning: {w}");
+            }
+        }
+
+        if ((ml & MlReport) != 0)
+        {
+            stderr.Write(Report(r));
+        }
+
+        if (r.Incomplete)
+        {
+            if ((ml & MlError) != 0)
+            {
+                stderr.WriteLine($"fadump: {r.Error}");
+                foreach (var f in r.SplitFiles ?? [])
+                {
+                    if (f.Incomplete)
+                    {
+                        stderr.WriteLine(File.Exists(f.Path)
+                            ? $"fadump: {f.Path}: the dump is incomplete (flagged in the file)"
+                            : $"fadump: nothing was kept: {f.Path} was not written");
+                    }
+                }
+
+                stderr.WriteLine("fadump: the split set is incomplete; fadump save Failed.");
+            }
+
+            return FadumpCommand.ExitFailure;
+        }
+
+        if ((ml & MlCommon) != 0)
+        {
+            // makedumpfile's words: "The dumpfiles are saved to A, B, and C."
+            stderr.WriteLine($"The dumpfiles are saved to {string.Join(", ", outputs[..^1])}, and {outputs[^1]}.");
+            stderr.WriteLine("fadump save Completed.");
+        }
+
+        return FadumpCommand.ExitOk;
+    }
+
+    /// <summary>makedumpfile --reassemble: FILES are the set's files, then the file to write; no filtering or compression options.</summary>
+    private static int RunReassemble(SaveArgs a, Action<string> common, CancellationToken ct)
+    {
+        if (a.Compression != PageCompression.None || a.Level != "0" || a.Elf || a.Flat || a.Rearrange || a.Dmesg || a.Limit is not null)
+        {
+            throw new UsageException("--reassemble cannot be used with -c, -l, -p, -z, -d, -E, -F, -R, -L or --dump-dmesg: it joins the files as they are");
+        }
+
+        if (a.DryRun)
+        {
+            throw new UsageException("--dry-run cannot be used with --reassemble");
+        }
+
+        if (a.Files.Length < 3)
+        {
+            throw new UsageException("--reassemble takes the files of a split set (at least two) and the file to write");
+        }
+
+        string output = a.Files[^1];
+        var inputs = a.Files[..^1];
+        string full = Path.GetFullPath(output);
+        if (inputs.Any(i => Path.GetFullPath(i) == full))
+        {
+            throw new UsageException($"{output}: the file to write is one of the files of the set");
+        }
+
+        PrivateOutputFile.CheckTarget(output, a.Force);
+        using var set = KdumpSplitSet.Open(inputs);
+        using var file = new PrivateOutputFile(output, a.Force);
+        var r = KdumpReassembler.Reassemble(set, new FileSink(file.Handle), ct: ct);
+        if (r.Incomplete)
+        {
+            file.CommitIncomplete();
+            common($"fadump: {output}: a file of the set is incomplete, and so is the dump (flagged in the file); fadump save Failed.");
+            return FadumpCommand.ExitFailure;
+        }
+
+        file.Commit();
+        common($"The dumpfile is saved to {output}.");
+        common("fadump save Completed.");
         return FadumpCommand.ExitOk;
     }
 

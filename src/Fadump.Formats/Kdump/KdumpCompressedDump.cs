@@ -143,7 +143,29 @@ public sealed partial class KdumpCompressedDump : IDump, IPageCounts
     /// <summary>Count of PFNs set in the 2nd bitmap (all of them, also outside a split file's range).</summary>
     public ulong DumpedPageCount => _bitmaps.DumpedCount;
 
+    /// <summary>Pages this file holds: the PFNs set in the 2nd bitmap inside [StartPfn, EndPfn) (all of them unless split).</summary>
+    public ulong HeldPageCount => _bitmaps.Rank(EndPfn) - _bitmaps.Rank(StartPfn);
+
     public IRandomAccessSource Source => _src;
+
+    /// <summary>Runs [start, end) of dumped PFNs (2nd bitmap) inside [from, to), ascending, read in bounded blocks.</summary>
+    public IEnumerable<(ulong Start, ulong End)> DumpedPfnRuns(ulong from, ulong to)
+    {
+        foreach (var (s, e) in _bitmaps.Runs(dumped: true))
+        {
+            if (e <= from)
+            {
+                continue;
+            }
+
+            if (s >= to)
+            {
+                yield break;
+            }
+
+            yield return (Math.Max(s, from), Math.Min(e, to));
+        }
+    }
 
     /// <summary>Physical ranges that are RAM (1st bitmap), ascending.</summary>
     public IEnumerable<PhysicalRange> MemoryRanges() =>

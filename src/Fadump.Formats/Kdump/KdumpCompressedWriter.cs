@@ -140,9 +140,15 @@ public sealed class KdumpCompressedWriter : IDisposable
         notes.CopyTo(sub, KdumpLayout.SubHeaderSize);
         _sink.Write(_pageSize, sub);
 
-        DumpedPageCount = WriteBitmaps();
+        (TotalDumpedPageCount, DumpedPageCount) = WriteBitmaps();
         DescTableOffset = _header.DescTableOffset;
-        DataOffset = DescTableOffset + ((long)DumpedPageCount * KdumpLayout.PageDescSize);
+
+        // A file of a --split set sizes its table for every dumped page of the set, as makedumpfile does (its
+        // num_dumpable): page data then starts at the same offset in every file and in the reassembled one, which
+        // is how makedumpfile --reassemble recognises the shared zero page. The entries past this file's range
+        // stay zero (a hole in the file).
+        ulong tableEntries = options.SplitRange is null ? DumpedPageCount : TotalDumpedPageCount;
+        DataOffset = DescTableOffset + ((long)tableEntries * KdumpLayout.PageDescSize);
         _dataFlushedEnd = DataOffset;
         if (_shareZeroPages)
         {
@@ -158,8 +164,11 @@ public sealed class KdumpCompressedWriter : IDisposable
     /// <summary>The headers as <see cref="Complete"/> writes them (status without the incomplete bit, which the file carries until then).</summary>
     public KdumpHeader Header => _header;
 
-    /// <summary>Entries of the page_desc table: PFNs set in the dump bitmap inside this file's range.</summary>
+    /// <summary>Pages this file holds: PFNs set in the dump bitmap inside this file's range.</summary>
     public ulong DumpedPageCount { get; }
+
+    /// <summary>PFNs set in the dump bitmap, the whole of it (for a --split file, those of every file of the set).</summary>
+    public ulong TotalDumpedPageCount { get; }
 
     /// <summary>Descriptors written so far (pages accepted).</summary>
     public ulong PagesWritten => _descsWritten + (ulong)_descsBuffered;
@@ -325,15 +334,15 @@ public sealed class KdumpCompressedWriter : IDisposable
 
     /// <summary>
     /// Writes both bitmaps a window at a time, zero padding included so that the file holds whole bitmap
-    /// blocks even if nothing follows (a disk full at the first page), and counts the dumped PFNs of this
-    /// file's range.
+    /// blocks even if nothing follows (a disk full at the first page), and counts the dumped PFNs: all of
+    /// them, and those of this file's range.
     /// </summary>
-    private ulong WriteBitmaps()
+    private (ulong Total, ulong InRange) WriteBitmaps()
     {
         long bytes = _header.BitmapBytes;
         var w1 = new byte[(int)Math.Min(BitmapWindowBytes, Math.Max(bytes, 1))];
         var w2 = new byte[w1.Length];
-        ulong count = 0;
+        ulong count = 0, total = 0;
         for (long pos = 0; pos < bytes; pos += w1.Length)
         {
             int n = (int)Math.Min(w1.Length, bytes - pos);
@@ -351,11 +360,23 @@ public sealed class KdumpCompressedWriter : IDisposable
             }
 
             count += CountInRange(w2.AsSpan(0, n), first);
+            total += PopCount(w2.AsSpan(0, n));
             _sink.Write(_header.Bitmap1Offset + pos, w1.AsSpan(0, n));
             _sink.Write(_header.Bitmap2Offset + pos, w2.AsSpan(0, n));
         }
 
-        return count;
+        return (total, count);
+    }
+
+    private static ulong PopCount(ReadOnlySpan<byte> bits)
+    {
+        ulong c = 0;
+        foreach (byte b in bits)
+        {
+            c += (ulong)System.Numerics.BitOperations.PopCount(b);
+        }
+
+        return c;
     }
 
     private ulong CountInRange(ReadOnlySpan<byte> bits, ulong first)
@@ -363,13 +384,7 @@ public sealed class KdumpCompressedWriter : IDisposable
         ulong end = first + ((ulong)bits.Length * 8);
         if (first >= _rangeStart && end <= _rangeEnd)
         {
-            ulong c = 0;
-            foreach (byte b in bits)
-            {
-                c += (ulong)System.Numerics.BitOperations.PopCount(b);
-            }
-
-            return c;
+            return PopCount(bits);
         }
 
         ulong count = 0;

@@ -9,7 +9,7 @@ namespace Fadump.Formats.Kdump;
 /// (machine, page size, max_mapnr, utsname) with disjoint ranges. A PFN that no file's range covers (a file
 /// of the set is missing) reads as <see cref="PageState.Lost"/> when the bitmaps say it was dumped.
 /// </summary>
-public sealed class KdumpSplitSet : IDump
+public sealed class KdumpSplitSet : IDump, IPageCounts
 {
     private readonly KdumpCompressedDump[] _parts;
 
@@ -172,6 +172,9 @@ public sealed class KdumpSplitSet : IDump
     public ulong MaxPfn => _parts[0].MaxPfn;
 
     public int? DumpLevel => _parts[0].DumpLevel;
+
+    /// <summary>Pages the set holds: each file's pages of its own range, summed (every file's bitmap counts them all).</summary>
+    public ulong DumpedPageCount => _parts.Aggregate(0UL, (sum, p) => sum + p.HeldPageCount);
 
     public bool IsIncomplete => _parts.Any(p => p.IsIncomplete) || MissingPfnRanges.Count > 0;
 

@@ -19,10 +19,12 @@ internal static class InputBitmaps
     /// paddr_to_pfn(phys_end)) does not, and it takes the cyclic path whenever the bitmap of
     /// <paramref name="maxPfn"/> pages is not a whole number of bytes (max_mapnr 0x3ffd9 of a 1 GiB QEMU guest),
     /// or memory is short. The second condition is not modelled: it depends on the free memory of the machine.
+    /// A --split save is always cyclic: calculate_cyclic_buffer_size divides the bitmap buffer by the number of
+    /// files, so a cycle covers at most max_mapnr / 2 pages (checked against makedumpfile 1.7.2: 2 and 3 files).
     /// </summary>
-    public static IPfnBitmap Ram(IDump dump, ulong maxPfn) => Kdump(dump) is { } k
+    public static IPfnBitmap Ram(IDump dump, ulong maxPfn, bool cyclic = false) => Kdump(dump) is { } k
         ? new KdumpFileBitmap(k.Source, k.Header.Bitmap1Offset, k.MaxPfn)
-        : maxPfn % 8 == 0
+        : maxPfn % 8 == 0 && !cyclic
             ? new RangePfnBitmap(dump.MemoryRanges(), dump.PageSize)
             : RangePfnBitmap.FromPfnRuns(dump.MemoryRanges()
                 .Select(r => (Start: r.Start / (ulong)dump.PageSize, End: r.End / (ulong)dump.PageSize))

@@ -35,10 +35,11 @@ internal sealed class PageFilter : IPfnBitmap
     private ulong _dumpedPages;
 
     /// <param name="excludeZero">Read every remaining page and exclude those filled with zeros (ELF output at dump level 1: the bitmap must be final before the headers).</param>
-    public PageFilter(IDump dump, ulong maxPfn, PageClassifier? classifier, bool excludeZero, int threads)
+    /// <param name="cyclicRam">The 1st bitmap as makedumpfile's cyclic path makes it (a --split save): see <see cref="InputBitmaps.Ram"/>.</param>
+    public PageFilter(IDump dump, ulong maxPfn, PageClassifier? classifier, bool excludeZero, int threads, bool cyclicRam = false)
     {
         _dump = dump;
-        _ram = InputBitmaps.Ram(dump, maxPfn);
+        _ram = InputBitmaps.Ram(dump, maxPfn, cyclicRam);
         _inputDumped = InputBitmaps.Dumped(dump);
         _classifier = classifier is { IsNeeded: true } ? classifier : null;
         _excludeZero = excludeZero;

@@ -22,12 +22,14 @@ internal sealed class SaveJob
     private readonly int _ps;
     private readonly ulong _maxPfn;
     private readonly PfnWatch? _watch;
+    private readonly (ulong Start, ulong End)? _split;
     private TimeSpan _lastReport = TimeSpan.FromDays(-1);
     private long _lastDurable;
     private long _bytesRead;
     private ulong _pagesWritten;
 
-    public SaveJob(IDump input, GuardedSink sink, SaveOptions o, PageClassifier? classifier, Stopwatch sw, CancellationToken ct)
+    /// <param name="split">For one file of a --split set: the PFNs [Start, End) whose pages it holds (kdump only).</param>
+    public SaveJob(IDump input, GuardedSink sink, SaveOptions o, PageClassifier? classifier, Stopwatch sw, CancellationToken ct, (ulong Start, ulong End)? split = null)
     {
         _in = input;
         _sink = sink;
@@ -38,6 +40,7 @@ internal sealed class SaveJob
         _ps = input.PageSize;
         _maxPfn = EffectiveMaxPfn(input, classifier);
         _watch = o.WatchPfns is { } w ? new PfnWatch(w) : null;
+        _split = split;
     }
 
     private DumpLevel Level => (DumpLevel)_o.DumpLevel;
@@ -51,7 +54,7 @@ internal sealed class SaveJob
 
     public SaveResult RunKdump()
     {
-        var filter = new PageFilter(_in, _maxPfn, _classifier, excludeZero: false, _o.Threads) { CancellationToken = _ct, Watch = _watch };
+        var filter = new PageFilter(_in, _maxPfn, _classifier, excludeZero: false, _o.Threads, cyclicRam: _split is not null) { CancellationToken = _ct, Watch = _watch };
         var pipeline = new PagePipeline(_ps, _o.Threads, _o.Compression, shareZeroPages: (Level & DumpLevel.Zero) != 0);
         KdumpCompressedWriter? writer = null;
         ulong zero = 0;
@@ -67,11 +70,12 @@ internal sealed class SaveJob
                 Timestamp = Timestamp(),
                 DumpLevel = _o.DumpLevel,
                 Compression = _o.Compression,
-                Notes = _in.Notes,
+                Notes = DumpLevelNote.Without(_in.Notes),
                 PhysBase = PhysBase(),
                 RamBitmap = filter.RamBitmap,
                 DumpBitmap = new ScanReporter(filter, this),
                 CurrentCpu = (_in as KdumpCompressedDump)?.Header.CurrentCpu ?? 0,
+                SplitRange = _split,
             });
 
             var zeroPage = new byte[_ps];
@@ -151,7 +155,9 @@ internal sealed class SaveJob
                 ulong pa = s.Start * (ulong)_ps, size = (s.End - s.Start) * (ulong)_ps;
                 return new ElfSegmentSpec(pa, virt(pa), size, size);
             }).ToList();
-            writer = new ElfCoreWriter(_sink, _in.Machine, _in.Notes, specs, _ps);
+            // The level recorded (DumpLevelNote): the pages of an input filtered before stay out too.
+            int recorded = _o.DumpLevel | (_in.DumpLevel ?? DumpLevelNote.Find(_in.Notes) ?? 0);
+            writer = new ElfCoreWriter(_sink, _in.Machine, [.. DumpLevelNote.Without(_in.Notes), DumpLevelNote.Create(recorded)], specs, _ps);
             var w = writer;
             pipeline.Run(
                 (take, submit) => DispatchSegments(segments, pipeline.BatchPages, take, submit),
@@ -210,18 +216,19 @@ internal sealed class SaveJob
         };
     }
 
-    /// <summary>Cuts the dumped PFNs into batches of up to batchPages pages (runs of consecutive PFNs).</summary>
+    /// <summary>Cuts the dumped PFNs (of the split range, for a --split file) into batches of up to batchPages pages (runs of consecutive PFNs).</summary>
     private void DispatchDumped(PageFilter filter, int batchPages, Func<PageBatch> take, Action<PageBatch> submit)
     {
         var bits = new byte[PageFilter.ChunkPfns / 8];
         PageBatch? b = null;
-        for (ulong first = 0; first < _maxPfn; first += PageFilter.ChunkPfns)
+        var (lo, hi) = _split ?? (0, _maxPfn);
+        for (ulong first = lo & ~(PageFilter.ChunkPfns - 1); first < hi; first += PageFilter.ChunkPfns)
         {
             _ct.ThrowIfCancellationRequested();
             filter.Prefetch(first + PageFilter.ChunkPfns, _o.Threads);
             filter.Fill(first, bits);
-            ulong n = Math.Min(PageFilter.ChunkPfns, _maxPfn - first);
-            ulong i = Bits.NextSet(bits, 0, n);
+            ulong n = Math.Min(PageFilter.ChunkPfns, hi - first);
+            ulong i = Bits.NextSet(bits, lo > first ? lo - first : 0, n);
             while (i < n)
             {
                 ulong runEnd = Bits.NextClear(bits, i, n);

@@ -68,4 +68,10 @@ public sealed record SaveOptions
     /// service's verification sample, so that it can tell a page legitimately dropped from one lost.
     /// </summary>
     public IReadOnlyCollection<ulong>? WatchPfns { get; init; }
+
+    /// <summary>
+    /// makedumpfile --splitblock-size, in bytes: the unit in which <see cref="DumpSaver.SaveSplit"/> cuts memory
+    /// among the files of a split set (1 GiB, makedumpfile's DEFAULT_SPLITBLOCK_SIZE). At least one page.
+    /// </summary>
+    public long SplitBlockBytes { get; init; } = SplitPlan.DefaultSplitBlockBytes;
 }

@@ -40,7 +40,13 @@ public sealed record SaveResult
     /// PFN at or beyond <see cref="MaxPfn"/>); null when no PFNs were watched.
     /// </summary>
     public IReadOnlySet<ulong>? ExcludedWatchedPfns { get; init; }
+
+    /// <summary>For a --split save: each file, in the order given, with the PFN range it holds.</summary>
+    public IReadOnlyList<SplitFileResult>? SplitFiles { get; init; }
 }
+
+/// <summary>One file of a split set as written: its path, PFN range [StartPfn, EndPfn), size and state.</summary>
+public sealed record SplitFileResult(string Path, ulong StartPfn, ulong EndPfn, long BytesWritten, bool Incomplete);
 
 /// <summary>The phase a save is in.</summary>
 public enum SavePhase

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Fadump.Formats;
+using Fadump.Formats.Kdump;
 
 namespace Fadump.Tools.Inspect;
 
@@ -31,7 +32,10 @@ public sealed record DumpSummary(
             memory += r.Size;
         }
 
-        ulong dumped = dump is IPageCounts counts ? counts.DumpedPageCount : CountPages(dump);
+        // One file of a --split set holds the pages of its range only (its bitmap counts those of the whole set).
+        ulong dumped = dump is KdumpCompressedDump { IsSplit: true } part ? part.HeldPageCount
+            : dump is IPageCounts counts ? counts.DumpedPageCount
+            : CountPages(dump);
         string? incomplete = dump.IncompleteReason;
         return new DumpSummary(
             dump.Path,
@@ -43,7 +47,7 @@ public sealed record DumpSummary(
             dump.PageSize,
             dump.CpuStates().Count,
             dump.VmcoreInfo?.CrashTime ?? (dump as IUtsInfo)?.Timestamp,
-            dump.DumpLevel,
+            dump.DumpLevel ?? Collector.DumpLevelNote.Find(dump.Notes),
             dump.MaxPfn,
             dumped,
             memory,
@@ -52,8 +56,16 @@ public sealed record DumpSummary(
         {
             IncompleteReason = incomplete,
             Opal = OpalCore.TryRead(dump) is { } opal ? OpalCoreSummary.Of(opal) : null,
+            SplitFiles = (dump as KdumpSplitSet)?.Parts.Count,
+            SplitRange = dump is KdumpCompressedDump { IsSplit: true } k ? (k.StartPfn, k.EndPfn) : null,
         };
     }
+
+    /// <summary>The number of files of a --split set read as one, or null.</summary>
+    public int? SplitFiles { get; init; }
+
+    /// <summary>For one file of a --split set: the PFNs [Start, End) whose pages it holds, or null.</summary>
+    public (ulong Start, ulong End)? SplitRange { get; init; }
 
     /// <summary>What an OPAL core (PowerNV MPIPL, /sys/firmware/opal/mpipl/core) holds, or null for a vmcore.</summary>
     public OpalCoreSummary? Opal { get; init; }
@@ -100,6 +112,16 @@ public sealed record DumpSummary(
         Line("Memory", $"{MemoryBytes} bytes ({MemoryBytes / (1024.0 * 1024.0):F1} MiB)");
         Line("Max PFN", MaxPfn.ToString(CultureInfo.InvariantCulture));
         Line("Dumped pages", DumpedPages.ToString(CultureInfo.InvariantCulture));
+        if (SplitFiles is { } files)
+        {
+            Line("Split set", files.ToString(CultureInfo.InvariantCulture) + " files (--split)");
+        }
+
+        if (SplitRange is var (start, end))
+        {
+            Line("Split file", string.Create(CultureInfo.InvariantCulture, $"PFNs [0x{start:x}, 0x{end:x}) of a --split set; the other files hold the rest"));
+        }
+
         Line("Complete", Incomplete ? $"no ({IncompleteReason ?? "the dump is flagged incomplete"})" : "yes");
         if (Panic is not null)
         {
@@ -144,6 +166,19 @@ public sealed record DumpSummary(
 
             w.WriteNumber("max_pfn", MaxPfn);
             w.WriteNumber("dumped_pages", DumpedPages);
+            if (SplitFiles is { } files)
+            {
+                w.WriteNumber("split_files", files);
+            }
+
+            if (SplitRange is var (start, end))
+            {
+                w.WriteStartObject("split_range");
+                w.WriteNumber("start_pfn", start);
+                w.WriteNumber("end_pfn", end);
+                w.WriteEndObject();
+            }
+
             w.WriteNumber("memory_bytes", MemoryBytes);
             w.WriteBoolean("incomplete", Incomplete);
             if (Incomplete)

@@ -14,6 +14,7 @@ public static class RegisterReport
         var cpus = dump.CpuStates();
         var names = PrStatus.RegisterNames(dump.Machine.Arch);
         var opal = OpalCore.TryRead(dump);
+        var crashing = opal is null ? CrashingCpuFinder.Find(dump) : null;
         var sb = new StringBuilder();
         if (cpus.Count == 0)
         {
@@ -32,7 +33,7 @@ public static class RegisterReport
             }
             else
             {
-                sb.Append(CultureInfo.InvariantCulture, $"CPU {c}: pid {st.Pid}, signal {st.CurSig}\n");
+                sb.Append(CultureInfo.InvariantCulture, $"CPU {c}{(crashing?.Index == c ? " (crashing CPU)" : string.Empty)}: pid {st.Pid}, signal {st.CurSig}\n");
             }
 
             for (int i = 0; i < names.Length; i++)
@@ -53,11 +54,26 @@ public static class RegisterReport
         var cpus = dump.CpuStates();
         var names = PrStatus.RegisterNames(dump.Machine.Arch);
         var opal = OpalCore.TryRead(dump);
+        var crashing = opal is null ? CrashingCpuFinder.Find(dump) : null;
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             w.WriteStartObject();
             w.WriteString("arch", dump.Machine.UtsMachine);
+            if (opal is null)
+            {
+                // The note index of the crashing CPU and how it was found (CrashingCpuFinder), or null.
+                if (crashing is { } cc)
+                {
+                    w.WriteNumber("crashing_cpu", cc.Index);
+                    w.WriteString("crashing_cpu_evidence", cc.Evidence);
+                }
+                else
+                {
+                    w.WriteNull("crashing_cpu");
+                }
+            }
+
             w.WriteStartArray("cpus");
             for (int c = 0; c < cpus.Count; c++)
             {
@@ -67,6 +83,10 @@ public static class RegisterReport
                 {
                     w.WriteNumber("pir", opal.Threads[c].Pir);
                     w.WriteBoolean("crashing", opal.Threads[c].Crashing);
+                }
+                else
+                {
+                    w.WriteBoolean("crashing", crashing?.Index == c);
                 }
 
                 w.WriteNumber("pid", cpus[c].Pid);
