@@ -28,6 +28,10 @@ public sealed class DemoSummaryTests
         using var doc = JsonDocument.Parse(info);
         ulong inFile = doc.RootElement.GetProperty("dumped_pages").GetUInt64();
         string size = MemoryLayoutPicture.Human((ulong)new FileInfo(vmcore).Length);
+        ulong memory = doc.RootElement.GetProperty("memory_bytes").GetUInt64();
+        var (_, infoText, _) = InProcessCli.Run("info", vmcore);
+        Assert.Contains($"\nMemory:       {memory} bytes ({Formats.BinarySize.Format(memory)})\n", infoText, StringComparison.Ordinal); // binary units, as everywhere
+        Assert.Contains($"\nDumped pages: {inFile}\n", infoText, StringComparison.Ordinal);
 
         var lines = o.Split('\n');
         Assert.Equal("Simulated pSeries LPAR, FADump over RTAS: 2 GiB RAM, 4 CPUs, database workload, crash by panic", lines[0]);

@@ -96,7 +96,7 @@ public sealed record DumpSummary(
             Line("Kind", "OPAL core (skiboot firmware, PowerNV MPIPL)");
             Line("Architecture", $"{Arch} ({ByteOrder})");
             opal.WriteText(Line);
-            Line("Memory", $"{MemoryBytes} bytes ({MemoryBytes / (1024.0 * 1024.0):F1} MiB)");
+            Line("Memory", $"{MemoryBytes} bytes ({BinarySize.Format(MemoryBytes)})");
             Line("Complete", Incomplete ? $"no ({IncompleteReason ?? "the dump is flagged incomplete"})" : "yes");
             return sb.ToString();
         }
@@ -109,7 +109,7 @@ public sealed record DumpSummary(
             ? DateTimeOffset.FromUnixTimeSeconds(t).ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture) + $" ({t})"
             : "unknown");
         Line("Dump level", DumpLevel?.ToString(CultureInfo.InvariantCulture) ?? "none (unfiltered)");
-        Line("Memory", $"{MemoryBytes} bytes ({MemoryBytes / (1024.0 * 1024.0):F1} MiB)");
+        Line("Memory", $"{MemoryBytes} bytes ({BinarySize.Format(MemoryBytes)})");
         Line("Max PFN", MaxPfn.ToString(CultureInfo.InvariantCulture));
         Line("Dumped pages", DumpedPages.ToString(CultureInfo.InvariantCulture));
         if (SplitFiles is { } files)
