@@ -114,6 +114,9 @@ internal static class Targets
             using var set = KdumpSplitSet.Open(parts);
             parts.Clear();
             Exercise(set);
+            // save --reassemble of the set: every header, bitmap and descriptor it copies is the input's.
+            using var sink = new DiscardingSink();
+            KdumpReassembler.Reassemble(set, sink);
         }
         catch (Exception e) when (Expected(IsDumpError(e), e))
         {
@@ -124,6 +127,22 @@ internal static class Targets
             {
                 p.Dispose();
             }
+        }
+    }
+
+    /// <summary>Counts what a writer writes and keeps none of it: a fuzzed header can describe far more output than it holds.</summary>
+    private sealed class DiscardingSink : IPositionedSink
+    {
+        public long Length { get; private set; }
+
+        public void Write(long offset, ReadOnlySpan<byte> data) => Length = Math.Max(Length, offset + data.Length);
+
+        public void Flush()
+        {
+        }
+
+        public void Dispose()
+        {
         }
     }
 
