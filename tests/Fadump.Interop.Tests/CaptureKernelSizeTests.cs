@@ -46,4 +46,19 @@ public sealed class CaptureKernelSizeTests
             Assert.DoesNotContain(kernelBands, b => b.GetProperty("start").GetUInt64() < hole.GetProperty("end").GetUInt64() && hole.GetProperty("start").GetUInt64() < b.GetProperty("end").GetUInt64());
         }
     }
+
+    [Fact]
+    public void With_a_hole_in_boot_memory_fig1_marks_the_first_kernels_boot_mem_top_and_the_copy()
+    {
+        // boot_mem_top = boot_memory_size + the holes below it (0xd0000000); the regions end at 0xc0000000 (the
+        // kernel's double counting), and the capture kernel computes its boot_mem_top from them.
+        var (code, o, e) = InProcessCli.Run("sim", "run", "--memory", "64G", "--cpus", "2", "--hole", "0x10000000:0x10000000");
+        Assert.True(code == 0, e + o);
+        string fig1 = o[o.IndexOf("Fig. 1:", StringComparison.Ordinal)..o.IndexOf("Fig. 2:", StringComparison.Ordinal)];
+        string fig2 = o[o.IndexOf("Fig. 2:", StringComparison.Ordinal)..];
+        Assert.Contains("| in use by the kernel; boot_mem_top = 0xd0000000\n", fig1, StringComparison.Ordinal);
+        Assert.Contains("| DUMP (CMA: user pages) <- the firmware copies boot memory here at a crash\n", fig1, StringComparison.Ordinal);
+        Assert.Contains("| capture kernel; boot_mem_top = 0xc0000000\n", fig2, StringComparison.Ordinal);
+        Assert.Contains("| boot memory copy <- the firmware copied boot memory here at the crash\n", fig2, StringComparison.Ordinal);
+    }
 }

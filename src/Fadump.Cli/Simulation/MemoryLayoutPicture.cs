@@ -17,7 +17,12 @@ public sealed record LayoutBand(ulong Start, ulong End, string Label, string Kin
 /// <paramref name="Caption"/>; <paramref name="Done"/> when the copy has been made (Fig. 2), not only planned
 /// (Fig. 1); <paramref name="TopName"/> names the source's end as the kernel does ("boot_mem_top"), if it does.
 /// </summary>
-public sealed record LayoutCopy(ulong SourceStart, ulong SourceEnd, string Caption, bool Done, string? TopName = null);
+/// <paramref name="TopAt"/> is where that end is when it is not the source's end (FADump's boot_mem_top counts the
+/// holes below it, and with the kernel's double counting can lie above the last boot region).
+public sealed record LayoutCopy(ulong SourceStart, ulong SourceEnd, string Caption, bool Done, string? TopName = null, ulong? TopAt = null)
+{
+    public ulong Top => TopAt ?? SourceEnd;
+}
 
 /// <summary>
 /// The memory-layout pictures of the FADump documentation (Fig. 1: reservation in the first kernel;
@@ -125,6 +130,13 @@ public static class MemoryLayoutPicture
     {
         ulong bytes = k.Mechanism.Status.FirmwareCopyBytes;
         int copy = bands.FindIndex(b => b.Kind == "dump" && b.End - b.Start == bytes);
+        if (copy < 0 && k.Mechanism is not Kernel.Kexec.KdumpMechanism)
+        {
+            // FADump with a hole below boot_mem_top: the reservation is sized by boot_memory_size, the firmware
+            // copies the boot regions' sum into its start.
+            copy = bands.FindIndex(b => b.Kind == "dump" && b.End - b.Start >= bytes);
+        }
+
         var boot = bands.Where(b => b.Kind == "boot").OrderBy(b => b.Start).ToList();
         if (bytes == 0 || copy < 0 || boot.Count == 0)
         {
@@ -147,7 +159,8 @@ public static class MemoryLayoutPicture
             Kernel.Phyp.PhypDump => (done ? "PHYP copied the RMO here at the crash" : "PHYP copies the RMO (the low 256 MiB) here at a crash", "RMR_END"),
             _ => (done ? "the firmware copied boot memory here at the crash" : "the firmware copies boot memory here at a crash", "boot_mem_top"),
         };
-        bands[copy] = bands[copy] with { CopyOf = new LayoutCopy(boot[0].Start, end, caption, done, topName) };
+        ulong? topAt = k.Mechanism is Kernel.Fadump.FadumpCore { Dump.BootMemTop: > 0 } f && f.Dump.BootMemTop != end ? f.Dump.BootMemTop : null;
+        bands[copy] = bands[copy] with { CopyOf = new LayoutCopy(boot[0].Start, end, caption, done, topName, topAt) };
     }
 
     /// <summary>
@@ -253,9 +266,9 @@ public static class MemoryLayoutPicture
         var sb = new StringBuilder();
         foreach (var c in bands.Select(x => x.CopyOf).OfType<LayoutCopy>().Distinct())
         {
-            if (c.TopName is not null && b.End == c.SourceEnd)
+            if (c.TopName is not null && b.End == c.Top)
             {
-                sb.Append(CultureInfo.InvariantCulture, $"; {c.TopName} = 0x{c.SourceEnd:x}");
+                sb.Append(CultureInfo.InvariantCulture, $"; {c.TopName} = 0x{c.Top:x}");
             }
         }
 
@@ -320,7 +333,7 @@ public static class MemoryLayoutPicture
         for (int i = 0; i <= bands.Count && bands.Count > 0; i++)
         {
             ulong a = i < bands.Count ? bands[i].Start : bands[^1].End;
-            ticks.Add((a, y[i], copies.FirstOrDefault(c => c.TopName is not null && c.SourceEnd == a)?.TopName));
+            ticks.Add((a, y[i], copies.FirstOrDefault(c => c.TopName is not null && c.Top == a)?.TopName));
         }
 
         string Hex(ulong a) => "0x" + a.ToString("x12", CultureInfo.InvariantCulture);
@@ -379,9 +392,9 @@ public static class MemoryLayoutPicture
 
         foreach (var c in copies)
         {
-            if (c.TopName is not null && AddressY(bands, y, c.SourceEnd) is { } top)
+            if (c.TopName is not null && AddressY(bands, y, c.Top) is { } top)
             {
-                sb.Append(CultureInfo.InvariantCulture, $"  <line class=\"boot-mem-top\" x1=\"{Svg.F(axisX - 6)}\" y1=\"{Svg.F(top)}\" x2=\"{Svg.F(barRight + 10)}\" y2=\"{Svg.F(top)}\" stroke=\"#c00000\" stroke-width=\"2\" stroke-dasharray=\"6 3\"><title>{Svg.Escape(c.TopName)} = 0x{c.SourceEnd:x}</title></line>\n");
+                sb.Append(CultureInfo.InvariantCulture, $"  <line class=\"boot-mem-top\" x1=\"{Svg.F(axisX - 6)}\" y1=\"{Svg.F(top)}\" x2=\"{Svg.F(barRight + 10)}\" y2=\"{Svg.F(top)}\" stroke=\"#c00000\" stroke-width=\"2\" stroke-dasharray=\"6 3\"><title>{Svg.Escape(c.TopName)} = 0x{c.Top:x}</title></line>\n");
             }
 
             int dest = bands.FindIndex(b => b.CopyOf == c);
