@@ -74,7 +74,9 @@ public sealed class DumpSaverTests
         using var output = DumpFile.Open(dir.File("out"));
         Assert.Equal(DumpFormat.Elf, output.Format);
         AssertSamePages(input, output, r, 1);
-        Assert.Equal(input.Notes.Count, output.Notes.Count);
+        // The input's notes, then ours with the dump level (makedumpfile records none in an ELF dump).
+        Assert.Equal(input.Notes.Count + 1, output.Notes.Count);
+        Assert.Equal(DumpLevelNote.Name, output.Notes[^1].Name);
 
         // Dropped, not only counted: the long zero run is outside every PT_LOAD (short zero runs stay inside
         // segments as zeros, as makedumpfile writes them).
