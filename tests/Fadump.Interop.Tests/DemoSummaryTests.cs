@@ -151,6 +151,20 @@ public sealed class DemoSummaryTests
     }
 
     [Fact]
+    public void A_save_stopped_by_a_full_disk_is_summarised_as_incomplete()
+    {
+        using var tmpfs = new Fadump.Tools.Tests.Service.TmpfsMount("8M");
+        var (code, o, e) = InProcessCli.Run("demo", "--memory", "2G", "--cpus", "2", "--out", tmpfs.Dir);
+        Assert.Equal(FadumpCommand.ExitFailure, code);
+        Assert.Contains("No space left on device", e, StringComparison.Ordinal);
+        var lines = o.Split('\n');
+        Assert.StartsWith("  no dump   the dump service failed: saving vmcore to ", lines[1], StringComparison.Ordinal);
+        Assert.Matches(new Regex(@"^  vmcore    .+/vmcore-incomplete \(makedumpfile -l --message-level 7 -d 31\)$"), lines[2]);
+        Assert.Matches(new Regex(@"^  saved     incomplete: the save stopped after [0-9.]+ MiB, at dump level 31; the file is flagged incomplete \(fadump info: ""Complete: no""\)$"), lines[3]);
+        Assert.DoesNotContain(lines, l => l.StartsWith("  released", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void A_large_vmcore_out_is_warned_about_before_it_is_written()
     {
         var warnings = new List<string>();

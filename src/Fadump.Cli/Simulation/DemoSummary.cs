@@ -88,6 +88,12 @@ public static class DemoSummary
         }
 
         long size = new FileInfo(vmcore).Length;
+        if (w.Incomplete)
+        {
+            // The bitmap of a stopped save still lists every page it meant to write: no page count to give.
+            return FormattableString.Invariant($"incomplete: the save stopped after {MemoryLayoutPicture.Human((ulong)size)}, {level}; the file is flagged incomplete (fadump info: \"Complete: no\")");
+        }
+
         try
         {
             using var dump = DumpFile.Open(vmcore);
