@@ -113,22 +113,27 @@ public sealed class PhypKillRestartTests : IDisposable
                             return; // the test's end-of-run marker
                         }
 
-                        var parts = System.Text.Encoding.ASCII.GetString(text).Trim().Split(' ');
-                        var range = new AddressLength(Hex(parts[0]), Hex(parts[1]));
-                        lock (releases)
+                        // "ADDR LEN" per write; a FIFO read can hold two writes when the child writes the
+                        // next before this side has read the first to its end (seen once under load in CI).
+                        var parts = System.Text.Encoding.ASCII.GetString(text).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+                        for (int i = 0; i + 1 < parts.Length; i += 2)
                         {
-                            releases.Add(range);
-                        }
+                            var range = new AddressLength(Hex(parts[i]), Hex(parts[i + 1]));
+                            lock (releases)
+                            {
+                                releases.Add(range);
+                            }
 
-                        if (releases.Count == killAfter)
-                        {
-                            p.Kill();
-                        }
+                            if (releases.Count == killAfter)
+                            {
+                                p.Kill();
+                            }
 
-                        using var mem = File.OpenHandle(devMem, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
-                        var fill = new byte[range.Length];
-                        Array.Fill(fill, FakePhypSysroot.ReusedByte);
-                        RandomAccess.Write(mem, fill, (long)range.Address);
+                            using var mem = File.OpenHandle(devMem, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
+                            var fill = new byte[range.Length];
+                            Array.Fill(fill, FakePhypSysroot.ReusedByte);
+                            RandomAccess.Write(mem, fill, (long)range.Address);
+                        }
                     }
                 }
                 catch (Exception e)
