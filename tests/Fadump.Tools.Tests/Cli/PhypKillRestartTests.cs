@@ -43,7 +43,10 @@ public sealed class PhypKillRestartTests : IDisposable
         // Run 1: SIGKILL right after its third write to release_region reached the "kernel".
         var first = server.Serve(FadumpProcess.StartInfo(build, args), killAfter: 3);
         Assert.True(first.Process.ExitCode == 137 || first.Process.ExitCode == -1 || first.Process.ExitCode == 128 + 9, $"run 1 exit {first.Process.ExitCode}: {first.Output}");
-        Assert.Equal(3, first.Releases.Count);
+        // At least three: a write the child made after the third can share the FIFO read that held it and reach
+        // the "kernel" before the kill does (a real release_region write returns only when it is done). What
+        // matters is below: over both runs every range is released exactly once.
+        Assert.True(first.Releases.Count >= 3, $"run 1 released {first.Releases.Count} ranges before it was killed");
         string dumpDir = Directory.GetDirectories(target).Single();
         Assert.True(File.Exists(Path.Combine(dumpDir, PhypJournal.FileName)), first.Output);
         Assert.False(File.Exists(Path.Combine(dumpDir, "vmcore")));
