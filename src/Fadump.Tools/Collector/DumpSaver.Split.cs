@@ -44,8 +44,7 @@ public static partial class DumpSaver
         }
 
         ulong pagesPerBlock = SplitPlan.PagesPerBlock(o.SplitBlockBytes, input.PageSize);
-        var levels = new List<int> { o.DumpLevel };
-        levels.AddRange(o.FallbackLevels);
+        var levels = Levels(o);
         var warnings = new List<string>();
         var sw = Stopwatch.StartNew();
         for (int li = 0; ; li++)

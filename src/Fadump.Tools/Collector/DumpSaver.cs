@@ -26,14 +26,16 @@ namespace Fadump.Tools.Collector;
 /// </remarks>
 public static partial class DumpSaver
 {
+    /// <summary>The dump level, then the -d A,B fallbacks tried when the output does not fit.</summary>
+    private static List<int> Levels(SaveOptions o) => [o.DumpLevel, .. o.FallbackLevels];
+
     /// <summary>Saves to a file: 0600, under a temporary name, fsynced and renamed (PrivateOutputFile).</summary>
     public static SaveResult Save(IDump input, string outputPath, SaveOptions o, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(outputPath);
         Validate(input, o);
-        var levels = new List<int> { o.DumpLevel };
-        levels.AddRange(o.FallbackLevels);
+        var levels = Levels(o);
         var warnings = new List<string>();
         var sw = Stopwatch.StartNew();
         for (int li = 0; ; li++)
