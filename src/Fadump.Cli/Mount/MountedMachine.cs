@@ -109,8 +109,16 @@ internal sealed class MountedMachine
             return "the kernel crashed and nothing booted after it (no dump was taken); echo b > proc/sysrq-trigger reboots";
         }
 
-        return k.Vmcore is { } v
-            ? $"the capture kernel is up: proc/vmcore is {Formats.BinarySize.Format((ulong)v.Length)}"
-            : $"a kernel is up ({k.CommandLine.Text})";
+        if (k.Vmcore is { } v)
+        {
+            return $"the capture kernel is up: proc/vmcore is {Formats.BinarySize.Format((ulong)v.Length)}";
+        }
+
+        if (k.Files.Exists(Fadump.Kernel.Phyp.PhypDump.ReleaseRegionPath))
+        {
+            return "the kernel is up with the phyp dump held in memory: dev/mem, sys/kernel/release_region";
+        }
+
+        return $"a kernel is up ({k.CommandLine.Text})";
     }
 }

@@ -1,0 +1,263 @@
+using System.Globalization;
+using System.Text;
+using Fadump.Formats.IO;
+using Fadump.Kernel;
+using Fadump.Kernel.Platforms;
+using Fadump.Kernel.Platforms.PowerNv;
+using Fadump.Kernel.Sysfs;
+using Fadump.Tools.Tests.Cli;
+
+namespace Fadump.Interop.Tests;
+
+/// <summary>
+/// `fadump sim mount` against ordinary programs (cat, echo through bash, cp, readlink, stat, rm, mkdir), checked
+/// against the same machine simulated in this process: every file of the tree with the kernel's mode, size and
+/// content, every write with the kernel's errno, through a crash (sysrq c) into the capture kernel and the
+/// release and re-registration after it.
+/// </summary>
+[Trait("Category", "Interop")]
+public sealed class SimMountTests
+{
+    public static TheoryData<string> Platforms => new("pseries", "powernv", "power6", "x86_64");
+
+    /// <summary>The machine `sim mount --platform P --memory 2G --cpus 4` boots, here in-process: the kernel it runs now.</summary>
+    private sealed class Mirror
+    {
+        private readonly Func<LinuxKernel?> _kernel;
+        private readonly Action? _afterReboot;
+
+        public Mirror(string platform)
+        {
+            const ulong memory = 2UL << 30;
+            switch (platform)
+            {
+                case "x86_64":
+                    var pc = new X86_64Pc(new PcSpec { MemoryBytes = memory, Cpus = 4 });
+                    pc.Boot();
+                    Assert.True(pc.LoadCaptureKernel());
+                    _kernel = () => pc.Kernel;
+                    _afterReboot = () => Assert.True(pc.LoadCaptureKernel());
+                    break;
+                case "power6":
+                    var p6 = new Power6Lpar(new LparSpec { MemoryBytes = memory, Cpus = 4, CommandLine = Power6Lpar.DefaultCommandLine });
+                    p6.Boot();
+                    _kernel = () => p6.Kernel;
+                    break;
+                case "powernv":
+                    var nv = new PowerNvSystem(new PowerNvSpec { MemoryBytes = memory, Cpus = 4 });
+                    nv.Boot();
+                    _kernel = () => nv.Kernel;
+                    break;
+                default:
+                    var lpar = new PseriesLpar(new LparSpec { MemoryBytes = memory, Cpus = 4 });
+                    lpar.Boot();
+                    _kernel = () => lpar.Kernel;
+                    break;
+            }
+        }
+
+        public LinuxKernel Kernel => _kernel()!;
+
+        /// <summary>sysrq b, then what the mount does after a reboot: on x86_64 the kdump service's `kexec -p`.</summary>
+        public void Reboot()
+        {
+            Kernel.Files.WriteText("/proc/sysrq-trigger", "b\n");
+            _afterReboot?.Invoke();
+        }
+    }
+
+    private static string[] Options(string platform) => ["--platform", platform, "--memory", "2G", "--cpus", "4"];
+
+    /// <summary>What `bash -c 'echo VALUE > FILE'` says: "" when the write was taken, else the error bash printed.</summary>
+    private static string Echo(string value, string file)
+    {
+        var r = RealTool.Run("bash", ["-c", "echo \"$1\" > \"$2\"", "echo", value, file]);
+        return r.ExitCode == 0 ? "" : r.Stderr.Trim();
+    }
+
+    /// <summary>The in-process kernel's answer to the same write: "" or the strerror of its errno.</summary>
+    private static string EchoInProcess(LinuxKernel k, string value, string path)
+    {
+        try
+        {
+            k.Files.WriteText(path, value + "\n");
+            return "";
+        }
+        catch (KernelFileException e)
+        {
+            return KernelFileException.Describe(e.Errno);
+        }
+    }
+
+    /// <summary>Every path, mode, size, link target and readable content of the mount equals the in-process kernel's.</summary>
+    private static void AssertTreeEquals(LinuxKernel k, SimMount m)
+    {
+        var files = k.Files.Files.ToList();
+        var seen = Directory.EnumerateFileSystemEntries(m.Dir, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 })
+            .Where(p => !Directory.Exists(p) || new FileInfo(p).LinkTarget is not null)
+            .Select(p => p[m.Dir.Length..]).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(files.Select(f => f.Path).Order(StringComparer.Ordinal), seen);
+        var controls = new List<string>();
+        foreach (var f in files)
+        {
+            string path = m[f.Path];
+            var info = new FileInfo(path);
+            if (f.LinkTarget is { } target)
+            {
+                Assert.Equal(target, info.LinkTarget);
+                continue;
+            }
+
+            Assert.Equal((UnixFileMode)f.Permissions, File.GetUnixFileMode(path));
+            long size;
+            if (f.Open is not null)
+            {
+                using var s = f.Open();
+                size = s.Length;
+            }
+            else
+            {
+                size = f.Path.StartsWith("/sys/", StringComparison.Ordinal) && !f.Path.StartsWith("/sys/kernel/debug/", StringComparison.Ordinal) ? 4096 : 0;
+            }
+
+            Assert.True(size == info.Length, $"{f.Path}: size {info.Length}, the kernel's {size}");
+            if (f.Read is not null)
+            {
+                controls.Add(f.Path);
+            }
+            else if (f.Open is not null && f.Path.StartsWith("/proc/device-tree/", StringComparison.Ordinal))
+            {
+                using var s = f.Open();
+                var expected = new byte[s.Length];
+                s.ReadExactly(0, expected, f.Path);
+                Assert.Equal(expected, File.ReadAllBytes(path));
+            }
+        }
+
+        // cat reads every control file at once (one process); its output is theirs in order.
+        var cat = RealTool.Run("bash", ["-c", "for f in \"$@\"; do cat \"$f\"; echo \"<<$?>>\"; done", "cat", .. controls.Select(c => m[c])]);
+        var expectedCat = new StringBuilder();
+        foreach (string c in controls)
+        {
+            expectedCat.Append(k.Files.ReadText(c)).Append("<<0>>\n");
+        }
+
+        Assert.Equal(expectedCat.ToString(), cat.Stdout);
+    }
+
+    /// <summary>
+    /// Every writable control file (sysrq-trigger aside) takes the same writes through the mount and in-process,
+    /// garbage first, with the same result each time; then both trees are compared again.
+    /// </summary>
+    private static void AssertWritesAgree(Mirror mirror, SimMount m)
+    {
+        var k = mirror.Kernel;
+        foreach (var f in k.Files.Files.Where(f => f.Write is not null && f.Path != "/proc/sysrq-trigger").ToList())
+        {
+            foreach (string value in (string[])["garbage", "0x0 0x0", "2", "0", "1"])
+            {
+                string expected = EchoInProcess(mirror.Kernel, value, f.Path);
+                string actual = Echo(value, m[f.Path]);
+                Assert.True(expected.Length == 0 ? actual.Length == 0 : actual.EndsWith(expected, StringComparison.Ordinal),
+                    $"echo {value} > {f.Path}: through the mount '{actual}', in-process '{expected}'");
+            }
+        }
+
+        AssertTreeEquals(mirror.Kernel, m);
+    }
+
+    [Theory]
+    [MemberData(nameof(Platforms))]
+    public void The_mounted_tree_is_the_kernel_s_through_boot_crash_and_release(string platform)
+    {
+        var mirror = new Mirror(platform);
+        using var m = new SimMount(FadumpProcess.Jit, Options(platform));
+        AssertTreeEquals(mirror.Kernel, m);
+        AssertWritesAgree(mirror, m);
+
+        // sysrq c: the machine crashes, the firmware (or kexec) boots the next kernel, and the tree is its own.
+        var before = mirror.Kernel;
+        Assert.Equal("", Echo("c", m["/proc/sysrq-trigger"]));
+        mirror.Kernel.Files.WriteText("/proc/sysrq-trigger", "c\n");
+        Assert.NotSame(before, mirror.Kernel);
+        AssertTreeEquals(mirror.Kernel, m);
+        Assert.Contains(platform == "power6" ? "fadump: the kernel is up with the phyp dump held in memory" : "fadump: the capture kernel is up: proc/vmcore is ", m.Stderr, StringComparison.Ordinal);
+
+        // The capture kernel's controls: release_mem, release_region, release_core, registration, as the kernel takes them.
+        AssertWritesAgree(mirror, m);
+
+        // sysrq b: a reboot, and the tree is the new first kernel's.
+        Assert.Equal("", Echo("b", m["/proc/sysrq-trigger"]));
+        mirror.Reboot();
+        AssertTreeEquals(mirror.Kernel, m);
+    }
+
+    [Fact]
+    public void Files_fail_as_the_kernel_s_own_file_systems_fail()
+    {
+        using var m = new SimMount(FadumpProcess.Jit, Options("pseries"));
+        string Bash(string command)
+        {
+            var r = RealTool.Run("bash", ["-c", command]);
+            Assert.NotEqual(0, r.ExitCode);
+            return r.Stderr.Trim();
+        }
+
+        // sysfs: an open for an access the attribute lacks is refused (kernfs), even for root.
+        Assert.EndsWith("Permission denied", Bash($"echo 1 > {m["/sys/kernel/fadump/enabled"]}"), StringComparison.Ordinal);
+        // proc: the read or write a file does not implement fails with EIO (pde_read, pde_write).
+        Assert.EndsWith("Input/output error", Bash($"cat {m["/proc/sysrq-trigger"]}"), StringComparison.Ordinal);
+        Assert.EndsWith("Input/output error", Bash($"echo 1 > {m["/proc/cmdline"]}"), StringComparison.Ordinal);
+        // debugfs: EINVAL (vfs_write without a write method).
+        Assert.EndsWith("Invalid argument", Bash($"echo 1 > {m["/sys/kernel/debug/powerpc/fadump_region"]}"), StringComparison.Ordinal);
+        // A store that refuses the value: its errno.
+        Assert.EndsWith("Invalid argument", Bash($"echo 2 > {m["/sys/kernel/fadump/registered"]}"), StringComparison.Ordinal);
+        // No creating, removing or renaming.
+        Assert.EndsWith("Permission denied", Bash($"touch {m["/sys/kernel/new"]}"), StringComparison.Ordinal);
+        Assert.EndsWith("Operation not permitted", Bash($"rm {m["/sys/kernel/fadump_enabled"]}"), StringComparison.Ordinal);
+        Assert.EndsWith("Operation not permitted", Bash($"mkdir {m["/proc/new"]}"), StringComparison.Ordinal);
+        Assert.EndsWith("Operation not permitted", Bash($"mv {m["/proc/cmdline"]} {m["/proc/cmdline2"]}"), StringComparison.Ordinal);
+        Assert.EndsWith("No such file or directory", Bash($"cat {m["/proc/vmcore"]}"), StringComparison.Ordinal);
+        // The old names are links, as compat_only_sysfs_link_entry_to_kobj makes them.
+        Assert.Equal("fadump/registered", RealTool.Run("readlink", [m["/sys/kernel/fadump_registered"]]).Stdout.Trim());
+        var ls = RealTool.Run("ls", ["-l", m["/sys/kernel/fadump"]]).Stdout;
+        Assert.Contains("-rw-r--r-- 1 root root 4096 ", ls, StringComparison.Ordinal);
+        Assert.StartsWith("total 0", ls, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("pseries")]
+    [InlineData("x86_64")]
+    public void Cp_of_the_mounted_vmcore_equals_sim_run_vmcore_out(string platform)
+    {
+        using var dir = new RealTool.TempDir();
+        string[] machine = ["--platform", platform, "--memory", "1G", "--cpus", "4"];
+        using var m = new SimMount(FadumpProcess.Jit, machine);
+        Assert.Equal("", Echo("c", m["/proc/sysrq-trigger"]));
+        var cp = RealTool.Run("cp", [m["/proc/vmcore"], dir.File("mounted")], 600);
+        Assert.True(cp.ExitCode == 0, cp.All);
+        var (code, _, err) = InProcessCli.Run(["sim", "run", .. machine, "--crash", "sysrq", "--vmcore-out", dir.File("run")]);
+        Assert.True(code == 0, err);
+        var cmp = RealTool.Run("cmp", [dir.File("mounted"), dir.File("run")], 600);
+        Assert.True(cmp.ExitCode == 0, cmp.All);
+        Assert.True(new FileInfo(dir.File("run")).Length > 512L << 20);
+    }
+
+    [Fact]
+    public void Release_and_re_registration_show_live()
+    {
+        using var m = new SimMount(FadumpProcess.Jit, Options("pseries"));
+        long MemTotal() => long.Parse(File.ReadAllLines(m["/proc/meminfo"])[0].Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+        long production = MemTotal();
+        Assert.Equal("", Echo("c", m["/proc/sysrq-trigger"]));
+        Assert.True(File.Exists(m["/proc/vmcore"]));
+        Assert.Equal("0", File.ReadAllText(m["/sys/kernel/fadump/registered"]).Trim());
+        long capture = MemTotal();
+        Assert.True(capture < production, $"capture kernel MemTotal {capture} kB, production {production} kB");
+        Assert.Equal("", Echo("1", m["/sys/kernel/fadump/release_mem"]));
+        Assert.False(File.Exists(m["/proc/vmcore"]));
+        Assert.True(MemTotal() > capture, "release_mem gave no memory back");
+        Assert.Equal("", Echo("1", m["/sys/kernel/fadump/registered"]));
+        Assert.Equal("1", File.ReadAllText(m["/sys/kernel/fadump/registered"]).Trim());
+    }
+}
