@@ -15,7 +15,7 @@ internal static class CollectCommand
 
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
-        var root = new Option<string>("--root") { HelpName = "DIR", Description = "the root holding proc/ and sys/ of the capture kernel", DefaultValueFactory = _ => "/" };
+        var root = new Option<string>("--root") { HelpName = "DIR", Description = "the root holding proc/ and sys/ of the capture kernel; unless it is /, the final and failure actions act on the machine behind it (reboot: echo b > DIR/proc/sysrq-trigger)", DefaultValueFactory = _ => "/" };
         var config = new Option<string?>("--config") { HelpName = "FILE", Description = $"kdump.conf to read (default {DefaultConfig}; kdump-utils' defaults when it does not exist)" };
         var printActions = new Option<bool>("--print-actions") { Description = "print the failure and final actions instead of executing them" };
         var sshOptions = new Option<string[]>("--ssh-option") { HelpName = "OPTION", Description = "an ssh -o option (Port=2222, UserKnownHostsFile=...), before the service's own; repeatable" };
@@ -69,7 +69,10 @@ internal static class CollectCommand
                 return FadumpCommand.ExitFailure;
             }
 
-            IActionRunner actions = p.GetValue(printActions) ? new PrintingActionRunner(stdout) : new SystemActionRunner(stdout);
+            // The actions act on the machine behind the root: the host itself for /, else through the root's sysrq-trigger.
+            IActionRunner actions = p.GetValue(printActions) ? new PrintingActionRunner(stdout)
+                : Path.GetFullPath(rootDir) == "/" ? new SystemActionRunner(stdout)
+                : new SysrqActionRunner(new DirectorySysroot(rootDir), stdout);
             KdumpConfig cfg;
             try
             {

@@ -18,12 +18,12 @@ internal sealed class SimMount : IDisposable
     private readonly string _parent;
 
     public SimMount(string build, params string[] options)
-        : this(build, null, options)
+        : this(build, options, null)
     {
     }
 
     /// <summary>Mounts on <paramref name="dir"/> (created when null) with the machine options.</summary>
-    public SimMount(string build, string? dir, params string[] options)
+    public SimMount(string build, string[] options, string? dir)
     {
         Assert.True(File.Exists("/dev/fuse"), "/dev/fuse is missing: `fadump sim mount` needs the fuse module (modprobe fuse)");
         RealTool.Require("fusermount3");
