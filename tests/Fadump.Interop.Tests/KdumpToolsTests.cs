@@ -98,7 +98,49 @@ public sealed class KdumpToolsTests
         AssertX86Savecore(Harness.Run(m.Dir, work.Path, KdumpConfig, "savecore"), work.Path, m.Path("proc/vmcore"));
     }
 
-    // ---- the same saves from a copy of the capture kernel's files (no FUSE) ----
+    // ---- copies of a kernel's files in a plain directory (no FUSE): what only reads ----
+
+    /// <summary>
+    /// kdump mode on the x86_64 first kernel: `show` takes the crashkernel address from /proc/iomem's "Crash kernel"
+    /// (line 64), `test` (a dry run) builds the kexec command from /proc/cmdline less crashkernel= plus
+    /// KDUMP_CMDLINE_APPEND (lines 549-552). `load` refuses: kdump_create_symlinks will not change the links while
+    /// /sys/kernel/kexec_crash_loaded is 1 (lines 490-493), and it is 1 from boot, as if the kdump service had run.
+    /// </summary>
+    [Fact]
+    public void On_a_copy_of_the_x86_64_first_kernels_files_show_and_test_plan_the_kexec_load_and_load_refuses()
+    {
+        Harness.RequireInstalled();
+        using var root = new RealTool.TempDir();
+        using var work = new RealTool.TempDir();
+        var pc = new X86_64Pc(new PcSpec { MemoryBytes = 1UL << 30, Cpus = 2, CommandLine = "root=/dev/sda2 ro quiet crashkernel=256M" });
+        pc.Boot();
+        Assert.True(pc.LoadCaptureKernel(), pc.LoadError);
+        Tree.Copy(pc.Kernel!.Files, root.Path);
+        string crashLine = File.ReadAllLines(Path.Combine(root.Path, "proc/iomem")).Single(l => l.EndsWith(" : Crash kernel", StringComparison.Ordinal));
+        string addr = "0x" + crashLine.Trim()[..crashLine.Trim().IndexOf('-', StringComparison.Ordinal)].TrimStart('0');
+
+        var status = Harness.Run(root.Path, work.Path, KdumpConfig, "status");
+        Assert.True(status.ExitCode == 0, status.All);
+        Assert.EndsWith("current state   : ready to kdump\n", status.Stdout, StringComparison.Ordinal);
+
+        var show = Harness.Run(root.Path, work.Path, KdumpConfig, "show");
+        Assert.True(show.ExitCode == 0, show.All);
+        Assert.Contains("DUMP_MODE:\t\tkdump\n", show.Stdout, StringComparison.Ordinal);
+        Assert.Contains($"crashkernel addr: {addr}\n", show.Stdout, StringComparison.Ordinal);
+        Assert.Contains("current state:    ready to kdump\n", show.Stdout, StringComparison.Ordinal);
+
+        var test = Harness.Run(root.Path, work.Path, KdumpConfig, "test");
+        Assert.True(test.ExitCode == 0, test.All);
+        Assert.Contains($"crashkernel addr\t\t{addr}\n", test.Stdout, StringComparison.Ordinal);
+        Assert.Contains(
+            "  /sbin/kexec -p --command-line=\"root=/dev/sda2 ro quiet reset_devices systemd.unit=kdump-tools-dump.service nr_cpus=1 irqpoll usbcore.nousb\" /var/lib/kdump/vmlinuz\n",
+            test.Stdout, StringComparison.Ordinal);
+
+        var load = Harness.Run(root.Path, work.Path, KdumpConfig, "load");
+        Assert.Equal(1, load.ExitCode);
+        Assert.Contains("Cannot change symbolic links when kdump is loaded", load.Stdout, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(work.Path, "kexec.log")), "load stopped before kexec");
+    }
 
     [Fact]
     public void Savecore_on_a_copy_of_the_x86_64_capture_kernels_files_saves_a_dump_crash_opens()
