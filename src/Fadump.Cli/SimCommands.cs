@@ -9,7 +9,7 @@ using Fadump.Kernel.Platforms.PowerNv;
 namespace Fadump.Cli;
 
 /// <summary>`fadump demo` and `fadump sim run`: the simulated pSeries LPAR through a whole FADump lifecycle, or the x86_64 PC through kdump.</summary>
-internal static class SimCommands
+internal static partial class SimCommands
 {
     private sealed class MachineOptions(string defaultMemory)
     {
@@ -227,6 +227,7 @@ internal static class SimCommands
         yield return Demo(stdout, stderr);
         var sim = new Command("sim", "The simulated platform");
         sim.Subcommands.Add(Run(stdout, stderr));
+        sim.Subcommands.Add(Mount(stdout, stderr));
         sim.Subcommands.Add(DmaCommand.Create(stdout));
         yield return sim;
     }

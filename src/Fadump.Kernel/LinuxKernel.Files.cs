@@ -56,16 +56,7 @@ public sealed partial class LinuxKernel
         {
             Path = "/proc/sysrq-trigger",
             Mode = 0200,
-            Write = text =>
-            {
-                if (text.Length > 0 && text[0] == 'c')
-                {
-                    bool dumped = Crash(CrashKind.Sysrq);
-                    OnCrashed?.Invoke(this, dumped);
-                }
-
-                return Errno.None;
-            },
+            Write = WriteSysrqTrigger,
         });
         Files.Add(new VirtualFile { Path = "/proc/meminfo", Mode = 0444, Read = MemInfo });
         Files.Add(new VirtualFile { Path = "/sys/kernel/vmcoreinfo", Mode = 0444, Read = () => Options.Profile.VmcoreInfoSysfs(VmcoreInfoNotePhys) });
@@ -77,6 +68,41 @@ public sealed partial class LinuxKernel
         {
             Files.Add(new VirtualFile { Path = "/proc/vmcore", Mode = 0400, Open = () => vmcore });
         }
+    }
+
+    /// <summary>
+    /// write_sysrq_trigger (drivers/tty/sysrq.c): the first character is the key. 'c' crashes the machine
+    /// (sysrq_handle_crash; the write never returns on a real machine, here it returns once the next kernel is up),
+    /// 'b' restarts it (sysrq_handle_reboot, "sysrq: Resetting"); another key prints the help line, as __handle_sysrq does.
+    /// </summary>
+    private Errno WriteSysrqTrigger(string text)
+    {
+        char key = text.Length > 0 ? text[0] : '\n';
+        switch (key)
+        {
+            case 'c':
+                if (CrashHandler is { } crash)
+                {
+                    crash(CrashKind.Sysrq);
+                }
+                else
+                {
+                    Crash(CrashKind.Sysrq);
+                }
+
+                break;
+            case 'b':
+                Printk("sysrq: Resetting", 6);
+                RebootHandler?.Invoke();
+                break;
+            case '\n':
+                break;
+            default:
+                Printk("sysrq: HELP : loglevel(0-9) reboot(b) crash(c) show-all-locks(d) terminate-all-tasks(e) memory-full-oom-kill(f) kill-all-tasks(i) thaw-filesystems(j) sak(k) show-backtrace-all-active-cpus(l) show-memory-usage(m) nice-all-RT-tasks(n) poweroff(o) show-registers(p) show-all-timers(q) unraw(r) sync(s) show-task-states(t) unmount(u) force-fb(v) show-blocked-tasks(w) dump-ftrace-buffer(z) ", 6);
+                break;
+        }
+
+        return Errno.None;
     }
 
     /// <summary>What the kernel uses of its free memory at run time (slab, page cache), modelled as a fixed amount.</summary>

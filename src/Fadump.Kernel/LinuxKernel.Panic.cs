@@ -5,8 +5,14 @@ public sealed partial class LinuxKernel
     /// <summary>The panic message handed to the mechanism's trigger ("OS panic: ..."), once crashed.</summary>
     public string? CrashMessage { get; private set; }
 
-    /// <summary>Called when a write to /proc/sysrq-trigger crashed the kernel (the platform boots the next one).</summary>
-    public Action<LinuxKernel, bool>? OnCrashed { get; set; }
+    /// <summary>
+    /// How the machine crashes this kernel from /proc/sysrq-trigger ('c'): the platform's whole crash path (the
+    /// firmware's dump, then the next kernel's boot). Unset, the kernel just crashes and nothing boots after it.
+    /// </summary>
+    public Func<CrashKind, bool>? CrashHandler { get; set; }
+
+    /// <summary>How the machine restarts from /proc/sysrq-trigger ('b'): the platform's reboot. Unset, 'b' does nothing.</summary>
+    public Action? RebootHandler { get; set; }
 
     /// <summary>
     /// Crashes the kernel (panic(), die(), sysrq, or the firmware terminating the machine). Returns true when the

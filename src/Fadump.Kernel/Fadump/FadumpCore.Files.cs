@@ -58,10 +58,11 @@ public sealed partial class FadumpCore
         files.Add(new VirtualFile { Path = "/sys/kernel/debug/powerpc/fadump_region", Mode = 0444, Read = RegionShow });
     }
 
+    /// <summary>The file, and its old name as compat_only_sysfs_link_entry_to_kobj makes it: a link into fadump/.</summary>
     private static void AddBoth(KernelFileSystem files, string oldPath, VirtualFile f)
     {
         files.Add(f);
-        files.Add(new VirtualFile { Path = oldPath, Mode = f.Mode, Read = f.Read, Write = f.Write });
+        files.AddLink(oldPath, f.Path["/sys/kernel/".Length..]);
     }
 
     private Errno WriteRegistered(string text)

@@ -173,7 +173,8 @@ public class PseriesLpar
     public LinuxKernel Boot()
     {
         Kernel = LinuxKernel.Boot(Machine, KernelArch, _platform, CreateMechanism, KernelOptions());
-        Kernel.OnCrashed = (_, _) => AfterCrash();
+        Kernel.CrashHandler = kind => Crash(kind);
+        Kernel.RebootHandler = () => Reboot();
         Boots.Add(Kernel);
         return Kernel;
     }

@@ -187,6 +187,8 @@ public sealed class X86_64Pc
     {
         var k = LinuxKernel.Boot(Machine, _arch, new PcPlatform(E820.UsablePages, E820.Entries), kk => new KdumpMechanism(kk), FirstKernelOptions(Spec.CommandLine));
         Kernel = k;
+        k.CrashHandler = kind => Crash(kind);
+        k.RebootHandler = () => Reboot();
         Boots.Add(k);
         foreach (var d in Machine.Dma.Devices)
         {
@@ -315,6 +317,7 @@ public sealed class X86_64Pc
         TimeSpan bootFrom = Machine.Clock.Now;
         var cap = LinuxKernel.Boot(Machine, captureArch, new PcPlatform(usable, memmap), kk => new KdumpMechanism(kk), FirstKernelOptions(cmdline));
         Kernel = cap;
+        cap.RebootHandler = () => Reboot();
         Boots.Add(cap);
 
         // During the capture kernel's boot, up to its drivers' reset: a write into its memory hits the capture kernel.

@@ -56,8 +56,26 @@ public sealed class VirtualFile
 {
     public required string Path { get; init; }
 
-    /// <summary>Permission bits as sysfs shows them (0444, 0200, 0600 ...).</summary>
+    /// <summary>
+    /// Permission bits as the kernel's source writes them (0444, 0200, 0600 ...), read as octal digits: C# has no
+    /// octal literals, so 0444 here is the number 444 and <see cref="Permissions"/> is the mode's real value.
+    /// </summary>
     public required int Mode { get; init; }
+
+    /// <summary>The permission bits <see cref="Mode"/> spells (0444 → 0x124), for st_mode.</summary>
+    public int Permissions => Octal(Mode);
+
+    /// <summary>A number whose decimal digits are octal ones (755) as the value they spell (0x1ed).</summary>
+    public static int Octal(int digits)
+    {
+        int value = 0;
+        for (int scale = 1; digits > 0; digits /= 10, scale *= 8)
+        {
+            value += digits % 10 * scale;
+        }
+
+        return value;
+    }
 
     public Func<string>? Read { get; init; }
 
@@ -65,6 +83,12 @@ public sealed class VirtualFile
 
     /// <summary>Large binary files (/proc/vmcore) are served as random-access sources.</summary>
     public Func<IRandomAccessSource>? Open { get; init; }
+
+    /// <summary>A symbolic link's target, relative to its directory (sysfs's compatibility links: fadump_enabled → fadump/enabled).</summary>
+    public string? LinkTarget { get; init; }
+
+    /// <summary>A symbolic link (<see cref="LinkTarget"/>), not a file.</summary>
+    public bool IsLink => LinkTarget is not null;
 }
 
 /// <summary>
@@ -77,13 +101,73 @@ public sealed class KernelFileSystem
 
     public IEnumerable<VirtualFile> Files => _files.Values;
 
-    public void Add(VirtualFile f) => _files[f.Path] = f;
+    /// <summary>Counts every change to the set of files, so a view of the tree (the FUSE mount's directories) knows when to rebuild.</summary>
+    public long Version { get; private set; }
 
-    public void Remove(string path) => _files.Remove(path);
+    public void Add(VirtualFile f)
+    {
+        _files[f.Path] = f;
+        Version++;
+    }
 
-    public bool Exists(string path) => _files.ContainsKey(path);
+    /// <summary>A symbolic link at <paramref name="path"/> to <paramref name="target"/> (relative to the link's directory).</summary>
+    public void AddLink(string path, string target) => Add(new VirtualFile { Path = path, Mode = 0777, LinkTarget = target });
 
-    public VirtualFile? Get(string path) => _files.TryGetValue(path, out var f) ? f : null;
+    public void Remove(string path)
+    {
+        if (_files.Remove(path))
+        {
+            Version++;
+        }
+    }
+
+    public bool Exists(string path) => Get(path) is not null;
+
+    /// <summary>The file at a path, through symbolic links (a bounded number, as the kernel's 40).</summary>
+    public VirtualFile? Get(string path)
+    {
+        for (int hops = 0; hops < 40; hops++)
+        {
+            if (!_files.TryGetValue(path, out var f))
+            {
+                return null;
+            }
+
+            if (f.LinkTarget is not { } target)
+            {
+                return f;
+            }
+
+            path = Resolve(path, target);
+        }
+
+        return null;
+    }
+
+    /// <summary>The entry at a path itself: a link is returned as the link (lstat, readlink).</summary>
+    public VirtualFile? GetEntry(string path) => _files.TryGetValue(path, out var f) ? f : null;
+
+    /// <summary>A link's target as an absolute path ("/sys/kernel/fadump_enabled", "fadump/enabled" → "/sys/kernel/fadump/enabled").</summary>
+    public static string Resolve(string linkPath, string target)
+    {
+        var parts = new List<string>(target.StartsWith('/') ? [] : linkPath[..linkPath.LastIndexOf('/')].Split('/', StringSplitOptions.RemoveEmptyEntries));
+        foreach (string part in target.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (part == "..")
+            {
+                if (parts.Count > 0)
+                {
+                    parts.RemoveAt(parts.Count - 1);
+                }
+            }
+            else if (part != ".")
+            {
+                parts.Add(part);
+            }
+        }
+
+        return "/" + string.Join('/', parts);
+    }
 
     public string ReadText(string path)
     {

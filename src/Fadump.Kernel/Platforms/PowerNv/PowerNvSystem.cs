@@ -154,7 +154,8 @@ public sealed class PowerNvSystem
             NodeName = "p9host1",
             Workload = WorkloadModel.ByName(Spec.Workload, Spec.Seed),
         });
-        Kernel.OnCrashed = (_, _) => AfterCrash();
+        Kernel.CrashHandler = kind => Crash(kind);
+        Kernel.RebootHandler = () => Reboot();
         Boots.Add(Kernel);
         return Kernel;
     }
