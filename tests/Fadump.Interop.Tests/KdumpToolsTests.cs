@@ -268,7 +268,7 @@ public sealed class KdumpToolsTests
         }
     }
 
-    /// <summary>A kernel's /proc and /sys files copied into a plain directory: text as a read returns it, write-only files empty.</summary>
+    /// <summary>A kernel's /proc and /sys files copied into a plain directory: text as a read returns it, write-only files empty, links as links.</summary>
     internal static class Tree
     {
         public static void Copy(KernelFileSystem files, string root)
@@ -277,6 +277,12 @@ public sealed class KdumpToolsTests
             {
                 string path = root + f.Path;
                 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                if (f.LinkTarget is { } target)
+                {
+                    File.CreateSymbolicLink(path, target);
+                    continue;
+                }
+
                 using (var dst = File.Create(path))
                 {
                     if (f.Open is not null)
@@ -297,7 +303,7 @@ public sealed class KdumpToolsTests
                     }
                 }
 
-                File.SetUnixFileMode(path, (UnixFileMode)f.Mode);
+                File.SetUnixFileMode(path, (UnixFileMode)f.Permissions);
             }
         }
     }
