@@ -81,7 +81,74 @@ public sealed class KdumpToolsTests
         Assert.True(File.Exists(m.Path("proc/vmcore")), "the dump's memory is still held");
     }
 
+    /// <summary>
+    /// The service as Debian runs it (kdump-tools.service: `/etc/init.d/kdump-tools start`, its lines 27-45): no
+    /// /proc/vmcore, so `kdump-config load` registers; after the crash, `kdump-config savecore`, then `date -R` and
+    /// `reboot -f` (the harness's stand-in restarts the simulated LPAR). kdump-tools never writes release_mem: the
+    /// reboot gives the memory back (the kernel's shutdown invalidates the dump), and the next boot's start registers
+    /// again.
+    /// </summary>
+    [Fact]
+    public void On_the_pseries_lpar_the_init_script_registers_saves_after_the_crash_and_reboots_into_a_registered_kernel()
+    {
+        using var m = SimMount.Start("--platform", "pseries", "--memory", "1G", "--cpus", "2");
+        using var work = new RealTool.TempDir();
+        Assert.True(Harness.Run(m.Dir, work.Path, KdumpConfig, "unload").ExitCode == 0);
+        Assert.Equal("0", m.Read("sys/kernel/fadump/registered"));
+
+        var first = Harness.Run(m.Dir, work.Path, "/etc/init.d/kdump-tools", "start");
+        Assert.True(first.ExitCode == 0, first.All);
+        Assert.Equal("Starting kdump-tools: fadump registered successfully.\n", first.Stdout);
+        Assert.Equal("1", m.Read("sys/kernel/fadump/registered"));
+
+        m.Crash();
+        Assert.True(File.Exists(m.Path("proc/vmcore")), "no proc/vmcore after the crash");
+        var capture = Harness.Run(m.Dir, work.Path, "/etc/init.d/kdump-tools", "start");
+        Assert.True(capture.ExitCode == 0, capture.All);
+        Assert.StartsWith("Starting kdump-tools: running makedumpfile --dump-dmesg /proc/vmcore", capture.Stdout, StringComparison.Ordinal);
+        Assert.Contains("kdump-tools: saved vmcore in /var/crash/", capture.Stdout, StringComparison.Ordinal);
+        Assert.Equal("reboot -f\n", File.ReadAllText(Path.Combine(work.Path, "reboot.log")));
+        Assert.False(File.Exists(m.Path("proc/vmcore")), "the reboot did not end the capture kernel");
+        Assert.Equal("1", m.Read("sys/kernel/fadump/registered"));
+
+        var again = Harness.Run(m.Dir, work.Path, "/etc/init.d/kdump-tools", "start");
+        Assert.True(again.ExitCode == 0, again.All);
+        Assert.Equal("Starting kdump-tools: fadump registered successfully.\n", again.Stdout);
+        Assert.Equal("1", m.Read("sys/kernel/fadump/registered"));
+    }
+
     // ---- x86_64 PC (kexec kdump), live on the FUSE mount ----
+
+    /// <summary>
+    /// The service on the x86_64 capture kernel: savecore, then `reboot -f` (the stand-in restarts the simulated PC: the
+    /// second reboot). On the first kernel that comes back, the service's `kdump-config load` fails: the kernel has the
+    /// capture kernel loaded already (kexec_crash_loaded is 1) and kdump_create_symlinks refuses to change the links;
+    /// the init script still exits 0 (it ignores load's status and ends with `exit 0`).
+    /// </summary>
+    [Fact]
+    public void On_the_x86_64_capture_kernel_the_init_script_saves_and_reboots_into_a_first_kernel_whose_load_refuses()
+    {
+        using var m = SimMount.Start("--platform", "x86_64", "--memory", "1G", "--cpus", "2");
+        using var work = new RealTool.TempDir();
+        m.Crash();
+        var capture = Harness.Run(m.Dir, work.Path, "/etc/init.d/kdump-tools", "start");
+        Assert.True(capture.ExitCode == 0, capture.All);
+        Assert.Contains("kdump-tools: saved dmesg content in /var/crash/", capture.Stdout, StringComparison.Ordinal);
+        Assert.Contains("kdump-tools: saved vmcore in /var/crash/", capture.Stdout, StringComparison.Ordinal);
+        Assert.Equal("reboot -f\n", File.ReadAllText(Path.Combine(work.Path, "reboot.log")));
+        Assert.False(File.Exists(m.Path("proc/vmcore")), "the reboot did not end the capture kernel");
+        var dir = Assert.Single(Directory.GetDirectories(Path.Combine(work.Path, "crash")));
+        string dump = Path.Combine(dir, "dump." + Path.GetFileName(dir));
+        var c = RealTool.Run("crash", ["--osrelease", dump]);
+        Assert.True(c.ExitCode == 0, c.All);
+        Assert.Equal(X86_64Pc.Release, c.Stdout.Trim());
+
+        Assert.Equal("1", m.Read("sys/kernel/kexec_crash_loaded"));
+        var first = Harness.Run(m.Dir, work.Path, "/etc/init.d/kdump-tools", "start");
+        Assert.True(first.ExitCode == 0, first.All);
+        Assert.Equal("Starting kdump-tools: Cannot change symbolic links when kdump is loaded ... failed!\n", first.Stdout);
+        Assert.False(File.Exists(Path.Combine(work.Path, "kexec.log")), "load stopped before kexec");
+    }
 
     [Fact]
     public void On_the_x86_64_pc_status_reads_kexec_crash_loaded_and_savecore_saves_a_dump_crash_opens()

@@ -10,7 +10,8 @@
 #   /proc             a tmpfs holding a symlink to the host's procfs entry (self, mounts, filesystems, ...) for
 #                     each name, except that every entry of ROOT/proc (cmdline, iomem, meminfo, vmcore,
 #                     sysrq-trigger, device-tree, ...) is ROOT's, bind-mounted; there is no PID directory but
-#                     self and thread-self. The host's /proc/sys is never visible: /proc/sys is ROOT/proc/sys if
+#                     self and thread-self. The host's /proc/sysrq-trigger is never linked (a machine without one
+#                     has none), and the host's /proc/sys is never visible: /proc/sys is ROOT/proc/sys if
 #                     the machine has one, else WORK/proc-sys (a scratch kernel/panic_on_oops, "0" at first),
 #                     so kdump-config's `sysctl -w kernel.panic_on_oops=1` cannot change the host
 #   /sys              ROOT/sys, bind-mounted (kdump-config reads /sys/kernel/{fadump_enabled,fadump_registered,
@@ -26,6 +27,12 @@
 #                     `-u` fails: a process cannot load or unload the simulator's capture kernel
 #   /usr/bin/logger   HARNESS STAND-IN (WORK/standin/logger): there is no syslog socket here; it appends its
 #                     arguments to WORK/syslog
+#   reboot            HARNESS STAND-IN (WORK/standin/reboot), bound over the file `reboot` resolves to (Debian 12:
+#                     /usr/sbin/reboot -> /bin/systemctl): /etc/init.d/kdump-tools ends a capture kernel's start with
+#                     `reboot -f`. It logs its arguments to WORK/reboot.log and restarts the simulated machine
+#                     (`echo b > ROOT/proc/sysrq-trigger`); under any other name it refuses. COMMAND does not run
+#                     if `reboot` resolves to anything else. SYSTEMCTL_SKIP_REDIRECT=1 keeps init scripts from
+#                     handing over to systemctl (lsb's 40-systemd hook) on a systemd host.
 # kdump-config sets PATH=/bin:/usr/bin:/sbin:/usr/sbin itself (its line 29), so stand-ins must sit at the real
 # paths: a PATH shim would not be seen. `uname` is the host's: kdump-config only compares `uname -m` with "ia64"
 # and uses `uname -r` for /boot and /var/lib/kdump names in kdump (not fadump) mode.
@@ -47,7 +54,7 @@ if [ "${1-}" = "--inside" ]; then
             *[!0-9]*) ;;
             *) continue ;;    # PID directories: a snapshot would be stale
         esac
-        [ "$n" = sys ] && continue
+        case $n in sys|sysrq-trigger) continue ;; esac
         [ -e "$ROOT/proc/$n" ] || [ -L "$ROOT/proc/$n" ] || ln -s "$p" "/proc/$n"
     done
     for p in "$ROOT/proc"/*; do
@@ -72,6 +79,14 @@ if [ "${1-}" = "--inside" ]; then
     mount --bind "$WORK/kdump-tools" /etc/default/kdump-tools
     mount --bind "$WORK/standin/kexec" /usr/sbin/kexec
     mount --bind "$WORK/standin/logger" /usr/bin/logger
+    if reboot=$(PATH=/bin:/usr/bin:/sbin:/usr/sbin command -v reboot); then
+        mount --bind "$WORK/standin/reboot" "$(readlink -f "$reboot")"
+        cmp -s "$(readlink -f "$(PATH=/bin:/usr/bin:/sbin:/usr/sbin command -v reboot)")" "$WORK/standin/reboot" || {
+            echo "$0: reboot is not the harness stand-in here; not running $*" >&2
+            exit 3
+        }
+    fi
+    export SYSTEMCTL_SKIP_REDIRECT=1
     exec "$@"
 fi
 
@@ -111,7 +126,17 @@ cat > "$WORK/standin/logger" <<'EOF'
 # HARNESS STAND-IN for /usr/bin/logger (kdump-tools-harness.sh): no syslog socket here; appends the message.
 echo "$*" >> "@WORK@/syslog"
 EOF
-sed -i "s|@WORK@|$WORK|" "$WORK/standin/kexec" "$WORK/standin/logger"
-chmod 0755 "$WORK/standin/kexec" "$WORK/standin/logger"
+cat > "$WORK/standin/reboot" <<'EOF'
+#!/bin/sh
+# HARNESS STAND-IN for reboot (kdump-tools-harness.sh), not the host's: restarts the SIMULATED machine only.
+case ${0##*/} in
+    reboot) ;;
+    *) echo "${0##*/} (harness stand-in for reboot only): refused" >&2; exit 1 ;;
+esac
+echo "reboot $*" >> "@WORK@/reboot.log"
+if [ -e "@ROOT@/proc/sysrq-trigger" ]; then echo b > "@ROOT@/proc/sysrq-trigger"; fi
+EOF
+sed -i "s|@WORK@|$WORK|g; s|@ROOT@|$ROOT|g" "$WORK/standin/kexec" "$WORK/standin/logger" "$WORK/standin/reboot"
+chmod 0755 "$WORK/standin/kexec" "$WORK/standin/logger" "$WORK/standin/reboot"
 
 exec unshare -m --propagation private /bin/sh "$(readlink -f "$0")" --inside "$ROOT" "$WORK" "$@"
