@@ -21,12 +21,15 @@ public sealed class KdumpToolsTests
 {
     private const string KdumpConfig = "/usr/sbin/kdump-config";
 
-    // ---- pSeries LPAR (FADump), live on the FUSE mount ----
+    // ---- pSeries LPAR and PowerNV (FADump), live on the FUSE mount ----
 
-    [Fact]
-    public void On_the_pseries_lpar_status_unload_and_load_go_through_the_old_sysfs_names()
+    /// <summary>PowerNV (FADump over OPAL) shows kdump-config the same files, and takes the same path.</summary>
+    [Theory]
+    [InlineData("pseries", "1G")]
+    [InlineData("powernv", "2G")]
+    public void On_a_fadump_machine_status_unload_and_load_go_through_the_old_sysfs_names(string platform, string memory)
     {
-        using var m = SimMount.Start("--platform", "pseries", "--memory", "1G", "--cpus", "2");
+        using var m = SimMount.Start("--platform", platform, "--memory", memory, "--cpus", "2");
         using var work = new RealTool.TempDir();
         Assert.Equal("1", m.Read("sys/kernel/fadump_enabled"));
         Assert.Equal("1", m.Read("sys/kernel/fadump/registered"));
