@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
-using Fadump.Formats.IO;
 using Fadump.Kernel;
 using Fadump.Kernel.Platforms;
 using Fadump.Kernel.Sysfs;
@@ -11,7 +10,7 @@ namespace Fadump.Interop.Tests;
 /// <summary>
 /// Debian 12's kdump-tools (1:1.8.1), unmodified, on the simulated machine: tests/Fadump.Interop.Tests/kdump-tools-harness.sh
 /// runs /usr/sbin/kdump-config in a private mount namespace where the machine's proc/ and sys/ are bind-mounted
-/// over the real paths (its header lists every mount and the two stand-ins, /sbin/kexec and logger). The machine is
+/// over the real paths (its header lists every mount and its stand-ins for /sbin/kexec, logger and reboot). The machine is
 /// either a `fadump sim mount` (FUSE: writes reach the simulated kernel, `echo c > proc/sysrq-trigger` crashes it)
 /// or a copy of a kernel's files in a plain directory (only what reads need). A missing kdump-tools, unshare,
 /// fusermount3 or /dev/fuse fails the test; nothing is skipped.
