@@ -305,3 +305,88 @@ public sealed class SimMountCollectTests
         }
     }
 }
+
+/// <summary>How a `fadump sim mount` ends, on the JIT and the Native AOT build: every way leaves no mount behind.</summary>
+[Trait("Category", "Interop")]
+public sealed class SimMountLifecycleTests
+{
+    public static TheoryData<string> Builds => FadumpProcess.Builds;
+
+    private static readonly string[] Small = ["--memory", "1G", "--cpus", "2"];
+
+    [Theory]
+    [MemberData(nameof(Builds))]
+    public void Sigint_and_sigterm_unmount_cleanly(string build)
+    {
+        foreach (var (signal, name) in (ReadOnlySpan<(string, string)>)[("INT", "SIGINT"), ("TERM", "SIGTERM"), ("HUP", "SIGHUP")])
+        {
+            using var m = new SimMount(build, Small);
+            Assert.Equal("1", File.ReadAllText(m["/sys/kernel/fadump/registered"]).Trim());
+            Assert.Equal(0, m.Signal(signal));
+            Assert.False(m.IsMounted, $"{m.Dir} is still mounted after {name}");
+            Assert.Contains($"fadump: unmounted {m.Dir} ({name})", m.Stderr, StringComparison.Ordinal);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Builds))]
+    public void Fusermount3_u_ends_the_server(string build)
+    {
+        using var m = new SimMount(build, Small);
+        var u = RealTool.Run("fusermount3", ["-u", m.Dir]);
+        Assert.True(u.ExitCode == 0, u.All);
+        Assert.Equal(0, m.WaitForExit());
+        Assert.False(m.IsMounted);
+        Assert.Contains($"fadump: unmounted {m.Dir}\n", m.Stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(Builds))]
+    public void A_killed_server_leaves_no_stale_mount(string build)
+    {
+        using var m = new SimMount(build, Small);
+        // A reader holds a file open while the server dies.
+        using var open = File.OpenRead(m["/proc/cmdline"]);
+        Assert.NotEqual(0, m.Signal("KILL"));
+        Assert.True(m.WaitUnmounted(10), $"{m.Dir} is still mounted 10 s after the server was killed (auto_unmount)");
+    }
+
+    [Theory]
+    [MemberData(nameof(Builds))]
+    public void A_second_mount_on_a_busy_or_unfit_directory_fails_clearly(string build)
+    {
+        using var m = new SimMount(build, Small);
+        var again = FadumpProcess.Run(build, ["sim", "mount", m.Dir, .. Small]);
+        Assert.Equal(1, again.ExitCode);
+        Assert.Equal($"fadump: sim mount: {m.Dir} is already a mount point; unmount it first (fusermount3 -u {m.Dir}, or fusermount3 -u -z {m.Dir} if its server is gone)\n", again.Stderr);
+        Assert.True(m.IsMounted, "the failed second mount disturbed the first");
+        Assert.Equal("1", File.ReadAllText(m["/sys/kernel/fadump/registered"]).Trim());
+
+        using var dir = new RealTool.TempDir();
+        File.WriteAllText(dir.File("file"), "x");
+        var full = FadumpProcess.Run(build, ["sim", "mount", dir.Path]);
+        Assert.Equal((1, $"fadump: sim mount: {dir.Path} is not empty: the mount would hide what is in it\n"), (full.ExitCode, full.Stderr));
+        var notDir = FadumpProcess.Run(build, ["sim", "mount", dir.File("file")]);
+        Assert.Equal((1, $"fadump: sim mount: {dir.File("file")}: Not a directory\n"), (notDir.ExitCode, notDir.Stderr));
+        var missing = FadumpProcess.Run(build, ["sim", "mount", dir.File("none")]);
+        Assert.Equal((1, $"fadump: sim mount: {dir.File("none")}: No such file or directory\n"), (missing.ExitCode, missing.Stderr));
+        var usage = FadumpProcess.Run(build, ["sim", "mount"]);
+        Assert.Equal(2, usage.ExitCode);
+    }
+
+    [Fact]
+    public void The_native_build_serves_the_vmcore_as_the_jit_build_does()
+    {
+        string[] machine = ["--platform", "x86_64", "--memory", "1G", "--cpus", "2"];
+        using var a = new SimMount(FadumpProcess.Jit, machine);
+        using var b = new SimMount(FadumpProcess.Native, machine);
+        foreach (var m in (SimMount[])[a, b])
+        {
+            var crash = RealTool.Run("bash", ["-c", $"echo c > {m["/proc/sysrq-trigger"]}"]);
+            Assert.True(crash.ExitCode == 0, crash.All + m.Stderr);
+        }
+
+        var cmp = RealTool.Run("cmp", [a["/proc/vmcore"], b["/proc/vmcore"]], 600);
+        Assert.True(cmp.ExitCode == 0, cmp.All);
+    }
+}
