@@ -286,7 +286,7 @@ internal static class CompareBench
         return "fadump";
     }
 
-    private static string Version(string exe, string arg)
+    internal static string Version(string exe, string arg)
     {
         try
         {

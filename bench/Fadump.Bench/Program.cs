@@ -11,6 +11,7 @@ return args.FirstOrDefault() switch
     "scale-one" => ScaleBench.One(args[1..]),
     "sim" => SimBench.Run(args[1..]),
     "sim-one" => SimBench.One(args[1..]),
+    "mount" => MountBench.Run(args[1..]),
     _ => RunBenchmarkDotNet(args),
 };
 

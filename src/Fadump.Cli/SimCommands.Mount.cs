@@ -41,7 +41,7 @@ internal static partial class SimCommands
         string[] fuseOptions =
         [
             "fsname=fadump", "subtype=fadump", "default_permissions", "auto_unmount",
-            "attr_timeout=0", "entry_timeout=0", "negative_timeout=0",
+            "attr_timeout=1", "entry_timeout=0", "negative_timeout=0",
         ];
         int signal = 0;
         var registrations = new List<PosixSignalRegistration>();

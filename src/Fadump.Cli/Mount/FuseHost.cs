@@ -5,7 +5,7 @@ namespace Fadump.Cli.Mount;
 
 /// <summary>
 /// A file system as libfuse's high-level API calls it: paths inside the mount ("/proc/vmcore"), results as 0 or
-/// a byte count, failures as a negative errno. Calls come from one thread (fuse_loop, single-threaded).
+/// a byte count, failures as a negative errno. Calls come from libfuse's worker threads (fuse_loop_mt), several at once.
 /// </summary>
 internal interface IFuseFileSystem
 {
@@ -16,8 +16,11 @@ internal interface IFuseFileSystem
     /// <summary>The names in a directory ("." and ".." are added by the host).</summary>
     int ReadDirectory(string path, List<string> names);
 
-    /// <summary>Opens with open(2)'s flags; <paramref name="directIo"/> asks the kernel to pass every read through (sizes that are not the content's).</summary>
-    int Open(string path, int flags, out ulong handle, out bool directIo);
+    /// <summary>
+    /// Opens with open(2)'s flags; <paramref name="directIo"/> asks the kernel to pass every read through (sizes that
+    /// are not the content's), <paramref name="keepCache"/> to keep what it cached of the file from an earlier open.
+    /// </summary>
+    int Open(string path, int flags, out ulong handle, out bool directIo, out bool keepCache);
 
     int Read(ulong handle, Span<byte> buffer, long offset);
 
@@ -36,7 +39,7 @@ internal interface IFuseFileSystem
 
 /// <summary>
 /// Runs an <see cref="IFuseFileSystem"/> as a FUSE mount through libfuse3: fuse_new with our operations,
-/// fuse_mount, fuse_loop until the mount goes away (fusermount3 -u, umount, or <see cref="RequestUnmount"/>
+/// fuse_mount, fuse_loop_mt until the mount goes away (fusermount3 -u, umount, or <see cref="RequestUnmount"/>
 /// from a signal handler), then fuse_unmount and fuse_destroy. One mount per process.
 /// </summary>
 internal static unsafe class FuseHost
@@ -103,7 +106,17 @@ internal static unsafe class FuseHost
             }
 
             onMounted();
-            LibFuse.Loop(fuse);
+            nint config = LibFuse.LoopConfigCreate();
+            try
+            {
+                LibFuse.LoopConfigSetMaxThreads(config, (uint)Math.Max(2, Environment.ProcessorCount * 2));
+                LibFuse.LoopMt(fuse, config);
+            }
+            finally
+            {
+                LibFuse.LoopConfigDestroy(config);
+            }
+
             LibFuse.Unmount(fuse);
             return true;
         }
@@ -238,10 +251,10 @@ internal static unsafe class FuseHost
         int flags = LibFuse.OpenFlags(fi);
         return Guard(fs =>
         {
-            int r = fs.Open(p, flags, out ulong handle, out bool directIo);
+            int r = fs.Open(p, flags, out ulong handle, out bool directIo, out bool keepCache);
             if (r == 0)
             {
-                LibFuse.SetHandle(fi, handle, directIo);
+                LibFuse.SetHandle(fi, handle, directIo, keepCache);
             }
 
             return r;

@@ -14,6 +14,8 @@ namespace Fadump.Cli.Mount;
 /// (vfs_read, vfs_write); binary files (/proc/vmcore, device-tree properties, the OPAL core) have their real size.
 /// Links are symbolic links. Creating, removing or renaming fails as on sysfs and proc (EACCES, EPERM).
 /// When a write changes which kernel runs (sysrq c, b), the tree becomes the new kernel's at once.
+/// Calls come from libfuse's worker threads: reads run concurrently, every other call alone (a write can crash
+/// the machine under them).
 /// </summary>
 internal sealed class KernelTree(Func<LinuxKernel?> running, Action<LinuxKernel?, LinuxKernel?> kernelChanged, TextWriter errors) : IFuseFileSystem
 {
@@ -21,6 +23,8 @@ internal sealed class KernelTree(Func<LinuxKernel?> running, Action<LinuxKernel?
     private const int OAccMode = 3, OWronly = 1, ORdwr = 2;
 
     private readonly Dictionary<ulong, OpenFile> _open = [];
+    private readonly ReaderWriterLockSlim _lock = new();
+    private readonly Dictionary<string, VirtualFile> _cachedSources = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ulong> _inodes = new(StringComparer.Ordinal);
     private readonly long _time = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
     private ulong _nextHandle = 1;
@@ -107,6 +111,19 @@ internal sealed class KernelTree(Func<LinuxKernel?> running, Action<LinuxKernel?
 
     public int GetAttributes(string path, out FileAttributes attributes)
     {
+        _lock.EnterWriteLock();
+        try
+        {
+            return GetAttributesLocked(path, out attributes);
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
+        }
+    }
+
+    private int GetAttributesLocked(string path, out FileAttributes attributes)
+    {
         attributes = default;
         var dirs = Directories();
         if (dirs.TryGetValue(path, out var children))
@@ -148,6 +165,19 @@ internal sealed class KernelTree(Func<LinuxKernel?> running, Action<LinuxKernel?
 
     public int ReadLink(string path, out string target)
     {
+        _lock.EnterWriteLock();
+        try
+        {
+            return ReadLinkLocked(path, out target);
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
+        }
+    }
+
+    private int ReadLinkLocked(string path, out string target)
+    {
         target = "";
         if (Kernel?.Files.GetEntry(path) is not { LinkTarget: { } t })
         {
@@ -160,6 +190,19 @@ internal sealed class KernelTree(Func<LinuxKernel?> running, Action<LinuxKernel?
 
     public int ReadDirectory(string path, List<string> names)
     {
+        _lock.EnterWriteLock();
+        try
+        {
+            return ReadDirectoryLocked(path, names);
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
+        }
+    }
+
+    private int ReadDirectoryLocked(string path, List<string> names)
+    {
         if (!Directories().TryGetValue(path, out var children))
         {
             return Kernel?.Files.GetEntry(path) is null ? -ENOENT : -ENOTDIR;
@@ -169,10 +212,24 @@ internal sealed class KernelTree(Func<LinuxKernel?> running, Action<LinuxKernel?
         return 0;
     }
 
-    public int Open(string path, int flags, out ulong handle, out bool directIo)
+    public int Open(string path, int flags, out ulong handle, out bool directIo, out bool keepCache)
+    {
+        _lock.EnterWriteLock();
+        try
+        {
+            return OpenLocked(path, flags, out handle, out directIo, out keepCache);
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
+        }
+    }
+
+    private int OpenLocked(string path, int flags, out ulong handle, out bool directIo, out bool keepCache)
     {
         handle = 0;
         directIo = true;
+        keepCache = false;
         if (Directories().ContainsKey(path))
         {
             return -EISDIR;
@@ -200,22 +257,46 @@ internal sealed class KernelTree(Func<LinuxKernel?> running, Action<LinuxKernel?
         {
             source = f.Open();
             directIo = false; // /proc/vmcore: through the page cache, so mmap works and large reads are not split
+            // What the page cache holds stays valid while the same file is served (a new capture kernel's vmcore is another).
+            keepCache = _cachedSources.TryGetValue(f.Path, out var cached) && ReferenceEquals(cached, f);
+            _cachedSources[f.Path] = f;
         }
         else if (wantRead && f.Read is not null)
         {
             text = Encoding.Latin1.GetBytes(f.Read());
         }
 
-        handle = _nextHandle++;
-        _open[handle] = new OpenFile(k, f, f.Path, wantWrite, text, source);
+        lock (_open)
+        {
+            handle = _nextHandle++;
+            _open[handle] = new OpenFile(k, f, f.Path, wantWrite, text, source);
+        }
         return 0;
     }
 
     public int Read(ulong handle, Span<byte> buffer, long offset)
     {
-        if (!_open.TryGetValue(handle, out var o))
+        // Reads run side by side (the kernel's readahead keeps several in flight); everything else runs alone.
+        _lock.EnterReadLock();
+        try
         {
-            return -EBADF;
+            return ReadLocked(handle, buffer, offset);
+        }
+        finally
+        {
+            _lock.ExitReadLock();
+        }
+    }
+
+    private int ReadLocked(ulong handle, Span<byte> buffer, long offset)
+    {
+        OpenFile? o;
+        lock (_open)
+        {
+            if (!_open.TryGetValue(handle, out o))
+            {
+                return -EBADF;
+            }
         }
 
         if (o.Text is null && o.Source is null)
@@ -270,9 +351,26 @@ internal sealed class KernelTree(Func<LinuxKernel?> running, Action<LinuxKernel?
 
     public int Write(ulong handle, ReadOnlySpan<byte> data, long offset)
     {
-        if (!_open.TryGetValue(handle, out var o) || !o.Write)
+        _lock.EnterWriteLock();
+        try
         {
-            return -EBADF;
+            return WriteLocked(handle, data, offset);
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
+        }
+    }
+
+    private int WriteLocked(ulong handle, ReadOnlySpan<byte> data, long offset)
+    {
+        OpenFile? o;
+        lock (_open)
+        {
+            if (!_open.TryGetValue(handle, out o) || !o.Write)
+            {
+                return -EBADF;
+            }
         }
 
         if (o.File.Write is null)
@@ -298,6 +396,19 @@ internal sealed class KernelTree(Func<LinuxKernel?> running, Action<LinuxKernel?
 
     public int Truncate(string path, long size)
     {
+        _lock.EnterWriteLock();
+        try
+        {
+            return TruncateLocked(path, size);
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
+        }
+    }
+
+    private int TruncateLocked(string path, long size)
+    {
         // open(O_TRUNC) of an attribute: sysfs and proc ignore the truncation.
         var f = Kernel?.Files.Get(path);
         return f is null ? (Directories().ContainsKey(path) ? -EISDIR : -ENOENT) : f.Write is null && KindOf(f.Path) == Kind.Sysfs ? -EACCES : 0;
@@ -305,10 +416,13 @@ internal sealed class KernelTree(Func<LinuxKernel?> running, Action<LinuxKernel?
 
     public void Release(ulong handle)
     {
-        if (_open.Remove(handle, out var o))
+        OpenFile? o;
+        lock (_open)
         {
-            o.Source?.Dispose();
+            _open.Remove(handle, out o);
         }
+
+        o?.Source?.Dispose();
     }
 
     public int Refuse(string operation, string path) => operation is "create" ? -EACCES : -EPERM;

@@ -22,6 +22,19 @@ internal static unsafe partial class LibFuse
     [LibraryImport(Library, EntryPoint = "fuse_loop")]
     public static partial int Loop(nint fuse);
 
+    /// <summary>fuse_loop_mt (FUSE_3.12): worker threads as requests need them, up to the config's maximum.</summary>
+    [LibraryImport(Library, EntryPoint = "fuse_loop_mt_312")]
+    public static partial int LoopMt(nint fuse, nint config);
+
+    [LibraryImport(Library, EntryPoint = "fuse_loop_cfg_create")]
+    public static partial nint LoopConfigCreate();
+
+    [LibraryImport(Library, EntryPoint = "fuse_loop_cfg_set_max_threads")]
+    public static partial void LoopConfigSetMaxThreads(nint config, uint max);
+
+    [LibraryImport(Library, EntryPoint = "fuse_loop_cfg_destroy")]
+    public static partial void LoopConfigDestroy(nint config);
+
     [LibraryImport(Library, EntryPoint = "fuse_unmount")]
     public static partial void Unmount(nint fuse);
 
@@ -100,12 +113,13 @@ internal static unsafe partial class LibFuse
 
     public static ulong Handle(byte* fi) => fi is null ? 0 : BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(fi + 16, 8));
 
-    public static void SetHandle(byte* fi, ulong handle, bool directIo)
+    /// <summary>fh, and the bits direct_io (1) and keep_cache (2).</summary>
+    public static void SetHandle(byte* fi, ulong handle, bool directIo, bool keepCache)
     {
         BinaryPrimitives.WriteUInt64LittleEndian(new Span<byte>(fi + 16, 8), handle);
         var bits = new Span<byte>(fi + 4, 4);
-        uint b = BinaryPrimitives.ReadUInt32LittleEndian(bits);
-        BinaryPrimitives.WriteUInt32LittleEndian(bits, directIo ? b | 2u : b & ~2u);
+        uint b = BinaryPrimitives.ReadUInt32LittleEndian(bits) & ~6u;
+        BinaryPrimitives.WriteUInt32LittleEndian(bits, b | (directIo ? 2u : 0) | (keepCache ? 4u : 0));
     }
 
     /// <summary>Fills a struct stat (x86_64 layout: st_nlink 16, st_mode 24, st_uid 28, st_gid 32, st_size 48, st_blksize 56, times 72/88/104).</summary>
