@@ -390,3 +390,64 @@ public sealed class SimMountLifecycleTests
         Assert.True(cmp.ExitCode == 0, cmp.All);
     }
 }
+
+/// <summary>Real readers of the mounted x86_64 capture kernel's /proc/vmcore: Debian's makedumpfile at every level, and mmap.</summary>
+[Trait("Category", "Interop")]
+public sealed class SimMountVmcoreTests
+{
+    private static readonly string[] Machine = ["--platform", "x86_64", "--memory", "1G", "--cpus", "4", "--cmdline", "root=/dev/sda2 ro quiet crashkernel=256M"];
+
+    private static SimMount Crashed()
+    {
+        var m = new SimMount(FadumpProcess.Jit, Machine);
+        var crash = RealTool.Run("bash", ["-c", $"echo c > {m["/proc/sysrq-trigger"]}"]);
+        Assert.True(crash.ExitCode == 0, crash.All + m.Stderr);
+        return m;
+    }
+
+    [Fact]
+    public void Makedumpfile_on_the_mounted_vmcore_excludes_what_fadump_save_excludes_at_every_dump_level()
+    {
+        using var m = Crashed();
+        using var dir = new RealTool.TempDir();
+        var table = MakedumpfileLevels.CompareEveryLevel(m["/proc/vmcore"], dir.File, TestContext.Current.CancellationToken);
+        TestContext.Current.TestOutputHelper?.WriteLine(string.Join('\n', table));
+    }
+
+    [Fact]
+    public void Mmap_of_the_mounted_vmcore_reads_what_read_reads()
+    {
+        using var m = Crashed();
+        // makedumpfile maps /proc/vmcore (MAP_PRIVATE, PROT_READ) in 4 MiB windows; here every 64th MiB, and the tail.
+        var r = RealTool.Run("python3", ["-c", """
+            import mmap, os, sys, hashlib
+            fd = os.open(sys.argv[1], os.O_RDONLY)
+            size = os.fstat(fd).st_size
+            a = hashlib.sha256(); b = hashlib.sha256()
+            for off in list(range(0, size - (4 << 20), 64 << 20)) + [size - (size % mmap.PAGESIZE) - (4 << 20)]:
+                m = mmap.mmap(fd, 4 << 20, mmap.MAP_PRIVATE, mmap.PROT_READ, offset=off)
+                a.update(m[:]); m.close()
+                b.update(os.pread(fd, 4 << 20, off))
+            print(size, a.hexdigest() == b.hexdigest())
+            """, m["/proc/vmcore"]], 300);
+        Assert.True(r.ExitCode == 0, r.All);
+        Assert.EndsWith(" True", r.Stdout.Trim(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_new_capture_kernel_s_vmcore_is_read_fresh_not_from_the_page_cache()
+    {
+        using var m = Crashed();
+        string Sum(string command) => RealTool.Run("bash", ["-c", command], 300).Stdout.Split(' ')[0];
+        string first = Sum($"cat {m["/proc/vmcore"]} | md5sum");
+        Assert.Equal(first, Sum($"cat {m["/proc/vmcore"]} | md5sum"));
+        foreach (string key in (string[])["b", "c"])
+        {
+            Assert.Equal(0, RealTool.Run("bash", ["-c", $"echo {key} > {m["/proc/sysrq-trigger"]}"]).ExitCode);
+        }
+
+        string second = Sum($"cat {m["/proc/vmcore"]} | md5sum");
+        Assert.NotEqual(first, second);
+        Assert.Equal(second, Sum($"dd if={m["/proc/vmcore"]} iflag=direct bs=1M status=none | md5sum"));
+    }
+}
