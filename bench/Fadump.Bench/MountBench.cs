@@ -20,6 +20,7 @@ internal static class MountBench
         string cpus = CompareBench.Arg(args, "--cpus") ?? "4";
         string fadump = CompareBench.Arg(args, "--fadump") ?? "artifacts/native/fadump";
         string work = CompareBench.Arg(args, "--work") ?? "/tmp/fadump-bench-mount";
+        int runs = int.Parse(CompareBench.Arg(args, "--runs") ?? "3", CultureInfo.InvariantCulture);
         if (!File.Exists(fadump))
         {
             Console.Error.WriteLine($"bench mount: {fadump} is missing (scripts/publish-native, or --fadump PATH)");
@@ -42,13 +43,16 @@ internal static class MountBench
             foreach (int size in (int[])[128 << 10, 1 << 20])
             {
                 var buf = new byte[size];
-                var sw = Stopwatch.StartNew();
-                for (long off = 0; off < bytes;)
+                rows.Add(($"in-process read, {size >> 10} KiB at a time", Median(runs, () =>
                 {
-                    off += vmcore.Read(off, buf);
-                }
+                    var sw = Stopwatch.StartNew();
+                    for (long off = 0; off < bytes;)
+                    {
+                        off += vmcore.Read(off, buf);
+                    }
 
-                rows.Add(($"in-process read, {size >> 10} KiB at a time", sw.Elapsed.TotalSeconds));
+                    return sw.Elapsed.TotalSeconds;
+                })));
             }
         }
 
@@ -79,10 +83,10 @@ internal static class MountBench
             File.WriteAllText(Path.Combine(dir, "proc/sysrq-trigger"), "c\n");
             string mounted = Path.Combine(dir, "proc/vmcore");
             string shm = Path.Combine("/dev/shm", "fadump-bench-vmcore");
-            rows.Add(("cat through the mount", Timed($"cat {mounted} > /dev/null")));
-            rows.Add(("makedumpfile -d 31 -l through the mount", Timed($"makedumpfile -f -l -d 31 {mounted} {work}/md.kdump > /dev/null")));
+            rows.Add(("cat through the mount", Median(runs, () => Timed($"cat {mounted} > /dev/null"))));
+            rows.Add(("makedumpfile -d 31 -l through the mount", Median(runs, () => Timed($"makedumpfile -f -l -d 31 {mounted} {work}/md.kdump > /dev/null 2>&1"))));
             Timed($"cp {mounted} {shm}");
-            rows.Add(("makedumpfile -d 31 -l on a tmpfs copy", Timed($"makedumpfile -f -l -d 31 {shm} {work}/md.kdump > /dev/null", dropCaches: false)));
+            rows.Add(("makedumpfile -d 31 -l on a tmpfs copy", Median(runs, () => Timed($"makedumpfile -f -l -d 31 {shm} {work}/md.kdump > /dev/null 2>&1", dropCaches: false))));
             File.Delete(shm);
         }
         finally
@@ -93,7 +97,7 @@ internal static class MountBench
         }
 
         double anchor = rows[0].Seconds;
-        Console.WriteLine(FormattableString.Invariant($"vmcore: {bytes / (1 << 20)} MiB"));
+        Console.WriteLine(FormattableString.Invariant($"vmcore: {bytes / (1 << 20)} MiB; each figure the median of {runs} runs"));
         Console.WriteLine();
         Console.WriteLine("| read | s | MB/s | time ÷ in-process 128 KiB |");
         Console.WriteLine("|---|---|---|---|");
@@ -103,6 +107,12 @@ internal static class MountBench
         }
 
         return 0;
+    }
+
+    private static double Median(int runs, Func<double> run)
+    {
+        var s = Enumerable.Range(0, runs).Select(_ => run()).Order().ToList();
+        return s[s.Count / 2];
     }
 
     /// <summary>Wall seconds of a shell command, the page cache dropped first so that the mount serves every byte.</summary>
