@@ -70,8 +70,9 @@ internal static class CollectCommand
             }
 
             // The actions act on the machine behind the root: the host itself for /, else through the root's sysrq-trigger.
-            IActionRunner actions = p.GetValue(printActions) ? new PrintingActionRunner(stdout)
-                : Path.GetFullPath(rootDir) == "/" ? new SystemActionRunner(stdout)
+            bool hostRoot = Path.GetFullPath(rootDir) == "/";
+            IActionRunner actions = p.GetValue(printActions) ? new PrintingActionRunner(stdout, hostRoot ? null : a => SysrqActionRunner.Command(rootDir, a))
+                : hostRoot ? new SystemActionRunner(stdout)
                 : new SysrqActionRunner(new DirectorySysroot(rootDir), stdout);
             KdumpConfig cfg;
             try

@@ -20,9 +20,22 @@ public sealed class SysrqActionRunner(ISysroot root, TextWriter log) : IActionRu
             return;
         }
 
-        string key = action == SystemAction.Reboot ? "b" : "o";
-        log.WriteLine($"executing {action.ToString().ToLowerInvariant()} ({reason}): echo {key} > {root.Description.TrimEnd('/')}{Trigger}");
+        log.WriteLine($"executing {action.ToString().ToLowerInvariant()} ({reason}): {Command(root.Description, action)}");
         log.Flush();
-        root.WriteText(Trigger, key + "\n");
+        root.WriteText(Trigger, Key(action) + "\n");
+    }
+
+    private static string Key(SystemAction action) => action == SystemAction.Reboot ? "b" : "o";
+
+    /// <summary>What an action runs for the root at <paramref name="rootDir"/>: "echo b > DIR/proc/sysrq-trigger" (shell: the host's).</summary>
+    public static string Command(string rootDir, SystemAction action)
+    {
+        if (action == SystemAction.Shell)
+        {
+            var (file, args) = SystemActionRunner.Command(action);
+            return $"{file} {string.Join(' ', args)}";
+        }
+
+        return $"echo {Key(action)} > {rootDir.TrimEnd('/')}{Trigger}";
     }
 }

@@ -21,7 +21,8 @@ public sealed class CollectCommandTests : IDisposable
         int rc = FadumpCommand.Run(["collect", "--root", root.Dir, "--config", conf, "--print-actions"], stdout, stderr);
 
         Assert.True(rc == 0, stdout + "\n" + stderr);
-        Assert.Contains("poweroff requested (final_action); not executed: systemctl poweroff -f", stdout.ToString(), StringComparison.Ordinal);
+        // The root is not /: the action would go to the machine behind it, not to this host.
+        Assert.Contains($"poweroff requested (final_action); not executed: echo o > {root.Dir}/proc/sysrq-trigger", stdout.ToString(), StringComparison.Ordinal);
         string dir = Directory.GetDirectories(Path.Combine(_dir, "crash")).Single();
         Assert.True(File.Exists(Path.Combine(dir, "vmcore")));
         Assert.True(File.Exists(Path.Combine(dir, "vmcore-dmesg.txt")));
@@ -46,7 +47,7 @@ public sealed class CollectCommandTests : IDisposable
             $"fadump: {conf}:2: unknown kdump config option 'bogus'\n" +
             "fadump: kdump.conf is unusable: the dump is not saved; executing kdump-utils' default failure_action reboot\n",
             stderr.ToString());
-        Assert.Contains("reboot requested (failure_action, the default); not executed: systemctl reboot -f", stdout.ToString(), StringComparison.Ordinal);
+        Assert.Contains($"reboot requested (failure_action, the default); not executed: echo b > {root.Dir}/proc/sysrq-trigger", stdout.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]
