@@ -32,9 +32,17 @@ public abstract class KernelProfile
     /// <summary>The VMCOREINFO entries that locate and describe printk's buffer (log_buf_vmcoreinfo_setup).</summary>
     public abstract void AddPrintk(VmcoreInfo v, KernelArch arch);
 
+    /// <summary>
+    /// Where the unflattened device tree is: /sys/firmware/devicetree/base since 3.17 (drivers/of/kobj.c), with
+    /// /proc/device-tree a symbolic link to it (of_core_init); a directory of proc itself before (proc_device_tree.c).
+    /// </summary>
+    public abstract string DeviceTreeDirectory { get; }
+
     private sealed class Linux61Profile : KernelProfile
     {
         public override string RefcountOffsetName => "page._refcount";
+
+        public override string DeviceTreeDirectory => "/sys/firmware/devicetree/base";
 
         public override string Banner(string release, string version) =>
             FormattableString.Invariant($"Linux version {release} (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) {version}");
@@ -94,6 +102,8 @@ public abstract class KernelProfile
     {
         // struct page's count was "_count" until 4.6 (commit 0139aa7b7fa1, "mm: rename _count, field of the struct page, to _refcount").
         public override string RefcountOffsetName => "page._count";
+
+        public override string DeviceTreeDirectory => "/proc/device-tree";
 
         // init/version.c linux_banner of 2.6.32: "(gcc version ...)" with a space before the closing parenthesis.
         public override string Banner(string release, string version) =>

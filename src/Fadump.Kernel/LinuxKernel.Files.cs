@@ -61,7 +61,12 @@ public sealed partial class LinuxKernel
         Files.Add(new VirtualFile { Path = "/proc/meminfo", Mode = 0444, Read = MemInfo });
         Files.Add(new VirtualFile { Path = "/sys/kernel/vmcoreinfo", Mode = 0444, Read = () => Options.Profile.VmcoreInfoSysfs(VmcoreInfoNotePhys) });
         Files.Add(new VirtualFile { Path = "/dev/mem", Mode = 0640, Open = () => new PhysicalMemorySource(_machine.Memory) });
-        AddDeviceTreeFiles(_machine.DeviceTree, "/proc/device-tree");
+        AddDeviceTreeFiles(_machine.DeviceTree, Options.Profile.DeviceTreeDirectory);
+        if (Options.Profile.DeviceTreeDirectory != "/proc/device-tree" && (_machine.DeviceTree.Properties.Count > 0 || _machine.DeviceTree.Children.Any()))
+        {
+            Files.AddLink("/proc/device-tree", Options.Profile.DeviceTreeDirectory);
+        }
+
         Mechanism.AddFiles(Files);
         _platform.PlatformInitcalls(this, Files);
         if (Vmcore is { } vmcore)
@@ -123,7 +128,7 @@ public sealed partial class LinuxKernel
         return FormattableString.Invariant($"MemTotal:       {total >> 10,8} kB\nMemFree:        {free >> 10,8} kB\n");
     }
 
-    /// <summary>/proc/device-tree: the tree the kernel unflattened at boot (later firmware changes do not show).</summary>
+    /// <summary>The device tree the kernel unflattened at boot, as files (later firmware changes do not show).</summary>
     private void AddDeviceTreeFiles(DeviceTreeNode node, string dir)
     {
         foreach (var (name, value) in node.Properties)

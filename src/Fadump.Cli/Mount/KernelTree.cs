@@ -12,7 +12,7 @@ namespace Fadump.Cli.Mount;
 /// an open for an access they lack (EACCES, kernfs's extra open check); proc files are 0 bytes long and fail the
 /// read or write they do not implement with EIO (pde_read, pde_write); debugfs files fail it with EINVAL
 /// (vfs_read, vfs_write); binary files (/proc/vmcore, device-tree properties, the OPAL core) have their real size.
-/// Links are symbolic links. Creating, removing or renaming fails as on sysfs and proc (EACCES, EPERM).
+/// Links are symbolic links (an absolute target made relative, to stay inside the mount). Creating, removing or renaming fails as on sysfs and proc (EACCES, EPERM).
 /// When a write changes which kernel runs (sysrq c, b), the tree becomes the new kernel's at once.
 /// Calls come from libfuse's worker threads: reads run concurrently, every other call alone (a write can crash
 /// the machine under them).
@@ -144,9 +144,9 @@ internal sealed class KernelTree(Func<LinuxKernel?> running, Action<LinuxKernel?
             return -ENOENT;
         }
 
-        if (entry.LinkTarget is { } target)
+        if (entry.LinkTarget is not null)
         {
-            attributes = new FileAttributes(FileAttributes.SymbolicLink | (uint)VirtualFile.Octal(777), Encoding.UTF8.GetByteCount(target), 1, Inode(path), _time);
+            attributes = new FileAttributes(FileAttributes.SymbolicLink | (uint)VirtualFile.Octal(777), Encoding.UTF8.GetByteCount(InsideMount(entry)), 1, Inode(path), _time);
             return 0;
         }
 
@@ -179,13 +179,29 @@ internal sealed class KernelTree(Func<LinuxKernel?> running, Action<LinuxKernel?
     private int ReadLinkLocked(string path, out string target)
     {
         target = "";
-        if (Kernel?.Files.GetEntry(path) is not { LinkTarget: { } t })
+        if (Kernel?.Files.GetEntry(path) is not { LinkTarget: not null })
         {
             return Directories().ContainsKey(path) || Kernel?.Files.GetEntry(path) is not null ? -EINVAL : -ENOENT;
         }
 
-        target = t;
+        target = InsideMount(Kernel!.Files.GetEntry(path)!);
         return 0;
+    }
+
+    /// <summary>
+    /// A link's target as the mount serves it: an absolute one (/proc/device-tree → /sys/firmware/devicetree/base)
+    /// made relative to the link's directory (../sys/firmware/devicetree/base), so that it stays inside DIR.
+    /// </summary>
+    public static string InsideMount(VirtualFile link)
+    {
+        string target = link.LinkTarget!;
+        if (!target.StartsWith('/'))
+        {
+            return target;
+        }
+
+        int depth = link.Path.Count(c => c == '/') - 1;
+        return string.Concat(Enumerable.Repeat("../", depth)) + target.TrimStart('/');
     }
 
     public int ReadDirectory(string path, List<string> names)

@@ -123,11 +123,12 @@ public sealed class KernelFileSystem
 
     public bool Exists(string path) => Get(path) is not null;
 
-    /// <summary>The file at a path, through symbolic links (a bounded number, as the kernel's 40).</summary>
+    /// <summary>The file at a path, through symbolic links anywhere in it (a bounded number, as the kernel's 40).</summary>
     public VirtualFile? Get(string path)
     {
         for (int hops = 0; hops < 40; hops++)
         {
+            path = ResolveDirectories(path);
             if (!_files.TryGetValue(path, out var f))
             {
                 return null;
@@ -142,6 +143,34 @@ public sealed class KernelFileSystem
         }
 
         return null;
+    }
+
+    /// <summary>The path with a link among its directories replaced by its target ("/proc/device-tree/rtas" → "/sys/firmware/devicetree/base/rtas").</summary>
+    public string ResolveDirectories(string path)
+    {
+        for (int hops = 0; hops < 40; hops++)
+        {
+            int slash = path.IndexOf('/', 1);
+            bool changed = false;
+            while (slash > 0)
+            {
+                if (_files.TryGetValue(path[..slash], out var dir) && dir.LinkTarget is { } target)
+                {
+                    path = Resolve(path[..slash], target) + path[slash..];
+                    changed = true;
+                    break;
+                }
+
+                slash = path.IndexOf('/', slash + 1);
+            }
+
+            if (!changed)
+            {
+                return path;
+            }
+        }
+
+        return path;
     }
 
     /// <summary>The entry at a path itself: a link is returned as the link (lstat, readlink).</summary>
@@ -215,7 +244,12 @@ public sealed class KernelFileSystem
     /// <summary>Directory entries under a path, for listings.</summary>
     public IEnumerable<string> List(string dir)
     {
-        string prefix = dir.TrimEnd('/') + "/";
+        if (_files.TryGetValue(dir, out var link) && link.LinkTarget is { } target)
+        {
+            dir = Resolve(dir, target);
+        }
+
+        string prefix = ResolveDirectories(dir.TrimEnd('/')) + "/";
         return _files.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)).Select(k => k[prefix.Length..].Split('/')[0]).Distinct();
     }
 }
