@@ -37,7 +37,14 @@ internal static partial class SimCommands
             return FadumpCommand.ExitFailure;
         }
 
-        var tree = new KernelTree(() => machine.Kernel, (_, _) => stderr.WriteLine("fadump: " + machine.State()), stderr);
+        bool poweredOff = false;
+        var tree = new KernelTree(() => machine.Kernel, (_, _) => stderr.WriteLine("fadump: " + machine.State()), () =>
+        {
+            poweredOff = true;
+            stderr.WriteLine("fadump: the machine powered off (sysrq o); unmounting");
+            // From another thread: the unmount waits for the write in progress, which runs on a FUSE worker.
+            ThreadPool.QueueUserWorkItem(_ => FuseHost.RequestUnmount());
+        }, stderr);
         string[] fuseOptions =
         [
             "fsname=fadump", "subtype=fadump", "default_permissions", "auto_unmount",
@@ -79,7 +86,7 @@ internal static partial class SimCommands
             }
         }
 
-        stderr.WriteLine($"fadump: unmounted {dir}" + (signal != 0 ? $" ({Signals.Name(signal)})" : ""));
+        stderr.WriteLine($"fadump: unmounted {dir}" + (signal != 0 ? $" ({Signals.Name(signal)})" : poweredOff ? " (powered off)" : ""));
         return FadumpCommand.ExitOk;
     }
 

@@ -237,6 +237,8 @@ public sealed class SimMountTests
         Assert.EndsWith("Operation not permitted", Bash($"rm {m["/sys/kernel/fadump_enabled"]}"), StringComparison.Ordinal);
         Assert.EndsWith("Operation not permitted", Bash($"mkdir {m["/proc/new"]}"), StringComparison.Ordinal);
         Assert.EndsWith("Operation not permitted", Bash($"mv {m["/proc/cmdline"]} {m["/proc/cmdline2"]}"), StringComparison.Ordinal);
+        Assert.EndsWith("Operation not permitted", Bash($"ln -s cmdline {m["/proc/link"]}"), StringComparison.Ordinal);
+        Assert.EndsWith("Operation not permitted", Bash($"ln {m["/proc/cmdline"]} {m["/proc/hardlink"]}"), StringComparison.Ordinal);
         Assert.EndsWith("No such file or directory", Bash($"cat {m["/proc/vmcore"]}"), StringComparison.Ordinal);
         // The old names are links, as compat_only_sysfs_link_entry_to_kobj makes them.
         Assert.Equal("fadump/registered", RealTool.Run("readlink", [m["/sys/kernel/fadump_registered"]]).Stdout.Trim());
@@ -358,6 +360,18 @@ public sealed class SimMountLifecycleTests
         Assert.Equal(0, m.WaitForExit());
         Assert.False(m.IsMounted);
         Assert.Contains($"fadump: unmounted {m.Dir}\n", m.Stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(Builds))]
+    public void Sysrq_o_powers_the_machine_off_and_ends_the_mount(string build)
+    {
+        using var m = new SimMount(build, Small);
+        var r = RealTool.Run("bash", ["-c", $"echo o > {m["/proc/sysrq-trigger"]}"]);
+        Assert.True(r.ExitCode == 0, r.All);
+        Assert.Equal(0, m.WaitForExit());
+        Assert.False(m.IsMounted);
+        Assert.Contains($"fadump: the machine powered off (sysrq o); unmounting\nfadump: unmounted {m.Dir} (powered off)\n", m.Stderr, StringComparison.Ordinal);
     }
 
     [Theory]

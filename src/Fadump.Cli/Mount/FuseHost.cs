@@ -30,7 +30,7 @@ internal interface IFuseFileSystem
 
     void Release(ulong handle);
 
-    /// <summary>The errno of a create (O_CREAT of a missing name), mknod, mkdir, unlink, rmdir or rename.</summary>
+    /// <summary>The errno of a create (O_CREAT of a missing name), mknod, mkdir, symlink, link, unlink, rmdir or rename.</summary>
     int Refuse(string operation, string path);
 
     /// <summary>Says what went wrong inside a call (the call itself returns EIO).</summary>
@@ -70,6 +70,8 @@ internal static unsafe class FuseHost
             Unlink = &Unlink,
             Rmdir = &Rmdir,
             Rename = &Rename,
+            Symlink = &Symlink,
+            Link = &Link,
             Truncate = &Truncate,
             Open = &Open,
             Read = &Read,
@@ -337,6 +339,20 @@ internal static unsafe class FuseHost
     {
         string p = PathOf(from);
         return Guard(fs => fs.Refuse("rename", p));
+    }
+
+    [UnmanagedCallersOnly]
+    private static int Symlink(byte* target, byte* path)
+    {
+        string p = PathOf(path);
+        return Guard(fs => fs.Refuse("symlink", p));
+    }
+
+    [UnmanagedCallersOnly]
+    private static int Link(byte* from, byte* to)
+    {
+        string p = PathOf(to);
+        return Guard(fs => fs.Refuse("link", p));
     }
 
     /// <summary>For a path the kernel asked about that does not exist.</summary>

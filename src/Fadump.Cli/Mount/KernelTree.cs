@@ -13,11 +13,12 @@ namespace Fadump.Cli.Mount;
 /// read or write they do not implement with EIO (pde_read, pde_write); debugfs files fail it with EINVAL
 /// (vfs_read, vfs_write); binary files (/proc/vmcore, device-tree properties, the OPAL core) have their real size.
 /// Links are symbolic links (an absolute target made relative, to stay inside the mount). Creating, removing or renaming fails as on sysfs and proc (EACCES, EPERM).
-/// When a write changes which kernel runs (sysrq c, b), the tree becomes the new kernel's at once.
+/// When a write changes which kernel runs (sysrq c, b), the tree becomes the new kernel's at once; sysrq o powers
+/// the machine off, which ends the mount.
 /// Calls come from libfuse's worker threads: reads run concurrently, every other call alone (a write can crash
 /// the machine under them).
 /// </summary>
-internal sealed class KernelTree(Func<LinuxKernel?> running, Action<LinuxKernel?, LinuxKernel?> kernelChanged, TextWriter errors) : IFuseFileSystem
+internal sealed class KernelTree(Func<LinuxKernel?> running, Action<LinuxKernel?, LinuxKernel?> kernelChanged, Action poweredOff, TextWriter errors) : IFuseFileSystem
 {
     private const int EPERM = 1, ENOENT = 2, EIO = 5, EBADF = 9, EACCES = 13, EISDIR = 21, EINVAL = 22, ENOTDIR = 20;
     private const int OAccMode = 3, OWronly = 1, ORdwr = 2;
@@ -405,6 +406,12 @@ internal sealed class KernelTree(Func<LinuxKernel?> running, Action<LinuxKernel?
         if (!ReferenceEquals(before, after))
         {
             kernelChanged(before, after);
+        }
+
+        // sysrq o: the kernel logs "sysrq: Power Off" and the machine goes off, so the mount ends.
+        if (o.Path == "/proc/sysrq-trigger" && data.Length > 0 && data[0] == (byte)'o')
+        {
+            poweredOff();
         }
 
         return e == Errno.None ? data.Length : -(int)e;

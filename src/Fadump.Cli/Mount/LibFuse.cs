@@ -66,9 +66,9 @@ internal static unsafe partial class LibFuse
         public delegate* unmanaged<byte*, uint, int> Mkdir;
         public delegate* unmanaged<byte*, int> Unlink;
         public delegate* unmanaged<byte*, int> Rmdir;
-        public nint Symlink;
+        public delegate* unmanaged<byte*, byte*, int> Symlink;
         public delegate* unmanaged<byte*, byte*, uint, int> Rename;
-        public nint Link;
+        public delegate* unmanaged<byte*, byte*, int> Link;
         public nint Chmod;
         public nint Chown;
         public delegate* unmanaged<byte*, long, byte*, int> Truncate;
