@@ -169,6 +169,15 @@ public sealed class KdumpToolsTests
 
     // ---- copies of a kernel's files in a plain directory (no FUSE): what only reads ----
 
+    /// <summary>A 1 GiB, 2-CPU PC booted with crashkernel=256M and its capture kernel loaded (kexec -p).</summary>
+    private static X86_64Pc LoadedPc()
+    {
+        var pc = new X86_64Pc(new PcSpec { MemoryBytes = 1UL << 30, Cpus = 2, CommandLine = "root=/dev/sda2 ro quiet crashkernel=256M" });
+        pc.Boot();
+        Assert.True(pc.LoadCaptureKernel(), pc.LoadError);
+        return pc;
+    }
+
     /// <summary>
     /// kdump mode on the x86_64 first kernel: `show` takes the crashkernel address from /proc/iomem's "Crash kernel"
     /// (line 64), `test` (a dry run) builds the kexec command from /proc/cmdline less crashkernel= plus
@@ -181,9 +190,7 @@ public sealed class KdumpToolsTests
         Harness.RequireInstalled();
         using var root = new RealTool.TempDir();
         using var work = new RealTool.TempDir();
-        var pc = new X86_64Pc(new PcSpec { MemoryBytes = 1UL << 30, Cpus = 2, CommandLine = "root=/dev/sda2 ro quiet crashkernel=256M" });
-        pc.Boot();
-        Assert.True(pc.LoadCaptureKernel(), pc.LoadError);
+        var pc = LoadedPc();
         Tree.Copy(pc.Kernel!.Files, root.Path);
         string crashLine = File.ReadAllLines(Path.Combine(root.Path, "proc/iomem")).Single(l => l.EndsWith(" : Crash kernel", StringComparison.Ordinal));
         string addr = "0x" + crashLine.Trim()[..crashLine.Trim().IndexOf('-', StringComparison.Ordinal)].TrimStart('0');
@@ -217,9 +224,7 @@ public sealed class KdumpToolsTests
         Harness.RequireInstalled();
         using var root = new RealTool.TempDir();
         using var work = new RealTool.TempDir();
-        var pc = new X86_64Pc(new PcSpec { MemoryBytes = 1UL << 30, Cpus = 2, CommandLine = "root=/dev/sda2 ro quiet crashkernel=256M" });
-        pc.Boot();
-        Assert.True(pc.LoadCaptureKernel(), pc.LoadError);
+        var pc = LoadedPc();
         Assert.True(pc.Crash(CrashKind.Sysrq));
         Tree.Copy(pc.Kernel!.Files, root.Path);
         AssertX86Savecore(Harness.Run(root.Path, work.Path, KdumpConfig, "savecore"), work.Path, Path.Combine(root.Path, "proc/vmcore"));

@@ -45,7 +45,6 @@ internal interface IFuseFileSystem
 internal static unsafe class FuseHost
 {
     private const int EIO = 5;
-    private const int ENOENT = 2;
 
     private static IFuseFileSystem? _fs;
     private static string? _mountpoint;
@@ -354,7 +353,4 @@ internal static unsafe class FuseHost
         string p = PathOf(to);
         return Guard(fs => fs.Refuse("link", p));
     }
-
-    /// <summary>For a path the kernel asked about that does not exist.</summary>
-    public static int NoEntry => -ENOENT;
 }

@@ -112,19 +112,7 @@ internal sealed class KernelTree(Func<LinuxKernel?> running, Action<LinuxKernel?
 
     public int GetAttributes(string path, out FileAttributes attributes)
     {
-        _lock.EnterWriteLock();
-        try
-        {
-            return GetAttributesLocked(path, out attributes);
-        }
-        finally
-        {
-            _lock.ExitWriteLock();
-        }
-    }
-
-    private int GetAttributesLocked(string path, out FileAttributes attributes)
-    {
+        using var scope = Exclusive();
         attributes = default;
         var dirs = Directories();
         if (dirs.TryGetValue(path, out var children))
@@ -166,19 +154,7 @@ internal sealed class KernelTree(Func<LinuxKernel?> running, Action<LinuxKernel?
 
     public int ReadLink(string path, out string target)
     {
-        _lock.EnterWriteLock();
-        try
-        {
-            return ReadLinkLocked(path, out target);
-        }
-        finally
-        {
-            _lock.ExitWriteLock();
-        }
-    }
-
-    private int ReadLinkLocked(string path, out string target)
-    {
+        using var scope = Exclusive();
         target = "";
         if (Kernel?.Files.GetEntry(path) is not { LinkTarget: not null })
         {
@@ -207,19 +183,7 @@ internal sealed class KernelTree(Func<LinuxKernel?> running, Action<LinuxKernel?
 
     public int ReadDirectory(string path, List<string> names)
     {
-        _lock.EnterWriteLock();
-        try
-        {
-            return ReadDirectoryLocked(path, names);
-        }
-        finally
-        {
-            _lock.ExitWriteLock();
-        }
-    }
-
-    private int ReadDirectoryLocked(string path, List<string> names)
-    {
+        using var scope = Exclusive();
         if (!Directories().TryGetValue(path, out var children))
         {
             return Kernel?.Files.GetEntry(path) is null ? -ENOENT : -ENOTDIR;
@@ -231,19 +195,7 @@ internal sealed class KernelTree(Func<LinuxKernel?> running, Action<LinuxKernel?
 
     public int Open(string path, int flags, out ulong handle, out bool directIo, out bool keepCache)
     {
-        _lock.EnterWriteLock();
-        try
-        {
-            return OpenLocked(path, flags, out handle, out directIo, out keepCache);
-        }
-        finally
-        {
-            _lock.ExitWriteLock();
-        }
-    }
-
-    private int OpenLocked(string path, int flags, out ulong handle, out bool directIo, out bool keepCache)
-    {
+        using var scope = Exclusive();
         handle = 0;
         directIo = true;
         keepCache = false;
@@ -294,19 +246,7 @@ internal sealed class KernelTree(Func<LinuxKernel?> running, Action<LinuxKernel?
     public int Read(ulong handle, Span<byte> buffer, long offset)
     {
         // Reads run side by side (the kernel's readahead keeps several in flight); everything else runs alone.
-        _lock.EnterReadLock();
-        try
-        {
-            return ReadLocked(handle, buffer, offset);
-        }
-        finally
-        {
-            _lock.ExitReadLock();
-        }
-    }
-
-    private int ReadLocked(ulong handle, Span<byte> buffer, long offset)
-    {
+        using var scope = Shared();
         OpenFile? o;
         lock (_open)
         {
@@ -364,23 +304,39 @@ internal sealed class KernelTree(Func<LinuxKernel?> running, Action<LinuxKernel?
         }
     }
 
+    /// <summary>Holds the tree's lock, shared (reads) or exclusive (every other call), until disposed.</summary>
+    private readonly struct LockScope(ReaderWriterLockSlim rw, bool exclusive) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (exclusive)
+            {
+                rw.ExitWriteLock();
+            }
+            else
+            {
+                rw.ExitReadLock();
+            }
+        }
+    }
+
+    private LockScope Shared()
+    {
+        _lock.EnterReadLock();
+        return new LockScope(_lock, exclusive: false);
+    }
+
+    private LockScope Exclusive()
+    {
+        _lock.EnterWriteLock();
+        return new LockScope(_lock, exclusive: true);
+    }
+
     private bool Current(OpenFile o) => ReferenceEquals(o.Kernel, Kernel) && ReferenceEquals(o.Kernel.Files.Get(o.Path), o.File);
 
     public int Write(ulong handle, ReadOnlySpan<byte> data, long offset)
     {
-        _lock.EnterWriteLock();
-        try
-        {
-            return WriteLocked(handle, data, offset);
-        }
-        finally
-        {
-            _lock.ExitWriteLock();
-        }
-    }
-
-    private int WriteLocked(ulong handle, ReadOnlySpan<byte> data, long offset)
-    {
+        using var scope = Exclusive();
         OpenFile? o;
         lock (_open)
         {
@@ -419,19 +375,7 @@ internal sealed class KernelTree(Func<LinuxKernel?> running, Action<LinuxKernel?
 
     public int Truncate(string path, long size)
     {
-        _lock.EnterWriteLock();
-        try
-        {
-            return TruncateLocked(path, size);
-        }
-        finally
-        {
-            _lock.ExitWriteLock();
-        }
-    }
-
-    private int TruncateLocked(string path, long size)
-    {
+        using var scope = Exclusive();
         // open(O_TRUNC) of an attribute: sysfs and proc ignore the truncation.
         var f = Kernel?.Files.Get(path);
         return f is null ? (Directories().ContainsKey(path) ? -EISDIR : -ENOENT) : f.Write is null && KindOf(f.Path) == Kind.Sysfs ? -EACCES : 0;

@@ -5,7 +5,7 @@ namespace Fadump.Cli.Mount;
 
 /// <summary>
 /// The part of libfuse3's high-level API (fuse.h, FUSE_USE_VERSION 31, Debian 12's 3.14) that a
-/// getattr/readlink/readdir/open/read/write/release file system needs: fuse_new, fuse_mount, fuse_loop,
+/// getattr/readlink/readdir/open/read/write/release file system needs: fuse_new, fuse_mount, fuse_loop_mt,
 /// fuse_unmount, fuse_destroy. Structures are laid out as on x86_64 Linux (LP64): struct stat is 144 bytes,
 /// struct fuse_file_info 40, struct fuse_operations 42 function pointers.
 /// </summary>
@@ -18,9 +18,6 @@ internal static unsafe partial class LibFuse
 
     [LibraryImport(Library, EntryPoint = "fuse_mount", StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Mount(nint fuse, string mountpoint);
-
-    [LibraryImport(Library, EntryPoint = "fuse_loop")]
-    public static partial int Loop(nint fuse);
 
     /// <summary>fuse_loop_mt (FUSE_3.12): worker threads as requests need them, up to the config's maximum.</summary>
     [LibraryImport(Library, EntryPoint = "fuse_loop_mt_312")]

@@ -70,22 +70,20 @@ internal sealed class MountedMachine
     {
         pc.LoadCaptureKernel(spec.KexecLoad);
         var k = pc.Kernel!;
-        k.RebootHandler = () =>
+        void Reboot()
         {
             pc.Reboot();
             Arm(pc, spec);
-        };
-        var crash = k.CrashHandler;
+        }
+
+        k.RebootHandler = Reboot;
+        var crash = k.CrashHandler!;
         k.CrashHandler = kind =>
         {
-            bool captured = crash!(kind);
+            bool captured = crash(kind);
             if (pc.Kernel is { } capture && !ReferenceEquals(capture, k))
             {
-                capture.RebootHandler = () =>
-                {
-                    pc.Reboot();
-                    Arm(pc, spec);
-                };
+                capture.RebootHandler = Reboot; // the second reboot, out of the capture kernel
             }
 
             return captured;
