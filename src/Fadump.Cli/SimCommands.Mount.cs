@@ -38,7 +38,7 @@ internal static partial class SimCommands
         }
 
         bool poweredOff = false;
-        var tree = new KernelTree(() => machine.Kernel, (_, _) => stderr.WriteLine("fadump: " + machine.State()), () =>
+        var tree = new KernelTree(() => machine.Kernel, (_, _) => stderr.WriteLine("fadump: " + machine.State()), () => machine.PoweredOff, () =>
         {
             poweredOff = true;
             stderr.WriteLine("fadump: the machine powered off (sysrq o); unmounting");

@@ -78,7 +78,7 @@ public sealed partial class LinuxKernel
     /// <summary>
     /// write_sysrq_trigger (drivers/tty/sysrq.c): the first character is the key. 'c' crashes the machine
     /// (sysrq_handle_crash; the write never returns on a real machine, here it returns once the next kernel is up),
-    /// 'b' restarts it (sysrq_handle_reboot, "sysrq: Resetting"), 'o' logs "sysrq: Power Off"; another key prints the help line, as __handle_sysrq does.
+    /// 'b' restarts it (sysrq_handle_reboot, "sysrq: Resetting"), 'o' powers it off ("sysrq: Power Off"); another key prints the help line, as __handle_sysrq does.
     /// </summary>
     private Errno WriteSysrqTrigger(string text)
     {
@@ -101,8 +101,9 @@ public sealed partial class LinuxKernel
                 RebootHandler?.Invoke();
                 break;
             case 'o':
-                // sysrq_handle_poweroff: (simulation) the message only; the simulated machine stays up.
+                // sysrq_handle_poweroff: the power goes off (machine_power_off).
                 Printk("sysrq: Power Off", 6);
+                _machine.PowerOff();
                 break;
             case '\n':
                 break;

@@ -35,6 +35,12 @@ public sealed class SimulatedMachine
     /// <summary>How many times the machine has been reset (0 = first power-on).</summary>
     public int Resets { get; private set; }
 
+    /// <summary>The machine was powered off (sysrq o, poweroff): nothing runs on it any more.</summary>
+    public bool PoweredOff { get; private set; }
+
+    /// <summary>Switches the machine off; the simulation has no power-on (a new machine is booted instead).</summary>
+    public void PowerOff() => PoweredOff = true;
+
     /// <summary>
     /// Resets the hardware without clearing RAM: CPUs go to their reset state, devices are
     /// reinitialised, the firmware rebuilds the device tree.

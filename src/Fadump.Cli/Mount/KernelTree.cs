@@ -18,7 +18,7 @@ namespace Fadump.Cli.Mount;
 /// Calls come from libfuse's worker threads: reads run concurrently, every other call alone (a write can crash
 /// the machine under them).
 /// </summary>
-internal sealed class KernelTree(Func<LinuxKernel?> running, Action<LinuxKernel?, LinuxKernel?> kernelChanged, Action poweredOff, TextWriter errors) : IFuseFileSystem
+internal sealed class KernelTree(Func<LinuxKernel?> running, Action<LinuxKernel?, LinuxKernel?> kernelChanged, Func<bool> isPoweredOff, Action poweredOff, TextWriter errors) : IFuseFileSystem
 {
     private const int EPERM = 1, ENOENT = 2, EIO = 5, EBADF = 9, EACCES = 13, EISDIR = 21, EINVAL = 22, ENOTDIR = 20;
     private const int OAccMode = 3, OWronly = 1, ORdwr = 2;
@@ -357,6 +357,7 @@ internal sealed class KernelTree(Func<LinuxKernel?> running, Action<LinuxKernel?
         }
 
         var before = Kernel;
+        bool wasOff = isPoweredOff();
         var e = o.File.Write(Encoding.Latin1.GetString(data));
         var after = Kernel;
         if (!ReferenceEquals(before, after))
@@ -364,10 +365,9 @@ internal sealed class KernelTree(Func<LinuxKernel?> running, Action<LinuxKernel?
             kernelChanged(before, after);
         }
 
-        // sysrq o: the kernel logs "sysrq: Power Off" and the machine goes off, so the mount ends.
-        if (o.Path == "/proc/sysrq-trigger" && data.Length > 0 && data[0] == (byte)'o')
+        if (!wasOff && isPoweredOff())
         {
-            poweredOff();
+            poweredOff(); // sysrq o: the machine is off, so the mount ends
         }
 
         return e == Errno.None ? data.Length : -(int)e;

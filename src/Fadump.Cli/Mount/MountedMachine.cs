@@ -1,5 +1,6 @@
 using Fadump.Cli.Simulation;
 using Fadump.Kernel;
+using Fadump.Machine;
 using Fadump.Kernel.Platforms;
 using Fadump.Kernel.Platforms.PowerNv;
 
@@ -13,13 +14,18 @@ namespace Fadump.Cli.Mount;
 internal sealed class MountedMachine
 {
     private readonly Func<LinuxKernel?> _running;
+    private readonly SimulatedMachine _machine;
 
-    private MountedMachine(string description, Func<LinuxKernel?> running, string platform)
+    private MountedMachine(string description, SimulatedMachine machine, Func<LinuxKernel?> running, string platform)
     {
         Description = description;
+        _machine = machine;
         _running = running;
         Platform = platform;
     }
+
+    /// <summary>The machine was powered off (sysrq o): the mount has nothing left to serve.</summary>
+    public bool PoweredOff => _machine.PoweredOff;
 
     /// <summary>"simulated pseries LPAR (64 GiB, 16 CPUs)".</summary>
     public string Description { get; }
@@ -39,28 +45,28 @@ internal sealed class MountedMachine
                 var pc = new X86_64Pc(spec);
                 pc.Boot();
                 Arm(pc, spec);
-                return new MountedMachine(Describe("x86_64 PC", spec.MemoryBytes, spec.Cpus), () => pc.Kernel, o.Platform);
+                return new MountedMachine(Describe("x86_64 PC", spec.MemoryBytes, spec.Cpus), pc.Machine, () => pc.Kernel, o.Platform);
             }
 
             case "power6":
             {
                 var lpar = new Power6Lpar(o.Power6!);
                 lpar.Boot();
-                return new MountedMachine(Describe("Power6 LPAR", o.Power6!.MemoryBytes, o.Power6.Cpus), () => lpar.Kernel, o.Platform);
+                return new MountedMachine(Describe("Power6 LPAR", o.Power6!.MemoryBytes, o.Power6.Cpus), lpar.Machine, () => lpar.Kernel, o.Platform);
             }
 
             case "powernv":
             {
                 var sys = new PowerNvSystem(o.PowerNv!);
                 sys.Boot();
-                return new MountedMachine(Describe("PowerNV system", o.PowerNv!.MemoryBytes, o.PowerNv.Cpus), () => sys.Kernel, o.Platform);
+                return new MountedMachine(Describe("PowerNV system", o.PowerNv!.MemoryBytes, o.PowerNv.Cpus), sys.Machine, () => sys.Kernel, o.Platform);
             }
 
             default:
             {
                 var lpar = new PseriesLpar(o.Lpar);
                 lpar.Boot();
-                return new MountedMachine(Describe("pseries LPAR", o.Lpar.MemoryBytes, o.Lpar.Cpus), () => lpar.Kernel, o.Platform);
+                return new MountedMachine(Describe("pseries LPAR", o.Lpar.MemoryBytes, o.Lpar.Cpus), lpar.Machine, () => lpar.Kernel, o.Platform);
             }
         }
     }
