@@ -21,6 +21,8 @@ internal static class MountBench
         string fadump = CompareBench.Arg(args, "--fadump") ?? "artifacts/native/fadump";
         string work = CompareBench.Arg(args, "--work") ?? "/tmp/fadump-bench-mount";
         int runs = int.Parse(CompareBench.Arg(args, "--runs") ?? "3", CultureInfo.InvariantCulture);
+        // --startup-only: how soon the mount is up and how long sysrq c takes, without reading the vmcore (1 TiB, say).
+        bool startupOnly = args.Contains("--startup-only");
         if (!File.Exists(fadump))
         {
             Console.Error.WriteLine($"bench mount: {fadump} is missing (scripts/publish-native, or --fadump PATH)");
@@ -40,7 +42,7 @@ internal static class MountBench
         using (var vmcore = pc.Kernel!.Files.OpenRead("/proc/vmcore"))
         {
             bytes = vmcore.Length;
-            foreach (int size in (int[])[128 << 10, 1 << 20])
+            foreach (int size in startupOnly ? [] : (int[])[128 << 10, 1 << 20])
             {
                 var buf = new byte[size];
                 rows.Add(($"in-process read, {size >> 10} KiB at a time", Median(runs, () =>
@@ -65,6 +67,7 @@ internal static class MountBench
             psi.ArgumentList.Add(a);
         }
 
+        var startup = Stopwatch.StartNew();
         using var server = Process.Start(psi)!;
         string? line;
         while ((line = server.StandardError.ReadLine()) is not null && !line.StartsWith("fadump: mounted", StringComparison.Ordinal))
@@ -77,10 +80,20 @@ internal static class MountBench
             return 1;
         }
 
+        double mountSeconds = startup.Elapsed.TotalSeconds;
         var drain = Task.Run(() => server.StandardError.ReadToEnd());
+        double crashSeconds;
         try
         {
+            var crash = Stopwatch.StartNew();
             File.WriteAllText(Path.Combine(dir, "proc/sysrq-trigger"), "c\n");
+            crashSeconds = crash.Elapsed.TotalSeconds;
+            if (startupOnly)
+            {
+                Console.WriteLine(FormattableString.Invariant($"vmcore: {bytes / (1 << 20)} MiB; mount ready {mountSeconds * 1000:F0} ms after `fadump sim mount` started; `echo c > proc/sysrq-trigger` returned in {crashSeconds * 1000:F0} ms (capture kernel up)"));
+                return 0;
+            }
+
             string mounted = Path.Combine(dir, "proc/vmcore");
             string shm = Path.Combine("/dev/shm", "fadump-bench-vmcore");
             rows.Add(("cat through the mount", Median(runs, () => Timed($"cat {mounted} > /dev/null"))));
@@ -98,6 +111,7 @@ internal static class MountBench
 
         double anchor = rows[0].Seconds;
         Console.WriteLine(FormattableString.Invariant($"vmcore: {bytes / (1 << 20)} MiB; each figure the median of {runs} runs"));
+        Console.WriteLine(FormattableString.Invariant($"mount ready {mountSeconds * 1000:F0} ms after `fadump sim mount` started; `echo c > proc/sysrq-trigger` returned in {crashSeconds * 1000:F0} ms (capture kernel up)"));
         Console.WriteLine();
         Console.WriteLine("| read | s | MB/s | time ÷ in-process 128 KiB |");
         Console.WriteLine("|---|---|---|---|");
