@@ -36,6 +36,13 @@ public sealed class KallsymsRealTests
         }
 
         Assert.True(checkedCount >= 6, $"only {checkedCount} VMCOREINFO symbols found in kallsyms");
+        ulong start = syms.Lookup("__start_BTF")!.Value, stop = syms.Lookup("__stop_BTF")!.Value;
+        var blob = new byte[checked((int)(stop - start))];
+        kernel.ReadVirtualExactly(start, blob, "BTF");
+        var btf = Btf.Parse(blob, dump.Path);
+        int task = btf.FindStruct("task_struct")!.Value;
+        Assert.Equal(16, btf.Member(task, "comm")!.Value.Size);
+        Assert.NotNull(btf.Member(task, "thread_info.cpu"));
         Assert.StartsWith("panic+0x", syms.Describe(syms.Lookup("panic")!.Value + 1));
     }
 }
